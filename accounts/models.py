@@ -1,0 +1,111 @@
+import zoneinfo
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone as dj_timezone
+
+
+def normalize_email(email: str) -> str:
+    """E-mail addresses are compared case-insensitively; store them the way they compare."""
+    return email.strip().lower()
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name.")
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str) -> "User":
+        return self.get(email=normalize_email(username))
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> "User":
+        if not email:
+            raise ValueError("Users must have an e-mail address.")
+        user = self.model(email=normalize_email(email), **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "User":
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(max_length=254, unique=True, help_text="Stored in lower case.")
+    display_name = models.CharField(max_length=50, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
+    leaderboard_opt_out = models.BooleanField(default=False)
+    leaderboard_excluded = models.BooleanField(
+        default=False, help_text="Set by employees: keeps the user off every leaderboard."
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="Employees: may use the admin.")
+    date_joined = models.DateTimeField(default=dj_timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def public_name(self) -> str:
+        return self.display_name or self.email.split("@", 1)[0]
+
+
+class LoginCode(models.Model):
+    """A one-time sign-in code, e-mailed to `email`. Only its hash is stored."""
+
+    email = models.EmailField(max_length=254)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "-created_at"], name="logincode_email_recent")]
+
+    def __str__(self) -> str:
+        return f"code for {self.email}"
+
+
+class UserSession(models.Model):
+    """One signed-in device: a Django session (browsers) and an API token (clients)."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="user_sessions", db_index=False
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    session_key = models.CharField(max_length=40, blank=True)
+    device = models.CharField(max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_seen_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [
+            # sessions_for_user: a user's sessions, most recently seen first.
+            models.Index(fields=["user", "-last_seen_at"], name="usersession_user_seen"),
+            # users_seen_since: users seen in the last minutes (online now without Redis).
+            models.Index(fields=["last_seen_at", "user"], name="usersession_seen_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.device or 'unknown device'}"

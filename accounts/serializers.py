@@ -1,0 +1,66 @@
+import zoneinfo
+
+from rest_framework import serializers
+
+from accounts.models import User, UserSession
+
+
+class EmailSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class VerifySerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    code = serializers.RegexField(
+        r"^\d{6}$", max_length=6, error_messages={"invalid": "The code is 6 digits."}
+    )
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "display_name",
+            "timezone",
+            "points",
+            "leaderboard_opt_out",
+            "is_staff",
+            "date_joined",
+        ]
+        read_only_fields = ["id", "email", "points", "is_staff", "date_joined"]
+
+
+class UserUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=50, allow_blank=True, required=False)
+    timezone = serializers.CharField(max_length=64, required=False)
+    leaderboard_opt_out = serializers.BooleanField(required=False)
+
+    def validate_timezone(self, value: str) -> str:
+        if value not in zoneinfo.available_timezones():
+            raise serializers.ValidationError(f"{value!r} is not an IANA time zone name.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError(
+                "Send at least one of display_name, timezone, leaderboard_opt_out."
+            )
+        return attrs
+
+
+class SignInSerializer(serializers.Serializer):
+    user = UserSerializer()
+    token = serializers.CharField()
+
+
+class UserSessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "device", "ip_address", "created_at", "last_seen_at", "current"]
+
+    def get_current(self, user_session: UserSession) -> bool:
+        return user_session.pk == self.context.get("current_id")

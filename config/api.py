@@ -1,0 +1,68 @@
+"""What every API view shares: the error shape, pagination and the JSON fallbacks."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "A service Rankly depends on is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
+def _first_error(detail: Any, codes: Any) -> tuple[str, str]:
+    """The first message and code of a nested DRF error, prefixed with its field name."""
+    if isinstance(detail, dict):
+        field, value = next(iter(detail.items()))
+        message, code = _first_error(value, codes[field])
+        return (message if field == "non_field_errors" else f"{field}: {message}"), code
+    if isinstance(detail, list):
+        return _first_error(detail[0], codes[0])
+    return str(detail), str(codes)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error as {"detail": "...", "code": "..."}; field errors also under "errors"."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        exc = ServiceUnavailable()
+    elif isinstance(exc, DatabaseError):
+        return None
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc.detail, (dict, list)):
+        message, code = _first_error(exc.detail, exc.get_codes())
+        response.data = {"detail": message, "code": code, "errors": exc.detail}
+    else:
+        response.data = {"detail": str(exc.detail), "code": exc.get_codes()}
+    if isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = "5"
+    return response
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)

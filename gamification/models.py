@@ -1,0 +1,201 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Metric(models.TextChoices):
+    RANKINGS_SUBMITTED = "rankings_submitted", "Rankings submitted"
+    STREAK_DAYS = "streak_days", "Streak days"
+    CATEGORIES_RANKED = "categories_ranked", "Categories ranked"
+    SEARCHES_MADE = "searches_made", "Searches made"
+    POINTS = "points", "Points"
+
+
+class Achievement(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300)
+    icon = models.CharField(max_length=50, blank=True)
+    points = models.PositiveIntegerField(default=0)
+    metric = models.CharField(max_length=30, choices=Metric.choices)
+    threshold = models.PositiveIntegerField()
+    is_hidden = models.BooleanField(default=False, help_text="Masked until unlocked.")
+    is_active = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserAchievement(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="user_achievements",
+        db_index=False,
+    )
+    achievement = models.ForeignKey(
+        Achievement, on_delete=models.CASCADE, related_name="user_achievements", db_index=False
+    )
+    progress = models.PositiveIntegerField(default=0)
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "achievement"], name="userach_user_ach_unique"),
+        ]
+        indexes = [
+            # achievements_for_user: a user's unlocked achievements, newest first.
+            models.Index(
+                fields=["user", "-unlocked_at"],
+                name="userach_user_unlocked",
+                condition=models.Q(unlocked_at__isnull=False),
+            ),
+            # achievements_in_progress: a user's locked achievements, closest to unlocking first.
+            models.Index(
+                fields=["user", "-progress"],
+                name="userach_user_progress",
+                condition=models.Q(unlocked_at__isnull=True),
+            ),
+            # achievement_unlock_counts: how many users unlocked each achievement.
+            models.Index(
+                fields=["achievement", "unlocked_at"],
+                name="userach_ach_unlocked",
+                condition=models.Q(unlocked_at__isnull=False),
+            ),
+            # home stats: achievements unlocked since a time (today).
+            models.Index(
+                fields=["unlocked_at"],
+                name="userach_unlocked",
+                condition=models.Q(unlocked_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.achievement_id}"
+
+
+class Streak(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="streak"
+    )
+    current_length = models.PositiveIntegerField(default=0)
+    longest_length = models.PositiveIntegerField(default=0)
+    last_active_date = models.DateField(null=True, blank=True, help_text="In the user's zone.")
+    freezes_left = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # home stats: streaks still alive (active yesterday or today).
+            models.Index(
+                fields=["last_active_date"],
+                name="streak_last_active",
+                condition=models.Q(current_length__gt=0),
+            ),
+            # top_streaks: the longest running streaks.
+            models.Index(
+                fields=["-current_length", "user"],
+                name="streak_current",
+                condition=models.Q(current_length__gt=0),
+            ),
+            # streak_records: the longest streaks ever (and re-evaluation of streak achievements).
+            models.Index(fields=["-longest_length", "user"], name="streak_longest"),
+            # streaks_with_freezes: alive streaks holding a freeze, by last active day.
+            models.Index(
+                fields=["last_active_date", "freezes_left"],
+                name="streak_freezes",
+                condition=models.Q(freezes_left__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.current_length} days"
+
+
+class ActivityKind(models.TextChoices):
+    RANKING_SUBMITTED = "ranking_submitted", "Ranking submitted"
+    STREAK_BONUS = "streak_bonus", "Streak bonus"
+    ACHIEVEMENT_UNLOCKED = "achievement_unlocked", "Achievement unlocked"
+    ADJUSTMENT = "adjustment", "Adjustment by an employee"
+
+
+class ActivityLog(models.Model):
+    """Append-only points ledger: `User.points` is the sum of a user's rows."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="activity", db_index=False
+    )
+    kind = models.CharField(max_length=30, choices=ActivityKind.choices)
+    points = models.IntegerField(default=0)
+    local_date = models.DateField(help_text="The day in the user's zone when it happened.")
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The employee who made an adjustment.",
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "activity log entry"
+        verbose_name_plural = "activity log"
+        indexes = [
+            # activity_for_user: a user's ledger, newest first.
+            models.Index(fields=["user", "-created_at"], name="activity_user_created"),
+            # paid_submissions_on: a user's paid submissions on one local day (the daily cap).
+            models.Index(fields=["user", "kind", "local_date"], name="activity_user_kind_day"),
+            # leaderboard_week: points per user over the last 7 days.
+            models.Index(fields=["created_at", "user", "points"], name="activity_created_user"),
+            # home stats: submissions (or any kind) since a time.
+            models.Index(fields=["kind", "created_at"], name="activity_kind_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} {self.points:+d}"
+
+
+class PageView(models.Model):
+    path = models.CharField(max_length=500)
+    product = models.ForeignKey(
+        "products.Product",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="page_views",
+        db_index=False,
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="page_views",
+        db_index=False,
+    )
+    session_key = models.CharField(max_length=40, blank=True)
+    referrer = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # product_view_counts: views of a product over a window.
+            models.Index(fields=["product", "created_at"], name="pageview_product_created"),
+            # page_views_for_user: a user's recent views.
+            models.Index(fields=["user", "-created_at"], name="pageview_user_created"),
+            # traffic_since: all views since a time.
+            models.Index(fields=["created_at"], name="pageview_created"),
+            # top_paths: views per path over a window.
+            models.Index(fields=["path", "created_at"], name="pageview_path_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path

@@ -1,0 +1,74 @@
+"""Reads of the catalogue."""
+
+from django.db.models import Count, Q, QuerySet
+
+from products.models import Product, ProductMetadata, UserProductSearch
+
+
+def normalize_query(query: str) -> str:
+    """Searches are recorded and compared case- and space-insensitively."""
+    return " ".join(query.lower().split())
+
+
+def product_list(*, search: str = "", category: str = "") -> QuerySet[Product]:
+    """Active products matching a search in name, brand or category, optionally of a category."""
+    products = Product.objects.filter(is_active=True).select_related("metadata")
+    if category:
+        products = products.filter(category=category)
+    if search:
+        products = products.filter(
+            Q(name__icontains=search) | Q(brand__icontains=search) | Q(category__icontains=search)
+        )
+    return products.order_by("name", "id")
+
+
+def product_get(*, product_id: int) -> Product | None:
+    return Product.objects.select_related("metadata").filter(pk=product_id, is_active=True).first()
+
+
+def product_categories() -> list[dict]:
+    """Categories of active products with how many products each has, by name."""
+    return list(
+        Product.objects.filter(is_active=True)
+        .values("category")
+        .annotate(product_count=Count("id"))
+        .order_by("category")
+    )
+
+
+def products_top_ranked(*, limit: int = 10) -> QuerySet[ProductMetadata]:
+    """The most ranked active products (index pmeta_ranking_count)."""
+    return (
+        ProductMetadata.objects.select_related("product")
+        .filter(product__is_active=True, ranking_count__gt=0)
+        .order_by("-ranking_count", "product_id")[:limit]
+    )
+
+
+def products_most_viewed(*, limit: int = 10) -> QuerySet[ProductMetadata]:
+    """The most viewed active products (index pmeta_view_count)."""
+    return (
+        ProductMetadata.objects.select_related("product")
+        .filter(product__is_active=True, view_count__gt=0)
+        .order_by("-view_count", "product_id")[:limit]
+    )
+
+
+def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
+    """A user's searches, newest first (index search_user_created)."""
+    return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
+
+
+def popular_searches(*, since, limit: int = 10) -> list[dict]:
+    """The most searched queries since a time (index search_created_query)."""
+    return list(
+        UserProductSearch.objects.filter(created_at__gte=since)
+        .values("query")
+        .annotate(searches=Count("id"))
+        .order_by("-searches", "query")[:limit]
+    )
+
+
+def search_history_for_query(*, query: str) -> QuerySet[UserProductSearch]:
+    """When a query was searched, newest first (index search_query_created)."""
+    return UserProductSearch.objects.filter(query=normalize_query(query)).order_by("-created_at")

@@ -1,0 +1,50 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+MAX_RANKED_PRODUCTS = 10
+
+
+def borda_points(position: int) -> int:
+    """First place is worth MAX_RANKED_PRODUCTS points, tenth place 1, whatever the list length."""
+    return MAX_RANKED_PRODUCTS + 1 - position
+
+
+class ProductRanking(models.Model):
+    """One product in a user's current ranking of one category (position 1 is best)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings", db_index=False
+    )
+    product = models.ForeignKey(
+        "products.Product", on_delete=models.CASCADE, related_name="rankings", db_index=False
+    )
+    category = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField()
+    points = models.PositiveSmallIntegerField(help_text="Borda points of this position.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "product"], name="ranking_user_product_unique"),
+            models.CheckConstraint(
+                condition=models.Q(position__gte=1, position__lte=MAX_RANKED_PRODUCTS),
+                name="ranking_position_range",
+            ),
+        ]
+        indexes = [
+            # rankings_for_user: a user's ranking of a category, in order (and its replacement).
+            models.Index(fields=["user", "category", "position"], name="ranking_user_cat_pos"),
+            # ranking_stats_for_product: rankers, average position, first places of a product.
+            models.Index(fields=["product", "position"], name="ranking_product_pos"),
+            # ranking_stats_for_category: Borda totals of every product of a category.
+            models.Index(fields=["category", "product", "points"], name="ranking_cat_product"),
+            # recent_rankings: the latest rankings across the community.
+            models.Index(fields=["-updated_at"], name="ranking_updated"),
+            # recent_rankings_for_user: a user's most recently updated rankings.
+            models.Index(fields=["user", "-updated_at"], name="ranking_user_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: #{self.position} {self.product_id}"
