@@ -30,6 +30,9 @@ TTL_SECONDS: dict[CacheType, int] = {
     CacheType.PRODUCTS: 30 * 60,
 }
 
+# Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps.
+WARMERS: dict[CacheType, list[Callable[[], int]]] = {t: [] for t in CacheType}
+
 _counts_lock = threading.Lock()
 _hits: dict[CacheType, int] = dict.fromkeys(CacheType, 0)
 _misses: dict[CacheType, int] = dict.fromkeys(CacheType, 0)
@@ -74,3 +77,13 @@ def cache_stats() -> dict[str, dict[str, int]]:
     """Hits and misses per type in this process since it started."""
     with _counts_lock:
         return {t.value: {"hits": _hits[t], "misses": _misses[t]} for t in CacheType}
+
+
+def cache_warmer(cache_type: CacheType) -> Callable[[Callable[[], int]], Callable[[], int]]:
+    """Register a function that fills `cache_type` and returns how many keys it wrote."""
+
+    def register(warm: Callable[[], int]) -> Callable[[], int]:
+        WARMERS[cache_type].append(warm)
+        return warm
+
+    return register

@@ -5,6 +5,7 @@ from pathlib import Path
 import environ
 
 from config.database import database_config
+from config.redis import redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -90,11 +91,31 @@ LOGIN_CODE_MAX_ATTEMPTS = 5
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rankly <no-reply@rankly.local>")
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-# --- Cache and channel layer (embedded defaults) --------------------------------------------
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rankly"}
-}
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# --- Redis: cache and channel layer ---------------------------------------------------------
+IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
+REDIS_URL = redis_url(production=IS_PRODUCTION)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "rankly",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "rankly",
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
