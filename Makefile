@@ -19,8 +19,10 @@ run: install
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) --ping-interval 25 --ping-timeout 60 config.asgi:application
 
+# pytest exits 5 when it selected no test: say so, and fail.
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest selected no tests" >&2; fi; exit $$rc
 
 lint: install
 	$(BIN)/ruff check .
