@@ -37,6 +37,8 @@ import psycopg
 import redis
 
 from bench import scenarios
+from bench.profile import render as render_profile
+from bench.profile import summarise as summarise_profile
 from bench.scenarios import Catalog
 from bench.seed import FULL, SMOKE, STAFF_TOKEN, Scale, seed
 
@@ -394,7 +396,8 @@ def run_locust(
 
 @contextmanager
 def profiling(*, pid: int, path: Path | None, duration: int) -> Iterator[None]:
-    """py-spy samples the server (all threads) for the scenario's duration, as collapsed stacks."""
+    """py-spy samples the server for the scenario's duration, as collapsed stacks; only the
+    thread holding the GIL, so the profile shows where the process's one core of Python goes."""
     if path is None:
         yield
         return
@@ -413,6 +416,7 @@ def profiling(*, pid: int, path: Path | None, duration: int) -> Iterator[None]:
             "--output",
             str(path),
             "--nonblocking",
+            "--gil",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -542,6 +546,7 @@ def main(argv: list[str] | None = None) -> dict:
         "commit": git_commit(),
         "machine": machine(),
         "settings": {
+            "profiled": args.profile,
             "users": args.users,
             "duration_s": duration,
             "smoke": args.smoke,
@@ -600,6 +605,8 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             if scenario.name == "mix":
                 cache_source, cache_after = cache_counts(base=base, metrics_token=metrics_token)
+            if spy is not None and spy.exists():
+                result.setdefault("profiles", {})[scenario.name] = summarise_profile(spy)
             stats.update(
                 description=scenario.description,
                 users=args.users,
@@ -628,10 +635,15 @@ def main(argv: list[str] | None = None) -> dict:
     result["table"] = table.splitlines()
     echo("")
     echo(table)
+    for name, profile in result.get("profiles", {}).items():
+        echo(f"\nwhere the server's Python time went during {name}:")
+        echo(render_profile(profile))
     path = args.results_dir / f"bench-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     if not args.smoke:
-        (args.results_dir / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+        # A profiled run is slowed by the profiler: its figures are kept apart from the latest.
+        latest = "profile-latest.json" if args.profile else "latest.json"
+        (args.results_dir / latest).write_text(json.dumps(result, indent=2) + "\n")
     echo(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return result
 

@@ -2,6 +2,7 @@
 
 import random
 
+from bench.profile import layer_of, summarise
 from bench.run import evaluate, hit_rates, prometheus_cache_counts
 from bench.scenarios import Catalog
 from bench.seed import FULL, SMOKE
@@ -67,3 +68,24 @@ def test_ranking_payloads_name_distinct_products_of_their_category():
             assert len(set(ids)) == len(ids)
             # The seeder puts product p in category (p - 1) % categories.
             assert all((p - 1) % scale.categories == index for p in ids)
+
+
+def test_profile_samples_are_charged_to_the_innermost_known_layer(tmp_path):
+    profile = tmp_path / "profile.txt"
+    profile.write_text(
+        "<module> (daphne/cli.py:1);run (asgiref/sync.py:2);view (rest_framework/views.py:3);"
+        "execute (psycopg/cursor.py:4) 3\n"
+        "<module> (daphne/cli.py:1);run (asgiref/sync.py:2);to_representation "
+        "(rest_framework/serializers.py:5);get (django_redis/client/default.py:6) 1\n"
+    )
+
+    summary = summarise(profile)
+
+    assert summary["samples"] == 4
+    assert summary["layers"] == {
+        "database driver (psycopg)": 0.75,
+        "cache client (django-redis, redis-py)": 0.25,
+    }
+    assert layer_of(["f (asgiref/sync.py:1)", "g (somewhere/else.py:2)"]) == (
+        "sync/async hops (asgiref, thread pools)"
+    )
