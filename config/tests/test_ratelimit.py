@@ -288,6 +288,7 @@ def test_the_shared_store_is_used_again_once_it_is_back(api_client, settings, cl
 
 def test_production_without_a_shared_store_logs_critical_at_startup(settings, caplog):
     settings.IS_PRODUCTION = True
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     with caplog.at_level(logging.CRITICAL, logger="config.ratelimit"):
         RateLimitMiddleware(lambda request: None)
     assert any(record.levelno == logging.CRITICAL for record in caplog.records)
