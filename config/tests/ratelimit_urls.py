@@ -17,7 +17,7 @@ class Probe(APIView):
     permission_classes = [permissions.AllowAny]
 
     def get(self, request: Request) -> Response:
-        return Response({"ok": True})
+        return Response({"user_id": request.user.pk})
 
     def post(self, request: Request) -> Response:
         return Response({"ok": True}, status=201)

@@ -94,3 +94,17 @@ def test_a_token_client_writes_without_csrf(user, user_client):
     assert response.status_code == 200
     user.refresh_from_db()
     assert user.display_name == "Token"
+
+
+def test_forced_authentication_in_tests_meets_the_same_rule(api_client, user, staff_user):
+    api_client.force_authenticate(user=user)
+    assert api_client.get("/api/tools/probe").status_code == 403
+    api_client.force_authenticate(user=staff_user)
+    assert api_client.get("/api/tools/probe").status_code == 200
+
+
+def test_a_session_employee_reaches_the_view_as_themselves(client, staff_user):
+    client.force_login(staff_user)
+    response = client.get("/api/admin/probe")
+    assert response.status_code == 200
+    assert response.json() == {"user_id": staff_user.pk}
