@@ -4,14 +4,15 @@ The middleware maps every request path to one of the groups of SPEC §8 and coun
 django-ratelimit in the shared cache, so every instance enforces one limit together. Matching is
 by path prefix, so a route added later under a prefix is limited without being decorated.
 
-When the limit store fails, each instance counts in process instead (same limits, same window):
-`auth` fails closed, the other groups fail open; see `FAIL_CLOSED_GROUPS`.
+When the limit store fails, each instance counts in process instead (same limits and window
+lengths): `auth` fails closed, the other groups fail open; see `FAIL_CLOSED_GROUPS`.
 """
 
 import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,7 +29,9 @@ from config.client_ip import client_network
 
 logger = logging.getLogger(__name__)
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Rule:
     def matches(self, *, path: str, method: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        return _under(path, self.prefix)
 
 
 # First match wins, so the specific prefixes come before the `/api` catch-all.
@@ -72,7 +75,7 @@ def rate_group(*, path: str, method: str) -> str | None:
 
 
 def requires_employee(*, path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in EMPLOYEE_PREFIXES)
+    return any(_under(path, prefix) for prefix in EMPLOYEE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def _json_error(status: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status)
 
 
-def too_many_requests(usage: Usage) -> JsonResponse:
+def too_many_requests(*, usage: Usage) -> JsonResponse:
     response = _json_error(
         429, f"Too many requests; try again in {usage.reset_in} seconds.", "rate_limited"
     )
@@ -139,7 +142,7 @@ def too_many_requests(usage: Usage) -> JsonResponse:
     return response
 
 
-def employee_denial(request: HttpRequest) -> HttpResponse | None:
+def employee_denial(*, request: HttpRequest) -> HttpResponse | None:
     """401 for anonymous callers, 403 for customers, None for employees.
 
     The caller is found as the API views find it (an Authorization header first, then the session
@@ -178,7 +181,7 @@ def employee_denial(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-def _unauthenticated(drf_request: Request, detail: str, code: str) -> JsonResponse:
+def _unauthenticated(drf_request: Request, detail: str, code: object) -> JsonResponse:
     response = _json_error(401, detail, str(code))
     challenge = next(
         (auth.authenticate_header(drf_request) for auth in drf_request.authenticators), None
@@ -191,7 +194,7 @@ def _unauthenticated(drf_request: Request, detail: str, code: str) -> JsonRespon
 class RateLimitMiddleware:
     """Counts every request under a limited path; refuses with 429 once its group is spent."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.local = LocalCounter()
         self._store_retry_at = 0.0
@@ -209,9 +212,9 @@ class RateLimitMiddleware:
             return self.get_response(request)
         usage = self.usage(request, group) if settings.RATELIMIT_ENABLE else None
         if usage is not None and usage.limited:
-            response = too_many_requests(usage)
+            response = too_many_requests(usage=usage)
         elif requires_employee(path=path):
-            response = employee_denial(request) or self.get_response(request)
+            response = employee_denial(request=request) or self.get_response(request)
         else:
             response = self.get_response(request)
         if usage is not None:
@@ -220,6 +223,7 @@ class RateLimitMiddleware:
         return response
 
     def usage(self, request: HttpRequest, group: str) -> Usage:
+        """Count this request in its group: in the shared store, else in process."""
         rate = settings.RATELIMIT_RATES[group]
         limit, period = rate
         shared = self._shared_usage(request, group, rate)
