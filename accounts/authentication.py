@@ -1,6 +1,7 @@
 """How API requests prove who they are: `Authorization: Token <key>` or the session cookie."""
 
 from django.utils import timezone
+from drf_spectacular.authentication import SessionScheme
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -41,3 +42,9 @@ class SessionAuthentication(authentication.SessionAuthentication):
             if user_session_touch(user_session_id=user_session_id, last_seen_at=last_seen):
                 session["seen_at"] = timezone.now().isoformat()
         return result
+
+
+class SessionAuthenticationScheme(SessionScheme):
+    """The session cookie in the OpenAPI schema; drf-spectacular matches the exact class."""
+
+    target_class = SessionAuthentication

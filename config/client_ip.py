@@ -5,6 +5,10 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest
 
+# An IPv6 client usually holds a whole /64, so counting single addresses would give it 2^64 budgets.
+IPV6_PREFIX_LENGTH = 64
+UNKNOWN_CLIENT = "unknown"
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The socket address, or the address the N-th trusted proxy from the right saw."""
@@ -21,3 +25,21 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return remote
+
+
+def client_network(request: HttpRequest) -> str:
+    """Who a per-IP limit counts: the IPv4 address, or the /64 that holds the IPv6 address.
+
+    Requests without a usable address share one budget rather than escaping the limit.
+    """
+    ip = client_ip(request)
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return UNKNOWN_CLIENT
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    network = ipaddress.IPv6Network((int(address), IPV6_PREFIX_LENGTH), strict=False)
+    return str(network)

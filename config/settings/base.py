@@ -37,6 +37,7 @@ DJANGO_APPS = [
     "django.contrib.staticfiles",
 ]
 THIRD_PARTY_APPS = [
+    "django_ratelimit",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the admin API's employee rule needs the session user.
+    "config.ratelimit.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -145,6 +148,24 @@ SPECTACULAR_SETTINGS = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# --- Rate limiting (SPEC §8; config/ratelimit.py) --------------------------------------------
+RATELIMIT_ENABLE = True
+# The shared cache: Redis when configured, so every instance counts against one limit.
+RATELIMIT_USE_CACHE = "default"
+# A store failure makes get_usage answer None; the middleware then counts in process.
+RATELIMIT_FAIL_OPEN = True
+# (requests, seconds) per client IP (IPv6: per /64).
+RATELIMIT_RATES = {
+    "auth": (10, 15 * 60),
+    "api": (120, 60),
+    "rankings": (30, 60),
+    "admin": (20, 60),
+}
+# After a store failure, count in process this long before trying the store again.
+RATELIMIT_STORE_RETRY_SECONDS = 5
+# Distinct (group, client, window) counts an instance keeps while the store is down.
+RATELIMIT_LOCAL_MAX_KEYS = 10_000
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -9,3 +9,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_AUTOREFRESH = True
+
+# One test process counts exactly on locmem; see development.py.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# Other tests make many requests; the rate-limit tests switch limits on for themselves.
+RATELIMIT_ENABLE = False
