@@ -3,8 +3,8 @@
     python -m bench.run [--smoke] [--duration 30] [--users 32] [--profile]
 
 Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), flush the
-bench's Redis database, start Rankly under one daphne process (development settings with DEBUG
-off, PostgreSQL, Redis, rate limits off), warm the caches, then run Locust headless in its own
+bench's Redis database, start Rankly under one daphne process (bench/settings.py: development
+with DEBUG off and the rate limits raised), warm the caches, then run Locust headless in its own
 process for each scenario while sampling the server's memory and its database connections.
 Prints one table and writes it as JSON under bench/results/.
 """
@@ -114,13 +114,11 @@ def server_env(*, database_url: str, redis_url: str, metrics_token: str) -> dict
         if key not in {"REPLIT_DEPLOYMENT", "UPSTASH_REDIS_URL_PROD", "SENTRY_DSN"}
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.development",
+        DJANGO_SETTINGS_MODULE="bench.settings",
         DJANGO_DEBUG="0",
         DATABASE_URL=database_url,
         UPSTASH_REDIS_URL=redis_url,
         METRICS_TOKEN=metrics_token,
-        # One load generator on one IP would hit the per-IP limits within a second.
-        RATELIMIT_ENABLE="0",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -550,8 +548,8 @@ def main(argv: list[str] | None = None) -> dict:
             "users": args.users,
             "duration_s": duration,
             "smoke": args.smoke,
-            "server": "1 daphne process, config.settings.development, DEBUG off, "
-            "PostgreSQL + Redis, rate limits off (RATELIMIT_ENABLE=0)",
+            "server": "1 daphne process, bench.settings (development, DEBUG off, rate limits "
+            "raised to 10^9/min but still counted in Redis), PostgreSQL + Redis",
         },
         "scale": asdict(scale),
     }
