@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class RanklyConfig(AppConfig):
+    """The project's plumbing: startup log lines and system checks of the shared services."""
+
+    name = "config"
+    verbose_name = "Rankly"
+
+    def ready(self) -> None:
+        from config import checks  # noqa: F401  (registers the checks)
+        from config.redis import redis_log_startup
+
+        redis_log_startup()
