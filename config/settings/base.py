@@ -132,6 +132,8 @@ else:
 # A session read is a cache hit; the database keeps sessions through a Redis flush or outage.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
+# django-ratelimit knows django-redis only by its class path; ResilientRedisCache is a subclass.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 # Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
 HTTP_CACHE_MAX_AGE = 60
 
