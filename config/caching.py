@@ -100,19 +100,25 @@ def cache_get_or_set(cache_type: CacheType, key: str, compute: Callable[[], T]) 
 
     lock = f"lock:{stored_at}"
     deadline = time.monotonic() + WAIT_SECONDS
+    waited = False
     while not cache.add(lock, 1, timeout=LOCK_SECONDS):
         if time.monotonic() >= deadline:
             logger.info("cache %s: gave up waiting for %s, computing it too", cache_type, key)
-            break
+            return _compute_and_store(cache_type, stored_at, generation, compute, lock=None)
+        waited = True
         time.sleep(POLL_SECONDS)
-        found = cache.get_many([stored_at, lock])
-        entry = found.get(stored_at)
+        entry = cache.get(stored_at)
         if _valid(entry, generation):
             _count(_hits, cache_type)
             return entry[1]
-    else:
-        return _compute_and_store(cache_type, stored_at, generation, compute, lock=lock)
-    return _compute_and_store(cache_type, stored_at, generation, compute, lock=None)
+    if waited:
+        # The previous holder may have stored the value just before releasing the lock.
+        entry = cache.get(stored_at)
+        if _valid(entry, generation):
+            cache.delete(lock)
+            _count(_hits, cache_type)
+            return entry[1]
+    return _compute_and_store(cache_type, stored_at, generation, compute, lock=lock)
 
 
 def _compute_and_store(
