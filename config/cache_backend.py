@@ -240,6 +240,10 @@ class ResilientRedisCache(RedisCache):
             list,
         )
 
+    def call(self, on_redis: Callable[[Any], T], default: T) -> T:
+        """Raw commands on the shared client, through the breaker; `default` while it is open."""
+        return self._use(lambda: on_redis(self.client.get_client(write=True)), lambda: default)
+
     def ping(self) -> bool:
         """Whether Redis answers now (False while the breaker is open)."""
         return self._use(lambda: bool(self.client.get_client(write=True).ping()), lambda: False)

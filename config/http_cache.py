@@ -4,6 +4,8 @@ Adopt it with one line on a viewset action (under `@action`, if any):
 
     @http_cache()                      # same answer for everyone: public
     @http_cache(per_user=True)         # answer depends on who asks: private, Vary on credentials
+
+A Cache-Control header the view sets itself is kept (ETag and 304 still apply).
 """
 
 import functools
@@ -27,11 +29,12 @@ def _finish(request: Request, response: Response, *, max_age: int, per_user: boo
     def callback(rendered: HttpResponse) -> HttpResponse | None:
         if rendered.status_code != 200:
             return None
+        # A Cache-Control the view set for this answer (e.g. no-cache) wins.
+        if not rendered.has_header("Cache-Control"):
+            visibility = {"private": True} if per_user else {"public": True}
+            patch_cache_control(rendered, max_age=max_age, **visibility)
         if per_user:
-            patch_cache_control(rendered, private=True, max_age=max_age)
             patch_vary_headers(rendered, ("Authorization", "Cookie"))
-        else:
-            patch_cache_control(rendered, public=True, max_age=max_age)
         rendered["ETag"] = quote_etag(hashlib.blake2b(rendered.content, digest_size=16).hexdigest())
         return get_conditional_response(
             getattr(request, "_request", request), etag=rendered["ETag"], response=rendered

@@ -7,9 +7,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import Redis
+
+T = TypeVar("T")
 
 logger = logging.getLogger("rankly.redis")
 
@@ -152,6 +154,20 @@ def redis_client(alias: str = "default") -> Redis | None:
     if breaker is not None and breaker.is_open:
         return None
     return get_redis_connection(alias)
+
+
+def redis_call(command: Callable[[Redis], T], *, default: T, alias: str = "default") -> T:
+    """Run raw Redis commands on the shared pool, behind the cache's circuit breaker.
+
+    `default` without Redis, or when Redis fails or is in its cool-down; never raises a
+    connection error or waits on a dead server.
+    """
+    from django.core.cache import caches
+
+    backend = caches[alias]
+    if not hasattr(backend, "call"):
+        return default
+    return backend.call(command, default)
 
 
 def redis_status(alias: str = "default") -> str:

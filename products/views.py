@@ -43,7 +43,7 @@ class ProductViewSet(viewsets.GenericViewSet):
             services.product_search_record(
                 user_id=user_id, query=search, result_count=page["count"]
             )
-        return Response(
+        response = Response(
             {
                 "count": page["count"],
                 "next": _page_link(request, page["page"] + 1, page["num_pages"]),
@@ -51,6 +51,10 @@ class ProductViewSet(viewsets.GenericViewSet):
                 "results": page["results"],
             }
         )
+        if search.strip():
+            # Every search must reach Rankly to be recorded; a 304 still saves the body.
+            response["Cache-Control"] = "no-cache"
+        return response
 
     @extend_schema(responses=ProductDetailSerializer)
     @http_cache()

@@ -14,6 +14,7 @@ from config.caching import (
     cache_key_counts,
     cache_stats,
 )
+from config.redis import redis_call, redis_client, redis_status
 from config.tests.private_redis import free_port
 
 
@@ -182,3 +183,26 @@ def test_keys_are_counted_per_type():
     assert counts["products"] == 2
     assert counts["home_stats"] == 1
     assert counts["leaderboard"] == 0
+
+
+def test_raw_redis_commands_fall_back_to_their_default_when_redis_is_dead():
+    with override_settings(CACHES=_dead_redis_cache()):
+        assert redis_call(lambda r: r.incr("presence"), default=None) is None
+        assert redis_client() is None
+        assert redis_status() == "degraded"
+
+
+def test_raw_redis_commands_without_redis_return_their_default():
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ):
+        assert redis_call(lambda r: r.incr("presence"), default=0) == 0
+        assert redis_status() == "locmem"
+
+
+@pytest.mark.redis
+def test_raw_redis_commands_share_the_cache_connection_pool():
+    key = cache.make_key("presence-probe")
+    assert redis_call(lambda r: r.incr(key), default=None) == 1
+    assert redis_client().connection_pool is cache.client.get_client().connection_pool
+    assert redis_status() == "redis"

@@ -6,7 +6,7 @@ from rest_framework.test import APIRequestFactory
 
 from config.http_cache import http_cache
 from products.caching import catalogue_cache_invalidate
-from products.models import Product
+from products.models import Product, UserProductSearch
 from products.tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,15 @@ def test_a_matching_if_none_match_gets_304_without_a_body(api_client):
     assert response.content == b""
     assert response["ETag"] == etag
     assert "public" in response["Cache-Control"]
+
+
+def test_a_search_is_revalidated_every_time_so_that_it_is_always_recorded(api_client):
+    ProductFactory(name="Quiet Comfort")
+    first = api_client.get("/api/products/?search=quiet")
+    assert first["Cache-Control"] == "no-cache"
+    again = api_client.get("/api/products/?search=quiet", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    assert UserProductSearch.objects.filter(query="quiet").count() == 2
 
 
 def test_a_changed_answer_gets_a_new_etag_and_a_full_response(api_client):
