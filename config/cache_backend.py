@@ -103,6 +103,10 @@ class ResilientRedisCache(RedisCache):
                 result = on_redis()
             except _REDIS_DOWN as exc:
                 self.breaker.record_failure(exc)
+            except Exception:
+                # Redis answered (e.g. incr of a missing key): it is up, the error is the caller's.
+                self.breaker.record_success()
+                raise
             else:
                 if self.breaker.record_success():
                     # Writes that went local while this probe was running.

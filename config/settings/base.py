@@ -129,6 +129,8 @@ else:
         }
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# SCAN batch of delete_pattern and key counts (django-redis defaults to 10 keys a round trip).
+DJANGO_REDIS_SCAN_ITERSIZE = 500
 # A session read is a cache hit; the database keeps sessions through a Redis flush or outage.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
