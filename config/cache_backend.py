@@ -110,7 +110,10 @@ class ResilientRedisCache(RedisCache):
             else:
                 if self.breaker.record_success():
                     # Writes that went local while this probe was running.
-                    self._forget_outage_writes()
+                    try:
+                        self._forget_outage_writes()
+                    except _REDIS_DOWN as exc:
+                        self.breaker.record_failure(exc)
                 return result
         self._journal.add(written)
         return on_local()
