@@ -108,3 +108,19 @@ def test_requests_survive_a_hung_then_dead_redis_and_use_it_again_when_it_is_bac
     messages = [r.getMessage() for r in caplog.records]
     assert ["unavailable" in m for m in messages] == [True, False, True, False]
     assert all("is back" in m for m in messages[1::2])
+
+
+def test_rate_limit_counters_and_sessions_keep_working_while_redis_is_dead(db):
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    with private_redis() as server, override_settings(CACHES=_caches(server.url)):
+        session = SessionStore()
+        session["cart"] = "speakers"
+        session.create()
+        server.kill()
+        # django-ratelimit's calls: add a window's counter, then incr it; neither may raise.
+        assert cache.add("rl:window", 1, 60)
+        assert cache.incr("rl:window") == 2
+        with pytest.raises(ValueError):
+            cache.incr("rl:never-added")
+        assert SessionStore(session.session_key)["cart"] == "speakers"
