@@ -76,3 +76,19 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.kill()
+
+
+def dead_redis_caches() -> dict:
+    """Rankly's Redis backend pointed at a port nobody listens on: every call is local."""
+    return {
+        "default": {
+            "BACKEND": "config.cache_backend.ResilientRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "KEY_PREFIX": "rankly-dead",
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 0.2,
+                "SOCKET_TIMEOUT": 0.2,
+                "BREAKER_COOLDOWN": 60,
+            },
+        }
+    }

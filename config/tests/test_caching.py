@@ -15,23 +15,7 @@ from config.caching import (
     cache_stats,
 )
 from config.redis import redis_call, redis_client, redis_status
-from config.tests.private_redis import free_port
-
-
-def _dead_redis_cache() -> dict:
-    """Rankly's Redis backend pointed at a port nobody listens on: every call is local."""
-    return {
-        "default": {
-            "BACKEND": "config.cache_backend.ResilientRedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "KEY_PREFIX": "rankly-dead",
-            "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": 0.2,
-                "SOCKET_TIMEOUT": 0.2,
-                "BREAKER_COOLDOWN": 60,
-            },
-        }
-    }
+from config.tests.private_redis import dead_redis_caches
 
 
 def _concurrent_cold_reads(threads: int) -> tuple[list[int], int]:
@@ -145,7 +129,7 @@ def test_20_concurrent_readers_of_a_cold_key_compute_it_once():
 
 
 def test_20_concurrent_readers_compute_once_on_the_local_fallback_when_redis_is_dead():
-    with override_settings(CACHES=_dead_redis_cache()):
+    with override_settings(CACHES=dead_redis_caches()):
         results, computations = _concurrent_cold_reads(20)
     assert results == [42] * 20
     assert computations == 1
@@ -186,7 +170,7 @@ def test_keys_are_counted_per_type():
 
 
 def test_raw_redis_commands_fall_back_to_their_default_when_redis_is_dead():
-    with override_settings(CACHES=_dead_redis_cache()):
+    with override_settings(CACHES=dead_redis_caches()):
         assert redis_call(lambda r: r.incr("presence"), default=None) is None
         assert redis_client() is None
         assert redis_status() == "degraded"
