@@ -42,7 +42,8 @@ TTL_SECONDS: dict[CacheType, int] = {
     CacheType.PRODUCTS: 30 * 60,
 }
 
-# Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps.
+# Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps
+# with @cache_warmer in their caching.py or selectors.py, which are imported at startup.
 WARMERS: dict[CacheType, list[Callable[[], int]]] = {t: [] for t in CacheType}
 
 # Single flight: the first request for a cold key computes it under a short lock; the others
