@@ -171,7 +171,7 @@ def redis_call(command: Callable[[Redis], T], *, default: T, alias: str = "defau
 
 
 def redis_status(alias: str = "default") -> str:
-    """ "redis", "degraded" (Redis configured, breaker open) or "locmem"."""
+    """What the cache runs on now: redis, degraded (Redis configured, breaker open) or locmem."""
     from django.core.cache import caches
 
     if not redis_is_configured(alias):
