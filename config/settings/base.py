@@ -5,7 +5,7 @@ from pathlib import Path
 import environ
 
 from config.database import database_config
-from config.redis import redis_url
+from config.redis import redis_cache_options, redis_choice
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -44,6 +44,7 @@ THIRD_PARTY_APPS = [
     "channels",
 ]
 LOCAL_APPS = [
+    "config.apps.RanklyConfig",
     "accounts",
     "products",
     "rankings",
@@ -94,15 +95,27 @@ LOGIN_CODE_MAX_ATTEMPTS = 5
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rankly <no-reply@rankly.local>")
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-# --- Redis: cache and channel layer ---------------------------------------------------------
+# --- Redis: cache, sessions and channel layer ----------------------------------------------
 IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
-REDIS_URL = redis_url(production=IS_PRODUCTION)
+REDIS_CHOICE = redis_choice(production=IS_PRODUCTION)
+REDIS_URL = REDIS_CHOICE.url
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+REDIS_POOL_MAX_SIZE = env.int("REDIS_POOL_MAX_SIZE", default=32)
+REDIS_BREAKER_COOLDOWN = env.float("REDIS_BREAKER_COOLDOWN", default=5.0)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "config.cache_backend.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "rankly",
+            "OPTIONS": {
+                **redis_cache_options(
+                    url=REDIS_URL,
+                    socket_timeout=REDIS_SOCKET_TIMEOUT,
+                    max_connections=REDIS_POOL_MAX_SIZE,
+                ),
+                "BREAKER_COOLDOWN": REDIS_BREAKER_COOLDOWN,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -119,6 +132,15 @@ else:
         }
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# SCAN batch of delete_pattern and key counts (django-redis defaults to 10 keys a round trip).
+DJANGO_REDIS_SCAN_ITERSIZE = 500
+# A session read is a cache hit; the database keeps sessions through a Redis flush or outage.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "default"
+# django-ratelimit knows django-redis only by its class path; ResilientRedisCache is a subclass.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+# Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
+HTTP_CACHE_MAX_AGE = 60
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,4 +1,10 @@
+from uuid import uuid4
+
 from .base import *
+
+# Each run owns its keys on the shared Redis, and the suite clears only those.
+if REDIS_URL:
+    CACHES["default"]["KEY_PREFIX"] = f"rankly-test-{uuid4().hex[:8]}"
 
 SECRET_KEY = "rankly-test-key"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
