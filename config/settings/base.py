@@ -102,6 +102,7 @@ REDIS_URL = REDIS_CHOICE.url
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 REDIS_POOL_MAX_SIZE = env.int("REDIS_POOL_MAX_SIZE", default=32)
 REDIS_BREAKER_COOLDOWN = env.float("REDIS_BREAKER_COOLDOWN", default=5.0)
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -118,6 +119,9 @@ if REDIS_URL:
             },
         }
     }
+    # django-ratelimit knows django-redis only by its class path; ResilientRedisCache is a
+    # subclass, with django-redis's atomic incr (its E003 check still runs).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -137,8 +141,6 @@ DJANGO_REDIS_SCAN_ITERSIZE = 500
 # A session read is a cache hit; the database keeps sessions through a Redis flush or outage.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
-# django-ratelimit knows django-redis only by its class path; ResilientRedisCache is a subclass.
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 # Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
 HTTP_CACHE_MAX_AGE = 60
 
