@@ -8,7 +8,9 @@ from config.tests.private_redis import dead_redis_caches
 
 @pytest.mark.parametrize("dead_redis", [False, True])
 def test_django_ratelimit_counts_and_limits_on_redis_and_on_the_fallback(dead_redis):
-    overrides = {"CACHES": dead_redis_caches()} if dead_redis else {}
+    overrides = {"RATELIMIT_ENABLE": True}
+    if dead_redis:
+        overrides["CACHES"] = dead_redis_caches()
     request = RequestFactory().get("/api/products/", REMOTE_ADDR="203.0.113.9")
     with override_settings(**overrides):
         verdicts = [
