@@ -108,7 +108,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "config.cache_backend.ResilientRedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "rankly",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="rankly"),
             "OPTIONS": {
                 **redis_cache_options(
                     url=REDIS_URL,
