@@ -1,6 +1,7 @@
 """The seed's post-deployment checklist, checked against this process's real configuration."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -52,8 +53,8 @@ def _check_redis() -> CheckResult:
     return CheckResult("Redis connected", True, "PING answered through the cache")
 
 
-def _check_pooler() -> CheckResult:
-    default = settings.DATABASES["default"]
+def pooler_check(default: dict[str, Any]) -> CheckResult:
+    """PostgreSQL through Django's pool, and through the pooler endpoint on a Neon host."""
     name = "Database pool and pooler endpoint"
     if default["ENGINE"] != "django.db.backends.postgresql":
         return CheckResult(name, False, "SQLite: production needs DATABASE_URL")
@@ -135,7 +136,7 @@ def _check_sentry() -> CheckResult:
 def deployment_checks() -> list[CheckResult]:
     return [
         _check_redis(),
-        _check_pooler(),
+        pooler_check(settings.DATABASES["default"]),
         _check_channel_layer(),
         _check_rate_limit_store(),
         _check_migrations(),
