@@ -10,6 +10,8 @@ from config.database import (
     POOLER_LOG_LINE,
     PoolSettings,
     database_config,
+    database_startup_line,
+    databases_config,
     neon_pooler_host,
     neon_pooler_url,
 )
@@ -166,10 +168,24 @@ def test_settings_read_pool_and_replica_from_the_environment_and_log_the_pooler_
     assert result.stderr.count(POOLER_LOG_LINE) == 1
 
 
-@pytest.mark.slow
-def test_without_a_replica_no_router_is_installed_and_no_pooler_line_is_logged():
-    result = _startup({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/rankly"})
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(loaded["databases"]) == {"default"}
-    assert loaded["routers"] == []
-    assert POOLER_LOG_LINE not in result.stderr
+def test_without_a_replica_url_there_is_only_default():
+    databases = databases_config(
+        url="postgres://postgres@127.0.0.1:5432/rankly",
+        replica_url="",
+        sqlite_path=SQLITE,
+        pool=PoolSettings(),
+    )
+    assert set(databases) == {"default"}
+    assert POOLER_LOG_LINE not in database_startup_line(databases)
+
+
+def test_the_replica_mirrors_default_in_tests_and_is_named_in_the_startup_line():
+    databases = databases_config(
+        url="postgres://u:p@ep-x-123.us-east-2.aws.neon.tech/rankly",
+        replica_url="postgres://u:p@ep-y-456.us-east-2.aws.neon.tech/rankly",
+        sqlite_path=SQLITE,
+        pool=PoolSettings(),
+    )
+    assert databases["replica"]["TEST"] == {"MIRROR": "default"}
+    assert database_startup_line(databases).startswith(POOLER_LOG_LINE)
+    assert "read replica" in database_startup_line(databases)
