@@ -7,6 +7,7 @@ Rankly keeps serving without Redis (locmem fallbacks), just degraded.
 
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 from typing import Any
 
@@ -20,6 +21,10 @@ from django.views.decorators.cache import never_cache
 
 # A readiness probe must answer well before the balancer's own timeout.
 REDIS_PROBE_TIMEOUT_SECONDS = 1.0
+# The cache's own socket timeouts are the cache configuration's business; the probe waits at
+# most this long for them, in a worker thread it can abandon.
+CACHE_PROBE_TIMEOUT_SECONDS = 2.0
+_cache_probe = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz-cache")
 
 
 @never_cache
@@ -68,6 +73,10 @@ def _channel_layer_check() -> str:
     return backend
 
 
+def _cache_check_bounded() -> str:
+    return _cache_probe.submit(_cache_check).result(timeout=CACHE_PROBE_TIMEOUT_SECONDS)
+
+
 def _run(check: Callable[[], str]) -> dict[str, Any]:
     start = perf_counter()
     try:
@@ -85,7 +94,7 @@ def _run(check: Callable[[], str]) -> dict[str, Any]:
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _run(_database_check),
-        "cache": _run(_cache_check),
+        "cache": _run(_cache_check_bounded),
         "channel_layer": _run(_channel_layer_check),
     }
     if checks["database"]["status"] != "ok":

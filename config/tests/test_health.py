@@ -85,3 +85,28 @@ def test_readyz_checks_the_real_redis_cache_and_channel_layer(client, db):
 def test_health_endpoints_need_no_credentials_even_for_an_api_client(api_client, db):
     assert api_client.get("/healthz").status_code == 200
     assert api_client.get("/readyz").status_code == 200
+
+
+@pytest.mark.slow
+def test_readyz_answers_within_seconds_when_redis_accepts_but_never_replies(client, db):
+    # A listening socket nobody accepts on: connections succeed, replies never come.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        hung = {
+            "CACHES": {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}},
+            "CHANNEL_LAYERS": {
+                "default": {
+                    "BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [url]},
+                }
+            },
+        }
+        with override_settings(**hung):
+            body = client.get("/readyz").json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["cache"]["error"] == "TimeoutError"
+    assert body["checks"]["cache"]["ms"] < 5000
+    assert body["checks"]["channel_layer"]["status"] == "down"
+    assert body["checks"]["channel_layer"]["ms"] < 5000

@@ -5,8 +5,9 @@ import shutil
 import pytest
 import sentry_sdk
 from django.apps import apps
+from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
-from config.sentry import RELEASE_ENV_VARS, sentry_init, sentry_release
+from config.sentry import RELEASE_ENV_VARS, sentry_asgi_app, sentry_init, sentry_release
 
 DSN = "https://public@o0.ingest.sentry.io/1"
 
@@ -68,3 +69,16 @@ def test_startup_logs_that_sentry_is_off_when_no_dsn_is_set(caplog, settings):
         apps.get_app_config("operations").ready()
     assert "Sentry monitoring off: SENTRY_DSN is not set" in caplog.text
     assert not sentry_sdk.get_client().is_active()
+
+
+async def _websocket_app(scope, receive, send) -> None:
+    raise RuntimeError("consumer failed")
+
+
+def test_websocket_app_is_left_alone_while_sentry_is_off():
+    assert sentry_asgi_app(_websocket_app) is _websocket_app
+
+
+def test_websocket_app_reports_to_sentry_once_it_is_on(sentry_off_afterwards):
+    sentry_init(dsn=DSN, environment="development", traces_sample_rate=0.0, release="r1")
+    assert isinstance(sentry_asgi_app(_websocket_app), SentryAsgiMiddleware)
