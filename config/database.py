@@ -24,8 +24,8 @@ _NEON_HOST = re.compile(
 class PoolSettings:
     min_size: int = 2
     max_size: int = 20
-    max_idle: int = 30
-    timeout: int = 5
+    max_idle: float = 30
+    timeout: float = 5
 
 
 def neon_pooler_host(host: str) -> str:

@@ -8,6 +8,7 @@ Rankly keeps serving without Redis (locmem fallbacks), just degraded.
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import wraps
 from time import perf_counter
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 # A readiness probe must answer well before the balancer's own timeout.
 REDIS_PROBE_TIMEOUT_SECONDS = 1.0
@@ -27,7 +29,27 @@ CACHE_PROBE_TIMEOUT_SECONDS = 2.0
 _cache_probe = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz-cache")
 
 
-@never_cache
+def probe(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
+    """GET and HEAD only, never cached, and no CSRF check standing in front of the answer."""
+
+    @csrf_exempt
+    @never_cache
+    @wraps(view)
+    def wrapped(request: HttpRequest) -> JsonResponse:
+        if request.method not in ("GET", "HEAD"):
+            body = {
+                "detail": f'Method "{request.method}" not allowed.',
+                "code": "method_not_allowed",
+            }
+            response = JsonResponse(body, status=405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapped
+
+
+@probe
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
@@ -90,7 +112,7 @@ def _run(check: Callable[[], str]) -> dict[str, Any]:
     return {"status": "ok", "backend": backend, "ms": round((perf_counter() - start) * 1000, 1)}
 
 
-@never_cache
+@probe
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _run(_database_check),

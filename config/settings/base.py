@@ -87,8 +87,8 @@ DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
 DB_POOL = PoolSettings(
     min_size=env.int("DB_POOL_MIN_SIZE", default=2),
     max_size=env.int("DB_POOL_MAX_SIZE", default=20),
-    max_idle=env.int("DB_POOL_MAX_IDLE", default=30),
-    timeout=env.int("DB_POOL_TIMEOUT", default=5),
+    max_idle=env.float("DB_POOL_MAX_IDLE", default=30),
+    timeout=env.float("DB_POOL_TIMEOUT", default=5),
 )
 DATABASES = databases_config(
     url=DATABASE_URL,

@@ -110,3 +110,15 @@ def test_readyz_answers_within_seconds_when_redis_accepts_but_never_replies(clie
     assert body["checks"]["cache"]["ms"] < 5000
     assert body["checks"]["channel_layer"]["status"] == "down"
     assert body["checks"]["channel_layer"]["ms"] < 5000
+
+
+def test_probes_answer_other_methods_with_a_json_405(client, db):
+    for path in ("/healthz", "/readyz"):
+        response = client.post(path)
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+        assert response["Allow"] == "GET, HEAD"
+
+
+def test_probes_answer_head_requests(client, db):
+    assert client.head("/healthz").status_code == 200
