@@ -62,10 +62,11 @@ def full_stack(n: int, rounds: int = 7) -> None:
         bare_client.get("/healthz")
     metrics_client = Client()
     bare, with_mw = [], []
-    # Interleaved rounds, so that drift on a shared machine hits both sides alike.
-    for _ in range(rounds):
-        bare.append(per_call_us(bare_client.get, "/healthz", n, rounds=1))
-        with_mw.append(per_call_us(metrics_client.get, "/healthz", n, rounds=1))
+    # Interleaved rounds in alternating order, so drift on a shared machine hits both alike.
+    for i in range(rounds):
+        sides = [(bare_client, bare), (metrics_client, with_mw)]
+        for client, timings in sides if i % 2 else reversed(sides):
+            timings.append(per_call_us(client.get, "/healthz", n, rounds=1))
     bare_us, with_us = statistics.median(bare), statistics.median(with_mw)
     print(
         f"GET /healthz       without {bare_us:7.1f} µs   with {with_us:7.1f} µs   "
