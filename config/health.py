@@ -2,7 +2,7 @@
 
 /healthz says the process answers, touching nothing else. /readyz checks the database, the
 cache and the channel layer; only a database outage makes the instance unready (503), because
-Rankly keeps serving without Redis (locmem fallbacks), just degraded.
+Rankly keeps serving while Redis is away, only degraded.
 """
 
 import secrets
@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 from channels.layers import get_channel_layer
+from channels_redis.utils import decode_hosts
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
@@ -82,17 +83,19 @@ def _redis_client(host: dict[str, Any]) -> redis.Redis:
 
 
 def _channel_layer_check() -> str:
-    layer = get_channel_layer()
-    backend = type(layer).__name__
-    # channels-redis keeps its hosts as connection kwargs; ping each one directly rather than
-    # sending a message into the layer.
-    for host in getattr(layer, "hosts", []):
-        client = _redis_client(host)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    return backend
+    config = settings.CHANNEL_LAYERS["default"]
+    # Building the layer surfaces a broken configuration.
+    get_channel_layer()
+    if config["BACKEND"].startswith("channels_redis."):
+        # Ping each Redis host directly rather than sending a message into the layer; this
+        # covers the core and the pub/sub layers alike.
+        for host in decode_hosts(config.get("CONFIG", {}).get("hosts")):
+            client = _redis_client(host)
+            try:
+                client.ping()
+            finally:
+                client.close()
+    return config["BACKEND"].rsplit(".", 1)[-1]
 
 
 def _cache_check_bounded() -> str:

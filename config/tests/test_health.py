@@ -122,3 +122,12 @@ def test_probes_answer_other_methods_with_a_json_405(client, db):
 
 def test_probes_answer_head_requests(client, db):
     assert client.head("/healthz").status_code == 200
+
+
+def test_readyz_pings_the_pubsub_channel_layer_hosts_too(client, db):
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    layer = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [url]}}
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        body = client.get("/readyz").json()
+    assert body["checks"]["channel_layer"]["status"] == "down"
+    assert body["status"] == "degraded"
