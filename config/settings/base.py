@@ -1,10 +1,12 @@
 """Settings shared by every environment. The environment is read once, through `env`."""
 
+import os
+import socket
 from pathlib import Path
 
 import environ
 
-from config.database import database_config
+from config.database import PoolSettings, databases_config
 from config.redis import redis_cache_options, redis_choice
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -55,6 +57,8 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    # Outermost, so that the latency it records covers every other middleware.
+    "config.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -83,8 +87,23 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# PostgreSQL through Django's psycopg pool (a Neon host via its -pooler endpoint); SQLite else.
 DATABASE_URL = env.str("DATABASE_URL", default="")
-DATABASES = {"default": database_config(DATABASE_URL, sqlite_path=BASE_DIR / "db.sqlite3")}
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DB_POOL = PoolSettings(
+    min_size=env.int("DB_POOL_MIN_SIZE", default=2),
+    max_size=env.int("DB_POOL_MAX_SIZE", default=20),
+    max_idle=env.float("DB_POOL_MAX_IDLE", default=30),
+    timeout=env.float("DB_POOL_TIMEOUT", default=5),
+)
+DATABASES = databases_config(
+    url=DATABASE_URL,
+    replica_url=DATABASE_REPLICA_URL,
+    sqlite_path=BASE_DIR / "db.sqlite3",
+    pool=DB_POOL,
+)
+# Only reads inside config.db_router.replica_reads() go to the replica.
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"] if "replica" in DATABASES else []
 
 # --- Users and sessions ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -198,6 +217,14 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Observability --------------------------------------------------------------------------
+INSTANCE_ID = env.str("INSTANCE_ID", default="") or f"{socket.gethostname()}-{os.getpid()}"
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SLOW_QUERY_SECONDS = env.float("SLOW_QUERY_SECONDS", default=1.0)
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = "production" if IS_PRODUCTION else "development"
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

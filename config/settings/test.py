@@ -20,3 +20,5 @@ WHITENOISE_AUTOREFRESH = True
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 # Other tests make many requests; the rate-limit tests switch limits on for themselves.
 RATELIMIT_ENABLE = False
+# Tests never report to Sentry, whatever the shell exports.
+SENTRY_DSN = ""
