@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from products.models import Product, ProductMetadata, UserProductSearch
@@ -22,6 +23,7 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ProductMetadataInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(ordering="metadata__ranking_count")
     def ranking_count(self, product: Product) -> int | None:
