@@ -134,3 +134,12 @@ def test_negative_sizes_are_refused():
 
     with pytest.raises(CommandError):
         seed("--users", "-1")
+
+
+def test_in_development_the_demo_employee_gets_a_password_shown_once(settings):
+    settings.DEBUG = True
+
+    output = seed("--users", "5", "--products", "20")
+
+    password = output.split("with password ")[1].split()[0]
+    assert User.objects.get(email="admin@rankly.local").check_password(password)

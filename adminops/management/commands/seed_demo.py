@@ -52,7 +52,7 @@ class Command(BaseCommand):
         )
         if result.demo_employee_password:
             self.stdout.write(
-                f"Admin: http://127.0.0.1:8000/admin/ as {DEMO_EMPLOYEE_EMAIL} "
+                f"Django admin (/admin/): {DEMO_EMPLOYEE_EMAIL} "
                 f"with password {result.demo_employee_password}"
             )
         else:
