@@ -379,8 +379,9 @@ def _user_plan(
         date_joined=joined,
     )
 
-    submissions = _submission_times(rng=rng, now=now, joined=joined)
     categories = [category for category, ids in active_by_category.items() if ids]
+    # Nothing to rank in an empty catalogue, so no submissions either.
+    submissions = _submission_times(rng=rng, now=now, joined=joined) if categories else []
     rng.shuffle(categories)
     ranked = categories[: min(len(categories), len(submissions), rng.choice([1, 1, 2, 2, 3, 5]))]
     # Each ranked category is first submitted once, then the rest are re-rankings.

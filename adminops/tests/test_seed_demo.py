@@ -143,3 +143,12 @@ def test_in_development_the_demo_employee_gets_a_password_shown_once(settings):
 
     password = output.split("with password ")[1].split()[0]
     assert User.objects.get(email="admin@rankly.local").check_password(password)
+
+
+def test_customers_without_a_catalogue_submit_no_rankings():
+    seed("--users", "20", "--products", "0")
+
+    assert User.objects.filter(is_staff=False).count() == 20
+    assert not ProductRanking.objects.exists()
+    assert not ActivityLog.objects.filter(kind=ActivityKind.RANKING_SUBMITTED).exists()
+    assert not Streak.objects.exists()
