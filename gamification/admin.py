@@ -61,7 +61,8 @@ class UserAchievementAdmin(ReadOnlyAdmin):
     list_select_related = ["user", "achievement"]
     list_filter = [("unlocked_at", admin.EmptyFieldListFilter), "achievement"]
     search_fields = ["user__email", "achievement__code", "achievement__name"]
-    ordering = ["-updated_at"]
+    # Newest first by primary key: an index every row is in, unlike the partial ones.
+    ordering = ["-id"]
 
 
 @admin.register(Streak)
@@ -70,7 +71,8 @@ class StreakAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     list_filter = ["last_active_date"]
     search_fields = ["user__email"]
-    ordering = ["-current_length", "user"]
+    # The order of the streak_longest index, so a page of a big table needs no sort.
+    ordering = ["-longest_length", "user"]
     raw_id_fields = ["user"]
     readonly_fields = ["updated_at"]
     show_full_result_count = False
