@@ -22,6 +22,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from config.redis import redis_status
+
 # A readiness probe must answer well before the balancer's own timeout.
 REDIS_PROBE_TIMEOUT_SECONDS = 1.0
 # The cache's own socket timeouts are the cache configuration's business; the probe waits at
@@ -69,6 +71,9 @@ def _cache_check() -> str:
     if cache.get(key) != value:
         # django-redis with IGNORE_EXCEPTIONS turns an outage into silent misses.
         raise ConnectionError("the cache did not return the value just written")
+    if redis_status() == "degraded":
+        # The resilient backend answered from its local fallback: Redis itself is down.
+        raise ConnectionError("Redis is unreachable; the cache is serving from local memory")
     return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
 
 

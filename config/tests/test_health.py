@@ -4,6 +4,8 @@ import pytest
 from django.db import OperationalError, connections
 from django.test import override_settings
 
+from config.tests.private_redis import dead_redis_caches
+
 
 def _closed_port() -> int:
     """A local port nothing listens on: bound, then released."""
@@ -56,6 +58,17 @@ def test_readyz_is_degraded_but_ready_when_redis_is_down(client, db):
     assert body["checks"]["cache"]["error"]
 
 
+def test_readyz_is_degraded_when_ranklys_resilient_cache_falls_back_to_memory(client, db):
+    # The resilient backend answers from local memory, so readiness must ask its breaker.
+    with override_settings(CACHES=dead_redis_caches()):
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["cache"]["status"] == "down"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
 def test_readyz_is_unready_when_the_database_is_down(client, db, monkeypatch):
     def unreachable() -> None:
         raise OperationalError("connection refused")
@@ -78,7 +91,7 @@ def test_readyz_is_unready_when_the_database_is_down(client, db, monkeypatch):
 def test_readyz_checks_the_real_redis_cache_and_channel_layer(client, db):
     body = client.get("/readyz").json()
     assert body["status"] == "ok"
-    assert body["checks"]["cache"]["backend"] == "RedisCache"
+    assert body["checks"]["cache"]["backend"] == "ResilientRedisCache"
     assert body["checks"]["channel_layer"]["backend"] == "RedisChannelLayer"
 
 

@@ -9,11 +9,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
+from django_redis import get_redis_connection
 
 from config.database import is_neon_pooler_host
 from config.indexes import PerformanceIndex
+from config.redis import redis_is_configured
 
-REDIS_CACHE = "django_redis.cache.RedisCache"
 REDIS_CHANNEL_LAYER = "channels_redis.core.RedisChannelLayer"
 EXPECTED_INDEX_COUNT = 28
 
@@ -41,12 +42,10 @@ def performance_indexes() -> list[tuple[str, str]]:
 
 
 def _check_redis() -> CheckResult:
-    backend = settings.CACHES["default"]["BACKEND"]
-    if backend != REDIS_CACHE:
+    if not redis_is_configured():
+        backend = settings.CACHES["default"]["BACKEND"]
         return CheckResult("Redis connected", False, f"the cache is {backend}, not Redis")
     try:
-        from django_redis import get_redis_connection
-
         get_redis_connection("default").ping()
     except Exception as error:
         return CheckResult("Redis connected", False, f"PING failed: {type(error).__name__}")
@@ -80,7 +79,7 @@ def _check_channel_layer() -> CheckResult:
 def _check_rate_limit_store() -> CheckResult:
     alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
     backend = settings.CACHES[alias]["BACKEND"]
-    ok = backend == REDIS_CACHE
+    ok = redis_is_configured(alias)
     detail = f"cache '{alias}' is {'Redis' if ok else backend}"
     if not ok:
         detail += ": each instance counts on its own"
