@@ -11,9 +11,15 @@ class EmailSerializer(serializers.Serializer):
 
 class VerifySerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
+    # ASCII digits in a JSON string: a number would lose leading zeros, \d allows other scripts.
     code = serializers.RegexField(
-        r"^\d{6}$", max_length=6, error_messages={"invalid": "The code is 6 digits."}
+        r"^[0-9]{6}$", max_length=6, error_messages={"invalid": "The code is 6 digits."}
     )
+
+    def validate_code(self, value: str) -> str:
+        if not isinstance(self.initial_data.get("code"), str):
+            raise serializers.ValidationError("The code is a string of 6 digits.")
+        return value
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import login, logout
+from django.contrib.auth.hashers import make_password
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
@@ -71,7 +72,10 @@ def login_code_verify(*, email: str, code: str) -> User:
         if hmac.compare_digest(login_code.code_hash, _code_hash(email, code)):
             login_code.used_at = now
             login_code.save(update_fields=["used_at"])
-            user, _ = User.objects.get_or_create(email=email)
+            # Passwordless: the new account's password is marked unusable, not left empty.
+            user, _ = User.objects.get_or_create(
+                email=email, defaults={"password": make_password(None)}
+            )
             if not user.is_active:
                 raise InvalidLoginCode("This account is disabled.")
             return user

@@ -1,11 +1,23 @@
-"""The registry of Rankly's cache types: every cached read goes through `cache_get_or_set`."""
+"""The registry of Rankly's cache types: every cached read goes through `cache_get_or_set`.
 
+A value is stored with the generation of its type; `cache_invalidate` starts a new generation,
+so every older value of the type becomes a miss at once, on every instance. A hit costs one
+round trip (the generation and the value are read together).
+"""
+
+import hashlib
+import logging
+import re
+import secrets
 import threading
+import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.cache import cache
+
+logger = logging.getLogger("rankly.cache")
 
 T = TypeVar("T")
 
@@ -30,8 +42,17 @@ TTL_SECONDS: dict[CacheType, int] = {
     CacheType.PRODUCTS: 30 * 60,
 }
 
-# Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps.
+# Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps
+# with @cache_warmer in their caching.py or selectors.py, which are imported at startup.
 WARMERS: dict[CacheType, list[Callable[[], int]]] = {t: [] for t in CacheType}
+
+# Single flight: the first request for a cold key computes it under a short lock; the others
+# poll for its result, and compute themselves only if it takes longer than the wait.
+LOCK_SECONDS = 15
+WAIT_SECONDS = 5.0
+POLL_SECONDS = 0.02
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.:=,-]{1,150}")
 
 _counts_lock = threading.Lock()
 _hits: dict[CacheType, int] = dict.fromkeys(CacheType, 0)
@@ -43,40 +64,105 @@ def _count(counter: dict[CacheType, int], cache_type: CacheType) -> None:
         counter[cache_type] += 1
 
 
-def _version(cache_type: CacheType) -> int:
-    """The current generation of a type; bumping it makes every older key unreachable."""
-    return cache.get_or_set(f"cache-version:{cache_type}", 1, timeout=None)
+def _version_key(cache_type: CacheType) -> str:
+    return f"cache-version:{cache_type}"
 
 
 def cache_key(cache_type: CacheType, key: str) -> str:
-    return f"{cache_type}:v{_version(cache_type)}:{key}"
+    """Where a value of a type is stored; keys with unsafe characters are hashed."""
+    if not _SAFE_KEY.fullmatch(key):
+        key = "h-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{cache_type}:{key}"
+
+
+def _generation(cache_type: CacheType, current: str | None) -> str:
+    """The type's generation, starting one if Redis has none (first use, flush, eviction)."""
+    if current is not None:
+        return current
+    fresh = secrets.token_hex(8)
+    if cache.add(_version_key(cache_type), fresh, timeout=None):
+        return fresh
+    return cache.get(_version_key(cache_type)) or fresh
+
+
+def _valid(entry: Any, generation: str) -> bool:
+    return isinstance(entry, tuple) and len(entry) == 2 and entry[0] == generation
 
 
 def cache_get_or_set(cache_type: CacheType, key: str, compute: Callable[[], T]) -> T:
-    """The cached value of `key` in a type, computed and stored with the type's TTL on a miss."""
-    full_key = cache_key(cache_type, key)
-    value = cache.get(full_key)
-    if value is not None:
+    """The cached value of `key` in a type, computed once and stored with the type's TTL."""
+    stored_at = cache_key(cache_type, key)
+    found = cache.get_many([_version_key(cache_type), stored_at])
+    generation = _generation(cache_type, found.get(_version_key(cache_type)))
+    entry = found.get(stored_at)
+    if _valid(entry, generation):
         _count(_hits, cache_type)
-        return value
+        return entry[1]
+
+    lock = f"lock:{stored_at}"
+    deadline = time.monotonic() + WAIT_SECONDS
+    waited = False
+    while not cache.add(lock, 1, timeout=LOCK_SECONDS):
+        if time.monotonic() >= deadline:
+            logger.info("cache %s: gave up waiting for %s, computing it too", cache_type, key)
+            return _compute_and_store(cache_type, stored_at, generation, compute, lock=None)
+        waited = True
+        time.sleep(POLL_SECONDS)
+        entry = cache.get(stored_at)
+        if _valid(entry, generation):
+            _count(_hits, cache_type)
+            return entry[1]
+    if waited:
+        # The previous holder may have stored the value just before releasing the lock.
+        entry = cache.get(stored_at)
+        if _valid(entry, generation):
+            cache.delete(lock)
+            _count(_hits, cache_type)
+            return entry[1]
+    return _compute_and_store(cache_type, stored_at, generation, compute, lock=lock)
+
+
+def _compute_and_store(
+    cache_type: CacheType,
+    stored_at: str,
+    generation: str,
+    compute: Callable[[], T],
+    *,
+    lock: str | None,
+) -> T:
     _count(_misses, cache_type)
-    value = compute()
-    cache.set(full_key, value, timeout=TTL_SECONDS[cache_type])
-    return value
+    try:
+        value = compute()
+        cache.set(stored_at, (generation, value), timeout=TTL_SECONDS[cache_type])
+        return value
+    finally:
+        if lock is not None:
+            cache.delete(lock)
 
 
 def cache_invalidate(cache_type: CacheType) -> None:
-    """Drop every cached value of a type at once."""
-    try:
-        cache.incr(f"cache-version:{cache_type}")
-    except ValueError:
-        cache.set(f"cache-version:{cache_type}", 2, timeout=None)
+    """Drop every cached value of a type at once, on every instance."""
+    cache.set(_version_key(cache_type), secrets.token_hex(8), timeout=None)
 
 
 def cache_stats() -> dict[str, dict[str, int]]:
     """Hits and misses per type in this process since it started."""
     with _counts_lock:
         return {t.value: {"hits": _hits[t], "misses": _misses[t]} for t in CacheType}
+
+
+def cache_key_counts() -> dict[str, int]:
+    """Keys stored per type, older generations included until they expire.
+
+    A SCAN of the type's keys: for the admin API and occasional metrics, not per request.
+    """
+    if hasattr(cache, "iter_keys"):
+        return {t.value: len(cache.iter_keys(f"{t}:*")) for t in CacheType}
+    local = getattr(cache, "_cache", {})
+    return {
+        t.value: sum(1 for k in list(local) if k.startswith(cache.make_key(f"{t}:")))
+        for t in CacheType
+    }
 
 
 def cache_warmer(cache_type: CacheType) -> Callable[[Callable[[], int]], Callable[[], int]]:

@@ -1,9 +1,205 @@
-"""Which Redis this process uses: the development or the production database, or none."""
+"""Which Redis this process uses, the one connection pool every synchronous use shares, and the
+circuit breaker that keeps a dead Redis from slowing requests down."""
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from redis import Redis
+
+T = TypeVar("T")
+
+logger = logging.getLogger("rankly.redis")
+
+
+@dataclass(frozen=True)
+class RedisChoice:
+    url: str  # "" means no Redis: the caches are locmem
+    environment: str  # "development" or "production"
+    refused: bool = False  # production was given the development database
 
 
 def redis_url(*, production: bool) -> str:
     """UPSTASH_REDIS_URL_PROD in production, UPSTASH_REDIS_URL elsewhere; "" when unset."""
     name = "UPSTASH_REDIS_URL_PROD" if production else "UPSTASH_REDIS_URL"
     return os.environ.get(name, "").strip()
+
+
+def redis_choice(*, production: bool) -> RedisChoice:
+    """The Redis for this environment; production never uses the development database."""
+    environment = "production" if production else "development"
+    url = redis_url(production=production)
+    if production and url and url == redis_url(production=False):
+        return RedisChoice(url="", environment=environment, refused=True)
+    return RedisChoice(url=url, environment=environment)
+
+
+def redis_cache_options(*, url: str, socket_timeout: float, max_connections: int) -> dict[str, Any]:
+    """django-redis OPTIONS: short timeouts, a bounded pool, TLS verified for rediss://."""
+    pool_kwargs: dict[str, Any] = {
+        "max_connections": max_connections,
+        # How long a request waits for a free connection before treating Redis as unavailable.
+        "timeout": socket_timeout,
+    }
+    if url.startswith("rediss://"):
+        # Upstash serves certificates from a public CA: verify them and the host name.
+        pool_kwargs.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+    return {
+        "SOCKET_CONNECT_TIMEOUT": socket_timeout,
+        "SOCKET_TIMEOUT": socket_timeout,
+        "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+        "CONNECTION_POOL_KWARGS": pool_kwargs,
+    }
+
+
+class CircuitBreaker:
+    """After a Redis failure, skip Redis for `cooldown` seconds, then let one call probe it.
+
+    Shared by every cache object of a process that talks to the same server (Django makes one
+    per thread), so the switch is logged once, not once per request or per thread.
+    """
+
+    def __init__(self, *, name: str, cooldown: float) -> None:
+        self.name = name
+        self.cooldown = cooldown
+        self._lock = threading.Lock()
+        self._open = False
+        self._retry_at = 0.0
+        self._recover_hooks: list[Callable[[], None]] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def allow(self) -> bool:
+        """Whether this call may use Redis: always when closed, one probe per cool-down else."""
+        if not self._open:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if now < self._retry_at:
+                return False
+            self._retry_at = now + self.cooldown
+            return True
+
+    def record_failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self._retry_at = time.monotonic() + self.cooldown
+            if self._open:
+                return
+            self._open = True
+        logger.error(
+            "⚠️ Redis %s unavailable (%s: %s); using the local fallback cache, retrying every %ss",
+            self.name,
+            type(exc).__name__,
+            exc,
+            self.cooldown,
+        )
+
+    def record_success(self) -> bool:
+        """Close the breaker; True when this call is the one that found Redis back."""
+        if not self._open:
+            return False
+        with self._lock:
+            if not self._open:
+                return False
+            self._open = False
+        logger.warning("✅ Redis %s is back; the cache uses it again", self.name)
+        return True
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def redis_breaker(*, location: str, cooldown: float) -> CircuitBreaker:
+    """The one breaker of this process for a Redis server (keyed by its URL)."""
+    with _breakers_lock:
+        breaker = _breakers.get(location)
+        if breaker is None:
+            breaker = _breakers[location] = CircuitBreaker(
+                name=_redacted(location), cooldown=cooldown
+            )
+        return breaker
+
+
+def _redacted(url: str) -> str:
+    """host:port/db of a Redis URL, without its password."""
+    return url.split("@")[-1].split("://")[-1]
+
+
+def redis_is_configured(alias: str = "default") -> bool:
+    from django.core.cache import caches
+    from django_redis.cache import RedisCache
+
+    return isinstance(caches[alias], RedisCache)
+
+
+def redis_client(alias: str = "default") -> Redis | None:
+    """The cache's own Redis client (its pool is the process's only synchronous pool).
+
+    None when Rankly runs without Redis or while the breaker is open: callers then use their
+    local fallback instead of waiting on a socket timeout.
+    """
+    from django.core.cache import caches
+    from django_redis import get_redis_connection
+
+    if not redis_is_configured(alias):
+        return None
+    breaker = getattr(caches[alias], "breaker", None)
+    if breaker is not None and breaker.is_open:
+        return None
+    return get_redis_connection(alias)
+
+
+def redis_call(command: Callable[[Redis], T], *, default: T, alias: str = "default") -> T:
+    """Run raw Redis commands on the shared pool, behind the cache's circuit breaker.
+
+    `default` without Redis, or when Redis fails or is in its cool-down; never raises a
+    connection error or waits on a dead server.
+    """
+    from django.core.cache import caches
+
+    backend = caches[alias]
+    if not hasattr(backend, "call"):
+        return default
+    return backend.call(command, default)
+
+
+def redis_status(alias: str = "default") -> str:
+    """What the cache runs on now: redis, degraded (Redis configured, breaker open) or locmem."""
+    from django.core.cache import caches
+
+    if not redis_is_configured(alias):
+        return "locmem"
+    breaker = getattr(caches[alias], "breaker", None)
+    return "degraded" if breaker is not None and breaker.is_open else "redis"
+
+
+def redis_log_startup() -> None:
+    """The SPEC §10 startup lines: which Redis this process uses and whether it answers."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    choice: RedisChoice = settings.REDIS_CHOICE
+    if choice.refused:
+        logger.critical(
+            "❌ CRITICAL: UPSTASH_REDIS_URL_PROD is the development Redis; production refuses it "
+            "and falls back to the in-memory cache (single instance only)"
+        )
+        return
+    if not choice.url:
+        if choice.environment == "production":
+            logger.critical("❌ CRITICAL: UPSTASH_REDIS_URL_PROD not found in production!")
+        else:
+            logger.warning("⚠️ UPSTASH_REDIS_URL not found")
+        return
+    logger.info("🔌 Establishing Redis connection pool for %s...", choice.environment)
+    if not redis_is_configured():
+        return
+    if cache.ping():
+        logger.info("✅ Redis connected successfully")

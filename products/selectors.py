@@ -15,6 +15,7 @@ def product_list(*, search: str = "", category: str = "") -> QuerySet[Product]:
     products = Product.objects.filter(is_active=True).select_related("metadata")
     if category:
         products = products.filter(category=category)
+    search = normalize_query(search)
     if search:
         products = products.filter(
             Q(name__icontains=search) | Q(brand__icontains=search) | Q(category__icontains=search)

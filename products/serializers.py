@@ -6,6 +6,7 @@ from products.models import Product, ProductMetadata
 class ProductListQuerySerializer(serializers.Serializer):
     search = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     category = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
 
 
 class ProductMetadataSerializer(serializers.ModelSerializer):

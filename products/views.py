@@ -4,8 +4,10 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from products import selectors, services
+from config.http_cache import http_cache
+from products import caching, services
 from products.serializers import (
     CategorySerializer,
     ProductDetailSerializer,
@@ -22,27 +24,58 @@ class ProductViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"\d{1,18}"
 
     @extend_schema(parameters=[ProductListQuerySerializer])
+    @http_cache()
     def list(self, request: Request) -> Response:
         query = ProductListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         search, category = query.validated_data["search"], query.validated_data["category"]
-        page = self.paginate_queryset(selectors.product_list(search=search, category=category))
-        response = self.get_paginated_response(ProductSerializer(page, many=True).data)
+        try:
+            page = caching.products_page_cached(
+                search=search,
+                category=category,
+                page=query.validated_data["page"],
+                page_size=self.paginator.get_page_size(request),
+            )
+        except caching.PageOutOfRange:
+            raise NotFound("Invalid page.") from None
         if search.strip():
             user_id = request.user.pk if request.user.is_authenticated else None
             services.product_search_record(
-                user_id=user_id, query=search, result_count=response.data["count"]
+                user_id=user_id, query=search, result_count=page["count"]
             )
+        response = Response(
+            {
+                "count": page["count"],
+                "next": _page_link(request, page["page"] + 1, page["num_pages"]),
+                "previous": _page_link(request, page["page"] - 1, page["num_pages"]),
+                "results": page["results"],
+            }
+        )
+        if search.strip():
+            # Every search must reach Rankly to be recorded; a 304 still saves the body.
+            response["Cache-Control"] = "no-cache"
         return response
 
     @extend_schema(responses=ProductDetailSerializer)
+    @http_cache()
     def retrieve(self, request: Request, pk: str) -> Response:
-        product = selectors.product_get(product_id=int(pk))
-        if product is None:
-            raise NotFound("No active product has this id.")
-        return Response(ProductDetailSerializer(product).data)
+        try:
+            return Response(caching.product_detail_cached(product_id=int(pk)))
+        except caching.ProductNotFound:
+            raise NotFound("No active product has this id.") from None
 
     @extend_schema(responses=CategorySerializer(many=True))
     @action(detail=False, pagination_class=None)
+    @http_cache()
     def categories(self, request: Request) -> Response:
-        return Response(CategorySerializer(selectors.product_categories(), many=True).data)
+        return Response(caching.product_categories_cached())
+
+
+def _page_link(request: Request, number: int, num_pages: int) -> str | None:
+    """The link DRF's page-number pagination would give, built per request (not cached)."""
+    if number < 1 or number > num_pages:
+        return None
+    url = request.build_absolute_uri()
+    if number == 1:
+        return remove_query_param(url, "page")
+    return replace_query_param(url, "page", number)

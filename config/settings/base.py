@@ -1,11 +1,13 @@
 """Settings shared by every environment. The environment is read once, through `env`."""
 
+import os
+import socket
 from pathlib import Path
 
 import environ
 
-from config.database import database_config
-from config.redis import redis_url
+from config.database import PoolSettings, databases_config
+from config.redis import redis_cache_options, redis_choice
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -44,6 +46,7 @@ THIRD_PARTY_APPS = [
     "channels",
 ]
 LOCAL_APPS = [
+    "config.apps.RanklyConfig",
     "accounts",
     "products",
     "rankings",
@@ -54,6 +57,8 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    # Outermost, so that the latency it records covers every other middleware.
+    "config.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -82,8 +87,23 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# PostgreSQL through Django's psycopg pool (a Neon host via its -pooler endpoint); SQLite else.
 DATABASE_URL = env.str("DATABASE_URL", default="")
-DATABASES = {"default": database_config(DATABASE_URL, sqlite_path=BASE_DIR / "db.sqlite3")}
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DB_POOL = PoolSettings(
+    min_size=env.int("DB_POOL_MIN_SIZE", default=2),
+    max_size=env.int("DB_POOL_MAX_SIZE", default=20),
+    max_idle=env.float("DB_POOL_MAX_IDLE", default=30),
+    timeout=env.float("DB_POOL_TIMEOUT", default=5),
+)
+DATABASES = databases_config(
+    url=DATABASE_URL,
+    replica_url=DATABASE_REPLICA_URL,
+    sqlite_path=BASE_DIR / "db.sqlite3",
+    pool=DB_POOL,
+)
+# Only reads inside config.db_router.replica_reads() go to the replica.
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"] if "replica" in DATABASES else []
 
 # --- Users and sessions ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -94,17 +114,33 @@ LOGIN_CODE_MAX_ATTEMPTS = 5
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rankly <no-reply@rankly.local>")
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-# --- Redis: cache and channel layer ---------------------------------------------------------
+# --- Redis: cache, sessions and channel layer ----------------------------------------------
 IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
-REDIS_URL = redis_url(production=IS_PRODUCTION)
+REDIS_CHOICE = redis_choice(production=IS_PRODUCTION)
+REDIS_URL = REDIS_CHOICE.url
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+REDIS_POOL_MAX_SIZE = env.int("REDIS_POOL_MAX_SIZE", default=32)
+REDIS_BREAKER_COOLDOWN = env.float("REDIS_BREAKER_COOLDOWN", default=5.0)
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "config.cache_backend.ResilientRedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "rankly",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="rankly"),
+            "OPTIONS": {
+                **redis_cache_options(
+                    url=REDIS_URL,
+                    socket_timeout=REDIS_SOCKET_TIMEOUT,
+                    max_connections=REDIS_POOL_MAX_SIZE,
+                ),
+                "BREAKER_COOLDOWN": REDIS_BREAKER_COOLDOWN,
+            },
         }
     }
+    # django-ratelimit knows django-redis only by its class path; ResilientRedisCache is a
+    # subclass, with django-redis's atomic incr (its E003 check still runs).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -119,6 +155,13 @@ else:
         }
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# SCAN batch of delete_pattern and key counts (django-redis defaults to 10 keys a round trip).
+DJANGO_REDIS_SCAN_ITERSIZE = 500
+# A session read is a cache hit; the database keeps sessions through a Redis flush or outage.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "default"
+# Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
+HTTP_CACHE_MAX_AGE = 60
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -174,6 +217,14 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Observability --------------------------------------------------------------------------
+INSTANCE_ID = env.str("INSTANCE_ID", default="") or f"{socket.gethostname()}-{os.getpid()}"
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SLOW_QUERY_SECONDS = env.float("SLOW_QUERY_SECONDS", default=1.0)
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = "production" if IS_PRODUCTION else "development"
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

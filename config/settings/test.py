@@ -1,4 +1,10 @@
+from uuid import uuid4
+
 from .base import *
+
+# Each run owns its keys on the shared Redis, and the suite clears only those.
+if REDIS_URL:
+    CACHES["default"]["KEY_PREFIX"] = f"rankly-test-{uuid4().hex[:8]}"
 
 SECRET_KEY = "rankly-test-key"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -14,3 +20,5 @@ WHITENOISE_AUTOREFRESH = True
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 # Other tests make many requests; the rate-limit tests switch limits on for themselves.
 RATELIMIT_ENABLE = False
+# Tests never report to Sentry, whatever the shell exports.
+SENTRY_DSN = ""

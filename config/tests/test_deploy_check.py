@@ -36,12 +36,13 @@ def check_deploy(**env_overrides: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_with_redis_passes_every_deploy_check_with_nothing_silenced():
+def test_production_with_redis_passes_every_deploy_check_silencing_only_the_backend_path():
     # The check only reads the settings; nothing listens on this port.
     result = check_deploy(UPSTASH_REDIS_URL_PROD="redis://127.0.0.1:1/0")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "System check identified no issues (0 silenced)." in output
+    # Only django_ratelimit.W001: it names django-redis's class path, not its subclass.
+    assert "System check identified no issues (1 silenced)." in output
 
 
 def test_production_without_redis_still_warns_that_limits_are_per_instance():

@@ -48,6 +48,8 @@ def server_env() -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings.development",
         DATABASE_URL=migrated_database_url(),
         UPSTASH_REDIS_URL=os.environ["UPSTASH_REDIS_URL"],
+        # Both servers share this run's counters and nothing left by an earlier run.
+        CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
     )
     return env
 

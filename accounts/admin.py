@@ -1,0 +1,119 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import LoginCode, User, UserSession, normalize_email
+from accounts.services import user_session_end
+
+
+class _EmailFormMixin:
+    def clean_email(self) -> str:
+        # Stored lower case, so a case-only duplicate must fail validation, not the database.
+        return normalize_email(self.cleaned_data["email"])
+
+
+class UserCreationForm(_EmailFormMixin, AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+class UserAdminChangeForm(_EmailFormMixin, UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserAdminChangeForm
+    add_form = UserCreationForm
+    ordering = ["email"]
+    list_display = [
+        "email",
+        "display_name",
+        "points",
+        "is_staff",
+        "is_active",
+        "leaderboard_excluded",
+        "date_joined",
+    ]
+    list_filter = [
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "leaderboard_opt_out",
+        "leaderboard_excluded",
+    ]
+    search_fields = ["email", "display_name"]
+    show_full_result_count = False
+    # Points are the ledger's sum: they change through point adjustments, never by hand.
+    readonly_fields = ["points", "last_login", "date_joined"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["display_name", "timezone", "points"]}),
+        ("Leaderboard", {"fields": ["leaderboard_opt_out", "leaderboard_excluded"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "usable_password", "password1", "password2"],
+            },
+        ),
+    ]
+
+
+@admin.register(LoginCode)
+class LoginCodeAdmin(admin.ModelAdmin):
+    """Read-only: codes are made by sign-in requests and only their hashes are kept."""
+
+    list_display = ["email", "created_at", "expires_at", "attempts", "used_at"]
+    list_filter = [("used_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email"]
+    ordering = ["-created_at"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    """Signed-in devices; deleting one signs that device out (token and cookie)."""
+
+    list_display = ["user", "device", "ip_address", "created_at", "last_seen_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email", "device", "ip_address"]
+    ordering = ["-last_seen_at"]
+    readonly_fields = [
+        "user",
+        "token_hash",
+        "session_key",
+        "device",
+        "ip_address",
+        "created_at",
+        "last_seen_at",
+    ]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: UserSession) -> None:
+        user_session_end(user_session=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
+        for user_session in queryset:
+            user_session_end(user_session=user_session)

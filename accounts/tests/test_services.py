@@ -1,0 +1,152 @@
+import re
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.core import mail
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import LoginCode, User, UserSession
+from accounts.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def requested_code(email: str) -> str:
+    services.login_code_request(email=email)
+    return re.search(r"\b(\d{6})\b", mail.outbox[-1].subject).group(1)
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def at(moment):
+    return mock.patch("django.utils.timezone.now", return_value=moment)
+
+
+def test_the_code_is_mailed_and_only_its_hash_is_stored():
+    code = requested_code("ada@example.com")
+    login_code = LoginCode.objects.get()
+
+    assert mail.outbox[-1].to == ["ada@example.com"]
+    assert code in mail.outbox[-1].body
+    assert len(login_code.code_hash) == 64
+    assert code not in login_code.code_hash
+    assert login_code.code_hash != services._code_hash("ada@example.com", wrong(code))
+
+
+def test_a_code_works_for_ten_minutes_and_not_after():
+    start = timezone.now()
+    with at(start):
+        code = requested_code("ada@example.com")
+
+    with at(start + timedelta(minutes=10, seconds=1)), pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="ada@example.com", code=code)
+    with at(start + timedelta(minutes=9, seconds=59)):
+        user = services.login_code_verify(email="ada@example.com", code=code)
+
+    assert user.email == "ada@example.com"
+
+
+def test_five_wrong_tries_kill_the_code_even_if_the_sixth_is_right():
+    code = requested_code("ada@example.com")
+    for _ in range(5):
+        with pytest.raises(services.InvalidLoginCode):
+            services.login_code_verify(email="ada@example.com", code=wrong(code))
+
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="ada@example.com", code=code)
+    assert not User.objects.exists()
+
+
+def test_four_wrong_tries_leave_the_code_usable():
+    code = requested_code("ada@example.com")
+    for _ in range(4):
+        with pytest.raises(services.InvalidLoginCode):
+            services.login_code_verify(email="ada@example.com", code=wrong(code))
+
+    assert services.login_code_verify(email="ada@example.com", code=code).email == (
+        "ada@example.com"
+    )
+
+
+def test_a_used_code_cannot_be_used_again():
+    code = requested_code("ada@example.com")
+    services.login_code_verify(email="ada@example.com", code=code)
+
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="ada@example.com", code=code)
+
+
+def test_a_new_code_replaces_the_earlier_one():
+    first = requested_code("ada@example.com")
+    second = requested_code("ada@example.com")
+
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="ada@example.com", code=first)
+    assert services.login_code_verify(email="ada@example.com", code=second)
+
+
+def test_a_code_only_signs_in_the_address_it_was_sent_to():
+    code = requested_code("ada@example.com")
+    requested_code("eve@example.com")
+
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="eve@example.com", code=code)
+
+
+def test_first_sign_in_creates_the_account_and_email_case_does_not_matter():
+    code = requested_code("  Ada.Lovelace@Example.COM ")
+    created = services.login_code_verify(email="ada.lovelace@example.com", code=code)
+    again = services.login_code_verify(
+        email="ADA.LOVELACE@example.com", code=requested_code("ada.lovelace@EXAMPLE.com")
+    )
+
+    assert created.email == "ada.lovelace@example.com"
+    assert again.pk == created.pk
+    assert User.objects.count() == 1
+    assert not created.has_usable_password()
+
+
+def test_a_disabled_account_cannot_sign_in():
+    UserFactory(email="gone@example.com", is_active=False)
+    code = requested_code("gone@example.com")
+
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="gone@example.com", code=code)
+
+
+def test_ending_a_session_deletes_its_token_and_its_cookie_session():
+    user = UserFactory()
+    store = SessionStore()
+    store["user_session_id"] = 1
+    store.create()
+    user_session = UserSession.objects.create(
+        user=user, token_hash="a" * 64, session_key=store.session_key
+    )
+
+    services.user_session_end(user_session=user_session)
+
+    assert not UserSession.objects.filter(pk=user_session.pk).exists()
+    assert not SessionStore().exists(store.session_key)
+
+
+def test_a_session_is_touched_at_most_once_a_minute():
+    user_session = UserSession.objects.create(user=UserFactory(), token_hash="b" * 64)
+    recent = timezone.now() - timedelta(seconds=30)
+    stale = timezone.now() - timedelta(minutes=2)
+
+    assert not services.user_session_touch(user_session_id=user_session.pk, last_seen_at=recent)
+    assert services.user_session_touch(user_session_id=user_session.pk, last_seen_at=stale)
+
+
+def test_user_update_changes_only_the_given_fields():
+    user = UserFactory(display_name="Ada", timezone="UTC")
+
+    services.user_update(user=user, timezone="Europe/Berlin")
+    user.refresh_from_db()
+
+    assert (user.display_name, user.timezone) == ("Ada", "Europe/Berlin")

@@ -1,0 +1,37 @@
+"""Process start-up for the plumbing in config/: checks, warmers, monitoring, start-up log lines."""
+
+import logging
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.db.backends.signals import connection_created
+
+logger = logging.getLogger("rankly")
+
+
+class RanklyConfig(AppConfig):
+    name = "config"
+    verbose_name = "Rankly"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        from config import checks  # noqa: F401  (registers the checks)
+        from config.database import database_startup_line
+        from config.metrics import slow_query_log_install
+        from config.redis import redis_log_startup
+        from config.sentry import sentry_init
+
+        # Apps register their cache warmers in caching.py or selectors.py (see WARMERS).
+        autodiscover_modules("caching", "selectors")
+        redis_log_startup()
+        connection_created.connect(slow_query_log_install, dispatch_uid="rankly-slow-query-log")
+        logger.info(database_startup_line(settings.DATABASES))
+        if sentry_init(
+            dsn=settings.SENTRY_DSN,
+            environment=settings.SENTRY_ENVIRONMENT,
+            traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
+        ):
+            logger.info("🛰️ Sentry monitoring on (environment %s)", settings.SENTRY_ENVIRONMENT)
+        else:
+            logger.info("Sentry monitoring off: SENTRY_DSN is not set")

@@ -1,0 +1,295 @@
+"""Per-instance metrics in Prometheus format, and a JSON-ready snapshot of the same figures.
+
+Counters the request path updates are plain prometheus-client metrics with their label children
+bound once, so the middleware costs two lock-protected additions per request. Figures kept
+elsewhere (cache hits, open sockets, the connection pool) are read only when scraped.
+"""
+
+import hmac
+import logging
+from collections.abc import Callable, Iterator
+from time import perf_counter
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import connections
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from config.caching import cache_stats
+from realtime.presence import open_socket_count
+
+logger = logging.getLogger("rankly.db")
+
+INSTANCE = settings.INSTANCE_ID
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+
+# Fine below 100 ms, where cached reads live, so p95 and p99 can be read to a few ms.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1,
+    0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+REQUEST_LATENCY = Histogram(
+    "rankly_http_request_duration_seconds",
+    "Time from the first middleware receiving a request to the response leaving it.",
+    ["instance"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RESPONSES = Counter(
+    "rankly_http_responses",
+    "HTTP responses by status class.",
+    ["instance", "status_class"],
+    registry=REGISTRY,
+)
+SLOW_QUERIES = Counter(
+    "rankly_db_slow_queries",
+    "SQL statements that took longer than SLOW_QUERY_SECONDS.",
+    ["instance"],
+    registry=REGISTRY,
+)
+
+_latency = REQUEST_LATENCY.labels(instance=INSTANCE)
+_responses = {n: RESPONSES.labels(INSTANCE, name) for n, name in enumerate(STATUS_CLASSES, 1)}
+_slow_queries = SLOW_QUERIES.labels(instance=INSTANCE)
+
+
+def _observe(seconds: float, status_code: int) -> None:
+    _latency.observe(seconds)
+    counter = _responses.get(status_code // 100)
+    if counter is not None:
+        counter.inc()
+
+
+class MetricsMiddleware:
+    """Outermost middleware: times every request and counts its status class."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self._acall(request)
+        start = perf_counter()
+        response = self.get_response(request)
+        _observe(perf_counter() - start, response.status_code)
+        return response
+
+    async def _acall(self, request: HttpRequest):
+        start = perf_counter()
+        response = await self.get_response(request)
+        _observe(perf_counter() - start, response.status_code)
+        return response
+
+
+# --- Slow queries ---------------------------------------------------------------------------
+def slow_query_wrapper(execute: Callable, sql: str, params: Any, many: bool, context: dict):
+    """Count and log a statement slower than SLOW_QUERY_SECONDS, with its SQL (no parameters,
+    which may hold personal data) and its duration."""
+    start = perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        elapsed = perf_counter() - start
+        if elapsed >= settings.SLOW_QUERY_SECONDS:
+            _slow_queries.inc()
+            alias = context["connection"].alias
+            logger.warning("🐢 Slow query on %s took %.3f s: %s", alias, elapsed, sql[:2000])
+
+
+def slow_query_log_install(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """connection_created receiver: wrap every statement of the connection, once."""
+    if slow_query_wrapper not in connection.execute_wrappers:
+        # First in the list is outermost, and Django's execute_wrapper() pops the last one.
+        connection.execute_wrappers.insert(0, slow_query_wrapper)
+
+
+# --- Figures read at scrape time ------------------------------------------------------------
+def database_pool_stats() -> dict[str, dict[str, int]]:
+    """psycopg pool figures per database alias, for pools this process has opened."""
+    stats = {}
+    for alias in connections:
+        # The class-level registry of opened pools: reading `.pool` would create one.
+        pools = getattr(type(connections[alias]), "_connection_pools", {})
+        pool = pools.get(alias)
+        if pool is not None:
+            stats[alias] = pool.get_stats()
+    return stats
+
+
+POOL_FIGURES = {
+    "pool_size": "Connections the pool holds, in use or idle.",
+    "pool_available": "Idle connections ready in the pool.",
+    "pool_max": "Largest size the pool may grow to.",
+    "requests_waiting": "Requests waiting for a connection now.",
+}
+
+
+class RanklyCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        hits = CounterMetricFamily(
+            "rankly_cache_hits", "Cache hits per type.", labels=["instance", "cache_type"]
+        )
+        misses = CounterMetricFamily(
+            "rankly_cache_misses", "Cache misses per type.", labels=["instance", "cache_type"]
+        )
+        for cache_type, counts in cache_stats().items():
+            hits.add_metric([INSTANCE, cache_type], counts["hits"])
+            misses.add_metric([INSTANCE, cache_type], counts["misses"])
+        yield hits
+        yield misses
+
+        sockets = GaugeMetricFamily(
+            "rankly_websockets_open", "WebSockets open on this instance.", labels=["instance"]
+        )
+        sockets.add_metric([INSTANCE], open_socket_count())
+        yield sockets
+
+        families = {
+            key: GaugeMetricFamily(f"rankly_db_{key}", text, labels=["instance", "database"])
+            for key, text in POOL_FIGURES.items()
+        }
+        for alias, stats in database_pool_stats().items():
+            for key, family in families.items():
+                family.add_metric([INSTANCE, alias], stats.get(key, 0))
+        yield from families.values()
+
+
+REGISTRY.register(RanklyCollector())
+
+
+# --- The snapshot the admin API returns -----------------------------------------------------
+def _histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> float | None:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank."""
+    total = buckets[-1][1] if buckets else 0
+    if total == 0:
+        return None
+    rank = quantile * total
+    lower_bound, lower_count = 0.0, 0.0
+    for upper_bound, count in buckets:
+        if count >= rank:
+            if upper_bound == float("inf"):
+                return lower_bound
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1
+            return lower_bound + (upper_bound - lower_bound) * share
+        lower_bound, lower_count = upper_bound, count
+    return lower_bound
+
+
+def _samples(metric: Any) -> list:
+    return [sample for family in metric.collect() for sample in family.samples]
+
+
+def metrics_snapshot() -> dict[str, Any]:
+    """This instance's figures since it started: latency, status classes, cache, sockets, pool."""
+    buckets, latency_sum, latency_count = [], 0.0, 0.0
+    for sample in _samples(REQUEST_LATENCY):
+        if sample.labels.get("instance") != INSTANCE:
+            continue
+        if sample.name.endswith("_bucket"):
+            buckets.append((float(sample.labels["le"]), sample.value))
+        elif sample.name.endswith("_sum"):
+            latency_sum = sample.value
+        elif sample.name.endswith("_count"):
+            latency_count = sample.value
+
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000, 2)
+
+    responses = dict.fromkeys(STATUS_CLASSES, 0)
+    for sample in _samples(RESPONSES):
+        if sample.name.endswith("_total") and sample.labels.get("instance") == INSTANCE:
+            responses[sample.labels["status_class"]] = int(sample.value)
+
+    cache = {}
+    for cache_type, counts in cache_stats().items():
+        lookups = counts["hits"] + counts["misses"]
+        cache[cache_type] = {**counts, "hit_rate": counts["hits"] / lookups if lookups else None}
+
+    return {
+        "instance": INSTANCE,
+        "requests": {
+            "count": int(latency_count),
+            "average_ms": ms(latency_sum / latency_count) if latency_count else None,
+            "p50_ms": ms(_histogram_quantile(buckets, 0.50)),
+            "p95_ms": ms(_histogram_quantile(buckets, 0.95)),
+            "p99_ms": ms(_histogram_quantile(buckets, 0.99)),
+        },
+        "responses": responses,
+        "cache": cache,
+        "websockets_open": open_socket_count(),
+        "slow_queries": sum(
+            int(sample.value)
+            for sample in _samples(SLOW_QUERIES)
+            if sample.name.endswith("_total") and sample.labels.get("instance") == INSTANCE
+        ),
+        "database_pool": {
+            alias: {key: stats.get(key, 0) for key in POOL_FIGURES}
+            for alias, stats in database_pool_stats().items()
+        },
+    }
+
+
+# --- GET /metrics ---------------------------------------------------------------------------
+METRICS_TOKEN_AUTH = "metrics-token"
+
+
+class MetricsTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <METRICS_TOKEN>`, for the Prometheus scraper."""
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, str] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"bearer":
+            return None
+        token = settings.METRICS_TOKEN.encode()
+        if len(header) != 2 or not token or not hmac.compare_digest(header[1], token):
+            raise exceptions.AuthenticationFailed("Invalid metrics token.")
+        return AnonymousUser(), METRICS_TOKEN_AUTH
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="metrics"'
+
+
+class IsScraperOrEmployee(permissions.BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.auth == METRICS_TOKEN_AUTH:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class MetricsView(APIView):
+    """This instance's metrics in the Prometheus text format."""
+
+    authentication_classes = [
+        MetricsTokenAuthentication,
+        *APIView.settings.DEFAULT_AUTHENTICATION_CLASSES,
+    ]
+    permission_classes = [IsScraperOrEmployee]
+    throttle_classes = []
+    schema = None
+
+    def get(self, request: Request) -> HttpResponse:
+        return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

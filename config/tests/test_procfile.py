@@ -1,0 +1,80 @@
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def procfile() -> dict[str, str]:
+    processes = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_release_step_migrates_before_the_new_version_serves():
+    assert procfile()["release"] == "python manage.py migrate --noinput"
+
+
+def test_web_serves_asgi_on_every_interface_with_ping_settings_and_proxy_headers():
+    args = shlex.split(procfile()["web"])
+    assert args[0] == "daphne"
+    assert args[args.index("--bind") + 1] == "0.0.0.0"
+    assert args[args.index("--port") + 1] == "$PORT"
+    assert args[args.index("--ping-interval") + 1] == "25"
+    assert args[args.index("--ping-timeout") + 1] == "60"
+    assert "--proxy-headers" in args
+    assert args[-1] == "config.asgi:application"
+
+
+@pytest.mark.slow
+def test_the_procfile_web_command_serves_healthz_on_port():
+    port = _free_port()
+    command = procfile()["web"].replace("$PORT", str(port))
+    env = {k: v for k, v in os.environ.items() if k not in ("REPLIT_DEPLOYMENT", "PORT")}
+    env["PORT"] = str(port)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.Popen(
+        shlex.split(command),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    status, body = r.status, json.loads(r.read())
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert status == 200
+        assert body == {"status": "ok"}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,84 @@
+import logging
+import re
+import shutil
+
+import pytest
+import sentry_sdk
+from django.apps import apps
+from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+from config.sentry import RELEASE_ENV_VARS, sentry_asgi_app, sentry_init, sentry_release
+
+DSN = "https://public@o0.ingest.sentry.io/1"
+
+
+@pytest.fixture
+def sentry_off_afterwards():
+    yield
+    sentry_sdk.get_client().close()
+    sentry_sdk.get_global_scope().set_client(None)
+
+
+@pytest.fixture
+def no_release_env(monkeypatch):
+    for name in RELEASE_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_a_dsn_sentry_stays_off():
+    assert sentry_init(dsn="", environment="production", traces_sample_rate=0.0) is False
+    assert not sentry_sdk.get_client().is_active()
+
+
+def test_with_a_dsn_sentry_starts_with_environment_release_and_no_personal_data(
+    sentry_off_afterwards,
+):
+    assert sentry_init(dsn=DSN, environment="production", traces_sample_rate=0.25, release="abc123")
+    client = sentry_sdk.get_client()
+    assert client.is_active()
+    assert client.options["dsn"] == DSN
+    assert client.options["environment"] == "production"
+    assert client.options["release"] == "abc123"
+    assert client.options["traces_sample_rate"] == 0.25
+    assert not sentry_sdk.scope.should_send_default_pii()
+    assert client.options["data_collection"]["user_info"] is False
+    assert client.options["data_collection"]["http_bodies"] == []
+    assert {"django", "redis", "logging"} <= set(client.integrations)
+
+
+def test_release_defaults_to_the_commit_named_by_the_platform(
+    sentry_off_afterwards, no_release_env, monkeypatch
+):
+    monkeypatch.setenv("REPLIT_GIT_COMMIT", "0123abcd")
+    sentry_init(dsn=DSN, environment="development", traces_sample_rate=0.0)
+    assert sentry_sdk.get_client().options["release"] == "0123abcd"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_release_falls_back_to_the_checked_out_commit(no_release_env):
+    assert re.fullmatch(r"[0-9a-f]{40}", sentry_release())
+
+
+def test_release_is_unknown_outside_a_git_checkout(no_release_env, tmp_path):
+    assert sentry_release(cwd=tmp_path) is None
+
+
+def test_startup_logs_that_sentry_is_off_when_no_dsn_is_set(caplog, settings):
+    settings.SENTRY_DSN = ""
+    with caplog.at_level(logging.INFO, logger="rankly"):
+        apps.get_app_config("config").ready()
+    assert "Sentry monitoring off: SENTRY_DSN is not set" in caplog.text
+    assert not sentry_sdk.get_client().is_active()
+
+
+async def _websocket_app(scope, receive, send) -> None:
+    raise RuntimeError("consumer failed")
+
+
+def test_websocket_app_is_left_alone_while_sentry_is_off():
+    assert sentry_asgi_app(_websocket_app) is _websocket_app
+
+
+def test_websocket_app_reports_to_sentry_once_it_is_on(sentry_off_afterwards):
+    sentry_init(dsn=DSN, environment="development", traces_sample_rate=0.0, release="r1")
+    assert isinstance(sentry_asgi_app(_websocket_app), SentryAsgiMiddleware)

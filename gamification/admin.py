@@ -1,0 +1,100 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from config.caching import CacheType, cache_invalidate
+from gamification.models import (
+    Achievement,
+    ActivityLog,
+    PageView,
+    Streak,
+    UserAchievement,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the game itself: employees look, they do not edit."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Achievement)
+class AchievementAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "code",
+        "metric",
+        "threshold",
+        "points",
+        "is_hidden",
+        "is_active",
+        "order",
+    ]
+    list_filter = ["metric", "is_hidden", "is_active"]
+    search_fields = ["code", "name"]
+    prepopulated_fields = {"code": ["name"]}
+
+    def save_model(self, request: HttpRequest, obj: Achievement, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        cache_invalidate(CacheType.ACHIEVEMENT_DEFINITIONS)
+
+    def delete_model(self, request: HttpRequest, obj: Achievement) -> None:
+        super().delete_model(request, obj)
+        cache_invalidate(CacheType.ACHIEVEMENT_DEFINITIONS)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        cache_invalidate(CacheType.ACHIEVEMENT_DEFINITIONS)
+
+
+@admin.register(UserAchievement)
+class UserAchievementAdmin(ReadOnlyAdmin):
+    list_display = ["user", "achievement", "progress", "unlocked_at"]
+    list_select_related = ["user", "achievement"]
+    list_filter = [("unlocked_at", admin.EmptyFieldListFilter), "achievement"]
+    search_fields = ["user__email", "achievement__code", "achievement__name"]
+    # Newest first by primary key: an index every row is in, unlike the partial ones.
+    ordering = ["-id"]
+
+
+@admin.register(Streak)
+class StreakAdmin(admin.ModelAdmin):
+    list_display = ["user", "current_length", "longest_length", "last_active_date", "freezes_left"]
+    list_select_related = ["user"]
+    list_filter = ["last_active_date"]
+    search_fields = ["user__email"]
+    # The order of the streak_longest index, so a page of a big table needs no sort.
+    ordering = ["-longest_length", "user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["updated_at"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ActivityLog)
+class ActivityLogAdmin(ReadOnlyAdmin):
+    """The ledger is append-only: corrections are new adjustment rows, made through the API."""
+
+    list_display = ["created_at", "user", "kind", "points", "local_date", "actor", "reason"]
+    list_select_related = ["user", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["user__email", "reason"]
+    ordering = ["-created_at"]
+
+
+@admin.register(PageView)
+class PageViewAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "path", "product", "user"]
+    list_select_related = ["product", "user"]
+    search_fields = ["path"]
+    ordering = ["-created_at"]
