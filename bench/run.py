@@ -2,10 +2,11 @@
 
     python -m bench.run [--smoke] [--duration 30] [--users 32] [--profile]
 
-Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), flush the
-bench's Redis database, start Rankly under one daphne process (bench/settings.py: development
-with DEBUG off and the rate limits raised), warm the caches, then run Locust headless in its own
-process for each scenario while sampling the server's memory and its database connections.
+Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), give
+the run a cache key prefix of its own (a cold cache, no flush of a shared Redis), start Rankly
+under one daphne process (bench/settings.py: development with DEBUG off and the rate limits
+raised), warm the caches, then run Locust headless in its own process for each scenario while
+sampling the server's memory and its database connections; the run's keys are deleted after.
 Prints one table and writes it as JSON under bench/results/.
 """
 
@@ -107,7 +108,9 @@ def recreate_database(database_url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def server_env(*, database_url: str, redis_url: str, metrics_token: str) -> dict[str, str]:
+def server_env(
+    *, database_url: str, redis_url: str, metrics_token: str, cache_prefix: str
+) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -119,6 +122,8 @@ def server_env(*, database_url: str, redis_url: str, metrics_token: str) -> dict
         DATABASE_URL=database_url,
         UPSTASH_REDIS_URL=redis_url,
         METRICS_TOKEN=metrics_token,
+        # A key prefix of the run's own: a cold cache without flushing a shared Redis database.
+        CACHE_KEY_PREFIX=cache_prefix,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -182,11 +187,35 @@ def daphne(*, env: dict[str, str], port: int, log_path: Path) -> Iterator[subpro
             process.wait()
 
 
+@contextmanager
+def cache_keys_dropped(*, redis_url: str, prefix: str) -> Iterator[None]:
+    """Delete the run's cache keys afterwards, leaving every other key of the database alone."""
+    try:
+        yield
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+
+
 def proc_status_mb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used (user + system): a cost per request that, unlike
+    throughput, barely moves when other programs share the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -460,14 +489,16 @@ def summarise(result: dict) -> str:
     lines = []
     header = (
         f"{'scenario':<13} {'users':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'db conns':>8} {'rss MB':>7}"
+        f"{'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'cpu ms/req':>10} {'db conns':>8} "
+        f"{'rss MB':>7}"
     )
     lines += [header, "-" * len(header)]
     for name, row in result["scenarios"].items():
         lines.append(
             f"{name:<13} {row['users']:>5} {row['rps']:>8.1f} {row['p50_ms']:>7.0f} "
             f"{row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} {row['errors']:>6} "
-            f"{row['ratio_to_healthz']:>9.2f} {row['db_connections_max']:>8} "
+            f"{row['ratio_to_healthz']:>9.2f} {row['server_cpu_ms_per_request']:>10.2f} "
+            f"{row['db_connections_max']:>8} "
             f"{row['rss_mb_max']:>7.0f}"
         )
     lines.append("")
@@ -525,7 +556,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="skip recreate, migrate and seed (the database must hold a seed)",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the server during cached reads and writes"
+        "--profile", action="store_true", help="py-spy the server during each scenario run"
     )
     parser.add_argument("--only", nargs="*", choices=[s.name for s in SCENARIOS])
     args = parser.parse_args(argv)
@@ -536,8 +567,12 @@ def main(argv: list[str] | None = None) -> dict:
     workdir = args.results_dir / f"run-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
     metrics_token = secrets.token_urlsafe(16)
+    cache_prefix = f"rankly-bench-{stamp}"
     env = server_env(
-        database_url=args.database_url, redis_url=args.redis_url, metrics_token=metrics_token
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        metrics_token=metrics_token,
+        cache_prefix=cache_prefix,
     )
     result: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -570,13 +605,15 @@ def main(argv: list[str] | None = None) -> dict:
             f"{result['migrate_seconds']} s"
         )
         result["seed"] = seed(database_url=args.database_url, scale=scale, echo=echo)
-    redis.Redis.from_url(args.redis_url).flushdb()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     catalog = Catalog(scale)
     result["scenarios"] = {}
-    with daphne(env=env, port=port, log_path=workdir / "daphne.log") as server:
+    with (
+        cache_keys_dropped(redis_url=args.redis_url, prefix=cache_prefix),
+        daphne(env=env, port=port, log_path=workdir / "daphne.log") as server,
+    ):
         echo(f"  daphne pid {server.pid} on {base}")
         result["warm"] = warm(base=base, catalog=catalog, users=args.users, env=env)
         cache_before: dict = {}
@@ -584,11 +621,8 @@ def main(argv: list[str] | None = None) -> dict:
         for scenario in selected:
             if scenario.name == "mix":
                 cache_source, cache_before = cache_counts(base=base, metrics_token=metrics_token)
-            spy = (
-                workdir / f"profile-{scenario.name}.txt"
-                if (args.profile and scenario.name in {"cached_reads", "writes"})
-                else None
-            )
+            spy = workdir / f"profile-{scenario.name}.txt" if args.profile else None
+            cpu_before = cpu_seconds(server.pid)
             with (
                 sampling(pid=server.pid, database_url=args.database_url) as samples,
                 profiling(pid=server.pid, path=spy, duration=duration),
@@ -605,8 +639,10 @@ def main(argv: list[str] | None = None) -> dict:
                 cache_source, cache_after = cache_counts(base=base, metrics_token=metrics_token)
             if spy is not None and spy.exists():
                 result.setdefault("profiles", {})[scenario.name] = summarise_profile(spy)
+            cpu_used = cpu_seconds(server.pid) - cpu_before
             stats.update(
                 description=scenario.description,
+                server_cpu_ms_per_request=round(1000 * cpu_used / max(stats["requests"], 1), 2),
                 users=args.users,
                 db_connections_max=max(samples.db_connections, default=0),
                 db_connections_median=statistics.median(samples.db_connections or [0]),
