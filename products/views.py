@@ -12,6 +12,7 @@ from products.serializers import (
     ProductListQuerySerializer,
     ProductSerializer,
 )
+from rankings.selectors import product_stats
 
 
 class ProductViewSet(viewsets.GenericViewSet):
@@ -40,7 +41,9 @@ class ProductViewSet(viewsets.GenericViewSet):
         product = selectors.product_get(product_id=int(pk))
         if product is None:
             raise NotFound("No active product has this id.")
-        return Response(ProductDetailSerializer(product).data)
+        data = ProductDetailSerializer(product).data
+        data["ranking_stats"] = product_stats(product_id=product.pk)
+        return Response(data)
 
     @extend_schema(responses=CategorySerializer(many=True))
     @action(detail=False, pagination_class=None)
