@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -121,33 +122,59 @@ def leaderboard_position(
     return _position_all(user=user, around=around)
 
 
+def _count_in_board_order(users: QuerySet[User]) -> int:
+    """Count users by walking the partial index user_leaderboard, never the table.
+
+    Ordering the rows like the index makes PostgreSQL answer from an index-only scan whatever
+    share of the board is counted, where a bare COUNT(*) falls back to reading the whole table
+    once more than about a third of the users match.
+    """
+    sql, params = users.order_by("-points", "id").values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
+        return cursor.fetchone()[0]
+
+
+def leaderboard_total() -> int:
+    """How many users the `all` board ranks (cached: one walk of the index per TTL)."""
+    return cache_get_or_set(
+        CacheType.LEADERBOARD, "total", lambda: _count_in_board_order(ranked_users())
+    )
+
+
+def leaderboard_rank(*, points: int) -> int:
+    """The competition rank of a score on the `all` board: 1 + users with more points."""
+    return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
+
+
 def _position_all(*, user: User, around: int) -> dict[str, Any]:
-    # Every count below is answered from the partial index user_leaderboard, not the table.
     board = ranked_users()
-    total = board.count()
     me = board.filter(pk=user.pk).values_list("points", flat=True).first()
     points = user.points if me is None else me
+    total = leaderboard_total()
     if me is None:
         return {"rank": None, "points": points, "total": total, "around": []}
-    rank = board.filter(points__gt=points).count() + 1
+    rank = leaderboard_rank(points=points)
     after_me = Q(points__lt=points) | Q(points=points, id__gt=user.pk)
     before_me = Q(points__gt=points) | Q(points=points, id__lt=user.pk)
     columns = ("id", "display_name", "email", "points")
     above = list(board.filter(before_me).order_by("points", "-id").values_list(*columns)[:around])
     below = list(board.filter(after_me).order_by("-points", "id").values_list(*columns)[:around])
     run = [*reversed(above), (user.pk, user.display_name, user.email, points), *below]
-    first_points, first_id = run[0][3], run[0][0]
-    first_rank = board.filter(points__gt=first_points).count() + 1
-    first_position = first_rank + board.filter(points=first_points, id__lt=first_id).count()
+    first_id, first_points = run[0][0], run[0][3]
+    # Only the few users between the first neighbour's score and ours are counted again.
+    first_rank = rank - board.filter(points__gt=points, points__lte=first_points).count()
+    tied_before = board.filter(points=first_points, id__lt=first_id).count()
     entries = [
         Entry(user_id=pk, display_name=_display_name(display_name=name, email=email), points=p)
         for pk, name, email, p in run
     ]
     return {
         "rank": rank,
+        # The board may have grown since the cached total; never show a rank past the end.
+        "total": max(total, rank),
         "points": points,
-        "total": total,
-        "around": _ranked(entries, first_rank=first_rank, first_position=first_position),
+        "around": _ranked(entries, first_rank=first_rank, first_position=first_rank + tied_before),
     }
 
 
@@ -238,7 +265,7 @@ def achievement_unlock_counts() -> dict[int, int]:
     return dict(
         UserAchievement.objects.filter(unlocked_at__isnull=False)
         .values("achievement_id")
-        .annotate(users=Count("id"))
+        .annotate(users=Count("*"))
         .values_list("achievement_id", "users")
     )
 
@@ -313,7 +340,7 @@ def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
     return list(
         PageView.objects.filter(created_at__gte=since)
         .values("path")
-        .annotate(views=Count("id"))
+        .annotate(views=Count("*"))
         .order_by("-views", "path")[:limit]
     )
 

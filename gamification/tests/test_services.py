@@ -150,7 +150,10 @@ def test_missed_day_without_freeze_restarts_and_keeps_longest():
 def test_freeze_covers_one_missed_day_and_is_consumed():
     user = UserFactory()
     StreakFactory(
-        user=user, current_length=9, longest_length=9, last_active_date=date(2026, 3, 9),
+        user=user,
+        current_length=9,
+        longest_length=9,
+        last_active_date=date(2026, 3, 9),
         freezes_left=1,
     )
     change = advance(user, date(2026, 3, 11))
@@ -161,7 +164,10 @@ def test_freeze_covers_one_missed_day_and_is_consumed():
 def test_freeze_does_not_cover_two_missed_days():
     user = UserFactory()
     StreakFactory(
-        user=user, current_length=9, longest_length=9, last_active_date=date(2026, 3, 9),
+        user=user,
+        current_length=9,
+        longest_length=9,
+        last_active_date=date(2026, 3, 9),
         freezes_left=2,
     )
     change = advance(user, date(2026, 3, 12))
@@ -240,9 +246,7 @@ def test_submissions_across_local_midnight_extend_the_streak(no_achievements, zo
     assert result.points_awarded == 10 + 4
 
 
-@pytest.mark.parametrize(
-    "zone", ["Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata"]
-)
+@pytest.mark.parametrize("zone", ["Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata"])
 def test_same_local_day_across_utc_midnight_pays_the_bonus_once(no_achievements, zone):
     user = UserFactory(timezone=zone)
     # 00:30 and 23:30 local: one local day, though UTC's date changes in between for all three.

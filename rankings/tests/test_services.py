@@ -42,9 +42,9 @@ def submit(user, products, *, category="phones", now=NOON):
 def test_submission_stores_positions_and_borda_points(user, phones):
     result = submit(user, phones[:3])
     stored = list(
-        ProductRanking.objects.filter(user=user).order_by("position").values_list(
-            "product_id", "position", "points"
-        )
+        ProductRanking.objects.filter(user=user)
+        .order_by("position")
+        .values_list("product_id", "position", "points")
     )
     assert stored == [(phones[0].pk, 1, 10), (phones[1].pk, 2, 9), (phones[2].pk, 3, 8)]
     assert [r.position for r in result.rankings] == [1, 2, 3]
@@ -64,9 +64,9 @@ def test_resubmission_replaces_the_ranking_and_keeps_counts_right(user, phones):
     submit(user, phones[:3])
     submit(user, [phones[2], phones[3]])
     assert list(
-        ProductRanking.objects.filter(user=user).order_by("position").values_list(
-            "product_id", flat=True
-        )
+        ProductRanking.objects.filter(user=user)
+        .order_by("position")
+        .values_list("product_id", flat=True)
     ) == [phones[2].pk, phones[3].pk]
     assert [ranking_count(p) for p in phones[:4]] == [0, 0, 1, 1]
 
