@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
+from config.caching import CacheType, cache_key
 from gamification import selectors
 from gamification.models import (
     Achievement,
@@ -21,6 +24,7 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
+from gamification.selectors import WINDOWS
 from products.selectors import product_get, searches_for_user
 from rankings.selectors import categories_ranked_count
 from realtime.events import LIVE_GROUP, event_send, user_group
@@ -79,7 +83,12 @@ def points_award(
 
 
 def points_changed_notify(*, user: User) -> None:
-    """Tell the user their new total and the live audience that the leaderboard moved."""
+    """Tell the user their new total and the live audience that the leaderboard moved.
+
+    The user's own cached positions are dropped: they are the one reader who knows they moved.
+    """
+    stale = [cache_key(CacheType.LEADERBOARD_POSITION, f"{w}:{user.pk}") for w in WINDOWS]
+    transaction.on_commit(lambda: cache.delete_many(stale))
     event_send(group=user_group(user.pk), event_type="points.updated", data={"points": user.points})
     event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={})
 
@@ -87,18 +96,28 @@ def points_changed_notify(*, user: User) -> None:
 def points_rebuild(*, user: User | None = None) -> int:
     """Set `User.points` back to the sum of the ledger; returns how many totals were wrong."""
     users = User.objects.all() if user is None else User.objects.filter(pk=user.pk)
+    ledger = (
+        ActivityLog.objects.filter(user=OuterRef("pk"))
+        .values("user")
+        .annotate(total=Sum("points"))
+        .values("total")
+    )
+    drifted = (
+        users.annotate(ledger=Coalesce(Subquery(ledger), 0))
+        .exclude(points=F("ledger"))
+        .values_list("pk", flat=True)
+    )
     fixed = 0
-    for user_id in users.order_by("pk").values_list("pk", flat=True).iterator():
+    for user_id in list(drifted):
         with transaction.atomic():
-            points = User.objects.select_for_update().values_list("points", flat=True)
-            current = points.get(pk=user_id)
-            total = (
-                ActivityLog.objects.filter(user_id=user_id).aggregate(total=Sum("points"))["total"]
-                or 0
+            # Recounted under the lock: a submission may have moved both since the scan.
+            User.objects.select_for_update().filter(pk=user_id).values_list("pk").get()
+            total = ActivityLog.objects.filter(user_id=user_id).aggregate(total=Sum("points"))
+            fixed += (
+                User.objects.filter(pk=user_id)
+                .exclude(points=total["total"] or 0)
+                .update(points=total["total"] or 0)
             )
-            if current != total:
-                User.objects.filter(pk=user_id).update(points=total)
-                fixed += 1
     return fixed
 
 

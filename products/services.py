@@ -23,6 +23,13 @@ def product_search_record(*, user_id: int | None, query: str, result_count: int)
 def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:
     """Keep how many users rank each product right as rankings come and go (F(): no lost counts)."""
     added, removed = list(added), list(removed)
+    # Lock the rows in one order, so two submissions sharing products cannot deadlock.
+    list(
+        ProductMetadata.objects.select_for_update()
+        .filter(product_id__in=[*added, *removed])
+        .order_by("product_id")
+        .values_list("pk", flat=True)
+    )
     if added:
         ProductMetadata.objects.filter(product_id__in=added).update(
             ranking_count=F("ranking_count") + 1

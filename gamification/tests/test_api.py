@@ -209,3 +209,15 @@ def test_bad_page_views_are_400_and_not_stored(api_client, body):
     response = api_client.post(BASE + "page-views/", body, format="json")
     assert response.status_code == 400, response.content
     assert not PageView.objects.exists()
+
+
+def test_own_position_is_fresh_after_own_points_change(
+    user_client, user, django_capture_on_commit_callbacks
+):
+    award(UserFactory(), 50)
+    award(user, 20)
+    assert user_client.get(BASE + "leaderboard/position/").json()["rank"] == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        award(user, 100)
+    body = user_client.get(BASE + "leaderboard/position/").json()
+    assert (body["rank"], body["points"]) == (1, 120)

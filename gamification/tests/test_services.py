@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Sum
 
+from accounts.models import User
 from accounts.tests.factories import UserFactory
 from gamification import services
 from gamification.models import Achievement, ActivityKind, ActivityLog, Streak, UserAchievement
@@ -364,3 +365,15 @@ def test_streak_row_is_created_on_first_activity():
     assert not Streak.objects.filter(user=user).exists()
     advance(user, date(2026, 1, 1))
     assert Streak.objects.get(user=user).last_active_date == date(2026, 1, 1)
+
+
+def test_points_rebuild_after_a_lost_update_in_a_big_ledger():
+    users = [UserFactory() for _ in range(3)]
+    for user in users:
+        for points in (10, 2, 25):
+            services.points_award(
+                user=user, kind=ActivityKind.ADJUSTMENT, points=points, local_date=date(2026, 1, 1)
+            )
+    User.objects.filter(pk=users[1].pk).update(points=0)
+    assert services.points_rebuild() == 1
+    assert [User.objects.get(pk=u.pk).points for u in users] == [37, 37, 37]

@@ -7,6 +7,7 @@ from gamification.models import ActivityLog, Streak, UserAchievement
 from products.models import ProductMetadata
 from products.tests.factories import ProductFactory
 from rankings.models import ProductRanking
+from rankings.services import ranking_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -103,12 +104,7 @@ def test_malformed_json_is_400(user_client):
 
 def test_mine_lists_the_users_rankings(user_client, phones):
     user_client.post(URL, {"category": "phones", "product_ids": [phones[2].pk]}, format="json")
-    other = UserFactory()
-    from conftest import _signed_in
-
-    _signed_in(other).post(
-        URL, {"category": "phones", "product_ids": [phones[3].pk]}, format="json"
-    )
+    ranking_submit(user=UserFactory(), category="phones", product_ids=[phones[3].pk])
     response = user_client.get(URL + "mine/")
     assert response.status_code == 200
     assert [r["product"] for r in response.json()] == [phones[2].pk]
