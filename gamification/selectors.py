@@ -155,11 +155,25 @@ def _position_all(*, user: User, around: int) -> dict[str, Any]:
     if me is None:
         return {"rank": None, "points": points, "total": total, "around": []}
     rank = leaderboard_rank(points=points)
-    after_me = Q(points__lt=points) | Q(points=points, id__gt=user.pk)
-    before_me = Q(points__gt=points) | Q(points=points, id__lt=user.pk)
     columns = ("id", "display_name", "email", "points")
-    above = list(board.filter(before_me).order_by("points", "-id").values_list(*columns)[:around])
-    below = list(board.filter(after_me).order_by("-points", "id").values_list(*columns)[:around])
+    # Each neighbour query is an index range next to the user's own entry: a tie first, then
+    # the next scores, so none walks the board from one end.
+    above = list(
+        board.filter(points=points, id__lt=user.pk).order_by("-id").values_list(*columns)[:around]
+    )
+    above += (
+        board.filter(points__gt=points)
+        .order_by("points", "-id")
+        .values_list(*columns)[: around - len(above)]
+    )
+    below = list(
+        board.filter(points=points, id__gt=user.pk).order_by("id").values_list(*columns)[:around]
+    )
+    below += (
+        board.filter(points__lt=points)
+        .order_by("-points", "id")
+        .values_list(*columns)[: around - len(below)]
+    )
     run = [*reversed(above), (user.pk, user.display_name, user.email, points), *below]
     first_id, first_points = run[0][0], run[0][3]
     # Only the few users between the first neighbour's score and ours are counted again.
