@@ -4,11 +4,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from config.caching import WARMERS, CacheType, cache_stats
 from gamification import selectors, services
 from gamification.models import ActivityKind, Streak, UserAchievement
 from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
 from gamification.tests.factories import AchievementFactory, ActivityLogFactory, PageViewFactory
 from products.tests.factories import ProductFactory
+from rankings.selectors import category_stats
 
 pytestmark = pytest.mark.django_db
 
@@ -376,3 +378,23 @@ def test_whole_table_aggregates_walk_their_index_once_vacuumed():
     }
     missed = missed_indexes(calls, VACUUMED_SELECTOR_INDEXES)
     assert not missed, missed
+
+
+def test_warmers_fill_every_game_cache_type():
+    user = UserFactory()
+    award(user, 10)
+    product = ProductFactory(category="phones")
+    reads = {
+        CacheType.LEADERBOARD: lambda: selectors.leaderboard_cached(window="week", limit=5),
+        CacheType.LEADERBOARD_POSITION: lambda: selectors.leaderboard_position_cached(
+            user=user, window="all"
+        ),
+        CacheType.HOME_STATS: selectors.home_stats_cached,
+        CacheType.ACHIEVEMENT_DEFINITIONS: selectors.achievement_definitions_cached,
+        CacheType.RANKING_STATS: lambda: category_stats(category=product.category),
+    }
+    for cache_type, read in reads.items():
+        assert sum(warm() for warm in WARMERS[cache_type]) >= 1, cache_type
+        misses = cache_stats()[cache_type]["misses"]
+        read()
+        assert cache_stats()[cache_type]["misses"] == misses, f"{cache_type} was not warmed"
