@@ -188,7 +188,7 @@ def test_categories_ranked_unlocks_explorer(user):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_submissions_by_one_user_neither_lose_nor_double_points():
     Achievement.objects.update(is_active=False)
     user = UserFactory()
