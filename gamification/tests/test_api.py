@@ -221,3 +221,10 @@ def test_own_position_is_fresh_after_own_points_change(
         award(user, 100)
     body = user_client.get(BASE + "leaderboard/position/").json()
     assert (body["rank"], body["points"]) == (1, 120)
+
+
+@pytest.mark.parametrize("body", ["[]", "null", '"/"'])
+def test_non_object_page_views_are_400(api_client, body):
+    response = api_client.post(BASE + "page-views/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert not PageView.objects.exists()

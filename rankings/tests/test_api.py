@@ -153,3 +153,16 @@ def test_points_equal_ledger_after_many_submissions(user_client, user, phones):
     ledger = ActivityLog.objects.filter(user=user).aggregate(s=Sum("points"))["s"]
     assert user.points == ledger
     assert ActivityLog.objects.filter(user=user, kind="ranking_submitted", points=10).count() == 5
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", "null", '"phones"', "42"])
+def test_non_object_bodies_are_400(user_client, body):
+    response = user_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 400
+    assert not ProductRanking.objects.exists() and not ActivityLog.objects.exists()
+
+
+def test_over_long_category_is_400(api_client, user_client):
+    assert api_client.get(URL + "stats/", {"category": "x" * 101}).status_code == 400
+    response = user_client.post(URL, {"category": "x" * 101, "product_ids": [1]}, format="json")
+    assert response.status_code == 400
