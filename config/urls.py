@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/customer/", include("accounts.urls")),
     path("api/products/", include("products.urls")),
+    path("api/rankings/", include("rankings.urls")),
+    path("api/gamification/", include("gamification.urls")),
 ]
 
 handler400 = "config.api.json_bad_request"

@@ -1,6 +1,13 @@
 """Writes of the catalogue."""
 
-from products.models import UserProductSearch
+from collections.abc import Iterable
+
+from django.db.models import F
+
+from accounts.models import User
+from gamification.models import Metric
+from gamification.services import achievements_evaluate
+from products.models import ProductMetadata, UserProductSearch
 from products.selectors import normalize_query
 
 
@@ -9,3 +16,25 @@ def product_search_record(*, user_id: int | None, query: str, result_count: int)
     UserProductSearch.objects.create(
         user_id=user_id, query=normalize_query(query)[:200], result_count=result_count
     )
+    if user_id is not None:
+        achievements_evaluate(user=User.objects.get(pk=user_id), metrics=[Metric.SEARCHES_MADE])
+
+
+def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:
+    """Keep how many users rank each product right as rankings come and go (F(): no lost counts)."""
+    added, removed = list(added), list(removed)
+    # Lock the rows in one order, so two submissions sharing products cannot deadlock.
+    list(
+        ProductMetadata.objects.select_for_update()
+        .filter(product_id__in=[*added, *removed])
+        .order_by("product_id")
+        .values_list("pk", flat=True)
+    )
+    if added:
+        ProductMetadata.objects.filter(product_id__in=added).update(
+            ranking_count=F("ranking_count") + 1
+        )
+    if removed:
+        ProductMetadata.objects.filter(product_id__in=removed, ranking_count__gt=0).update(
+            ranking_count=F("ranking_count") - 1
+        )

@@ -14,6 +14,7 @@ from products.serializers import (
     ProductListQuerySerializer,
     ProductSerializer,
 )
+from rankings.selectors import product_stats
 
 
 class ProductViewSet(viewsets.GenericViewSet):
@@ -60,9 +61,11 @@ class ProductViewSet(viewsets.GenericViewSet):
     @http_cache()
     def retrieve(self, request: Request, pk: str) -> Response:
         try:
-            return Response(caching.product_detail_cached(product_id=int(pk)))
+            data = caching.product_detail_cached(product_id=int(pk))
         except caching.ProductNotFound:
             raise NotFound("No active product has this id.") from None
+        # Both parts are cached, each with its own type's TTL and invalidation.
+        return Response({**data, "ranking_stats": product_stats(product_id=int(pk))})
 
     @extend_schema(responses=CategorySerializer(many=True))
     @action(detail=False, pagination_class=None)

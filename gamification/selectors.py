@@ -1,0 +1,491 @@
+"""Reads of the game: leaderboards, achievements, streaks, the ledger and page views.
+
+Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import users_seen_since
+from config.caching import CacheType, cache_get_or_set, cache_warmer
+from gamification.models import (
+    Achievement,
+    ActivityKind,
+    ActivityLog,
+    PageView,
+    Streak,
+    UserAchievement,
+)
+from products.selectors import product_categories, products_top_ranked
+
+Window = Literal["all", "week"]
+WINDOWS: tuple[Window, ...] = ("all", "week")
+LEADERBOARD_MAX = 100
+WEEK = timedelta(days=7)
+
+# The leaderboard's population; the same predicate as the partial index user_leaderboard.
+RANKED = Q(is_active=True, is_staff=False, leaderboard_opt_out=False, leaderboard_excluded=False)
+
+
+@dataclass(frozen=True)
+class Entry:
+    user_id: int
+    display_name: str
+    points: int
+
+
+def _display_name(*, display_name: str, email: str) -> str:
+    return display_name or email.split("@", 1)[0]
+
+
+def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict]:
+    """Competition ranks (1, 1, 3) for a run of entries that is contiguous in board order."""
+    ranked: list[dict] = []
+    for index, entry in enumerate(entries):
+        if index == 0:
+            rank = first_rank
+        elif entry.points == entries[index - 1].points:
+            rank = ranked[-1]["rank"]
+        else:
+            rank = first_position + index
+        ranked.append({"rank": rank, **entry.__dict__})
+    return ranked
+
+
+def ranked_users() -> QuerySet[User]:
+    return User.objects.filter(RANKED)
+
+
+def leaderboard_all(*, limit: int) -> list[dict]:
+    """The top users by total points; ties list the lower user id first (index user_leaderboard)."""
+    rows = (
+        ranked_users()
+        .order_by("-points", "id")
+        .values_list("id", "display_name", "email", "points")[:limit]
+    )
+    entries = [
+        Entry(user_id=pk, display_name=_display_name(display_name=name, email=email), points=p)
+        for pk, name, email, p in rows
+    ]
+    return _ranked(entries, first_rank=1, first_position=1)
+
+
+def _week_totals(*, since: datetime) -> QuerySet:
+    """Points per ranked user since a time, from the ledger (index activity_created_user)."""
+    return (
+        ActivityLog.objects.filter(created_at__gte=since)
+        .values("user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+    )
+
+
+def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
+    """The top users by points earned in the last 7 days (index activity_created_user)."""
+    since = (now or timezone.now()) - WEEK
+    totals = list(
+        _week_totals(since=since)
+        .filter(user__in=ranked_users())
+        .order_by("-total", "user_id")[:limit]
+    )
+    names = dict(
+        (pk, _display_name(display_name=name, email=email))
+        for pk, name, email in User.objects.filter(
+            pk__in=[row["user_id"] for row in totals]
+        ).values_list("id", "display_name", "email")
+    )
+    entries = [
+        Entry(user_id=row["user_id"], display_name=names[row["user_id"]], points=row["total"])
+        for row in totals
+    ]
+    return _ranked(entries, first_rank=1, first_position=1)
+
+
+def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict]:
+    if window == "week":
+        return leaderboard_week(limit=limit, now=now)
+    return leaderboard_all(limit=limit)
+
+
+def leaderboard_position(
+    *, user: User, window: Window, around: int = 2, now: datetime | None = None
+) -> dict[str, Any]:
+    """A user's rank, points, how many are ranked and the neighbours just above and below."""
+    if window == "week":
+        return _position_week(user=user, around=around, now=now)
+    return _position_all(user=user, around=around)
+
+
+def _count_in_board_order(users: QuerySet[User]) -> int:
+    """Count users by walking the partial index user_leaderboard, never the table.
+
+    Ordering the rows like the index makes PostgreSQL answer from an index-only scan whatever
+    share of the board is counted, where a bare COUNT(*) falls back to reading the whole table
+    once more than about a third of the users match.
+    """
+    sql, params = users.order_by("-points", "id").values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
+        return cursor.fetchone()[0]
+
+
+def leaderboard_total() -> int:
+    """How many users the `all` board ranks (cached: one walk of the index per TTL)."""
+    return cache_get_or_set(
+        CacheType.LEADERBOARD, "total", lambda: _count_in_board_order(ranked_users())
+    )
+
+
+def leaderboard_rank(*, points: int) -> int:
+    """The competition rank of a score on the `all` board: 1 + users with more points."""
+    return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
+
+
+def _position_all(*, user: User, around: int) -> dict[str, Any]:
+    board = ranked_users()
+    me = board.filter(pk=user.pk).values_list("points", flat=True).first()
+    points = user.points if me is None else me
+    total = leaderboard_total()
+    if me is None:
+        return {"rank": None, "points": points, "total": total, "around": []}
+    rank = leaderboard_rank(points=points)
+    columns = ("id", "display_name", "email", "points")
+    # Each neighbour query is an index range next to the user's own entry: a tie first, then
+    # the next scores, so none walks the board from one end.
+    above = list(
+        board.filter(points=points, id__lt=user.pk).order_by("-id").values_list(*columns)[:around]
+    )
+    above += (
+        board.filter(points__gt=points)
+        .order_by("points", "-id")
+        .values_list(*columns)[: around - len(above)]
+    )
+    below = list(
+        board.filter(points=points, id__gt=user.pk).order_by("id").values_list(*columns)[:around]
+    )
+    below += (
+        board.filter(points__lt=points)
+        .order_by("-points", "id")
+        .values_list(*columns)[: around - len(below)]
+    )
+    run = [*reversed(above), (user.pk, user.display_name, user.email, points), *below]
+    first_id, first_points = run[0][0], run[0][3]
+    # Only the few users between the first neighbour's score and ours are counted again.
+    first_rank = rank - board.filter(points__gt=points, points__lte=first_points).count()
+    tied_before = board.filter(points=first_points, id__lt=first_id).count()
+    entries = [
+        Entry(user_id=pk, display_name=_display_name(display_name=name, email=email), points=p)
+        for pk, name, email, p in run
+    ]
+    return {
+        "rank": rank,
+        # The board may have grown since the cached total; never show a rank past the end.
+        "total": max(total, rank),
+        "points": points,
+        "around": _ranked(entries, first_rank=first_rank, first_position=first_rank + tied_before),
+    }
+
+
+def _position_week(*, user: User, around: int, now: datetime | None) -> dict[str, Any]:
+    since = (now or timezone.now()) - WEEK
+    totals = list(
+        _week_totals(since=since)
+        .filter(user__in=ranked_users())
+        .order_by("-total", "user_id")
+        .values_list("user_id", "total")
+    )
+    index = next((i for i, (pk, _) in enumerate(totals) if pk == user.pk), None)
+    mine = (
+        ActivityLog.objects.filter(user=user, created_at__gte=since).aggregate(s=Sum("points"))["s"]
+        or 0
+    )
+    if index is None:
+        return {"rank": None, "points": mine, "total": len(totals), "around": []}
+    start = max(index - around, 0)
+    window = totals[start : index + around + 1]
+    first_points = window[0][1]
+    first_position = start + 1
+    first_rank = next(i for i, (_, t) in enumerate(totals) if t == first_points) + 1
+    names = dict(
+        (pk, _display_name(display_name=name, email=email))
+        for pk, name, email in User.objects.filter(pk__in=[pk for pk, _ in window]).values_list(
+            "id", "display_name", "email"
+        )
+    )
+    entries = [Entry(user_id=pk, display_name=names[pk], points=t) for pk, t in window]
+    ranked = _ranked(entries, first_rank=first_rank, first_position=first_position)
+    rank = next(e["rank"] for e in ranked if e["user_id"] == user.pk)
+    return {"rank": rank, "points": mine, "total": len(totals), "around": ranked}
+
+
+# --- Ledger ----------------------------------------------------------------------------------
+
+
+def activity_for_user(*, user: User) -> QuerySet[ActivityLog]:
+    """A user's ledger, newest first (index activity_user_created)."""
+    return ActivityLog.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def paid_submissions_on(*, user: User, local_date: date) -> int:
+    """How many submissions earned points on one local day (index activity_user_kind_day)."""
+    return ActivityLog.objects.filter(
+        user=user, kind=ActivityKind.RANKING_SUBMITTED, local_date=local_date, points__gt=0
+    ).count()
+
+
+def activity_kind_count(*, user: User, kind: str) -> int:
+    """How many ledger entries of a kind a user has (index activity_user_kind_day)."""
+    return ActivityLog.objects.filter(user=user, kind=kind).count()
+
+
+def activity_count_since(*, kind: str, since: datetime) -> int:
+    """Ledger entries of a kind since a time: submissions today (index activity_kind_created)."""
+    return ActivityLog.objects.filter(kind=kind, created_at__gte=since).count()
+
+
+# --- Achievements ----------------------------------------------------------------------------
+
+
+def achievement_definitions() -> list[Achievement]:
+    return list(Achievement.objects.filter(is_active=True).order_by("order", "id"))
+
+
+def achievements_for_user(*, user: User) -> QuerySet[UserAchievement]:
+    """A user's unlocked achievements, newest first (index userach_user_unlocked)."""
+    return (
+        UserAchievement.objects.filter(user=user, unlocked_at__isnull=False)
+        .select_related("achievement")
+        .order_by("-unlocked_at")
+    )
+
+
+def achievements_in_progress(*, user: User) -> QuerySet[UserAchievement]:
+    """A user's locked achievements, closest to unlocking first (index userach_user_progress)."""
+    return (
+        UserAchievement.objects.filter(user=user, unlocked_at__isnull=True)
+        .select_related("achievement")
+        .order_by("-progress")
+    )
+
+
+def achievement_unlock_counts() -> dict[int, int]:
+    """How many users unlocked each achievement (index userach_ach_unlocked)."""
+    return dict(
+        UserAchievement.objects.filter(unlocked_at__isnull=False)
+        .values("achievement_id")
+        .annotate(users=Count("*"))
+        .values_list("achievement_id", "users")
+    )
+
+
+def achievements_unlocked_since(*, since: datetime) -> int:
+    """Achievements unlocked since a time: home stats (index userach_unlocked)."""
+    return UserAchievement.objects.filter(unlocked_at__gte=since).count()
+
+
+def unlocked_achievement_ids(*, user: User) -> set[int]:
+    return set(achievements_for_user(user=user).values_list("achievement_id", flat=True))
+
+
+# --- Streaks ---------------------------------------------------------------------------------
+
+
+def streak_for_user(*, user: User) -> Streak:
+    return Streak.objects.filter(user=user).first() or Streak(user=user)
+
+
+def active_streak_count(*, today: date) -> int:
+    """Streaks still alive: active yesterday or today (index streak_last_active).
+
+    `today` is the earliest local date anywhere on Earth (UTC-12), so no live streak is missed.
+    """
+    return Streak.objects.filter(
+        current_length__gt=0, last_active_date__gte=today - timedelta(days=1)
+    ).count()
+
+
+def top_streaks(*, limit: int = 10) -> QuerySet[Streak]:
+    """The longest running streaks (index streak_current)."""
+    return (
+        Streak.objects.filter(current_length__gt=0)
+        .select_related("user")
+        .order_by("-current_length", "user_id")[:limit]
+    )
+
+
+def streak_records(*, limit: int = 10) -> QuerySet[Streak]:
+    """The longest streaks ever (index streak_longest)."""
+    return Streak.objects.select_related("user").order_by("-longest_length", "user_id")[:limit]
+
+
+def streaks_with_freezes(*, since: date) -> QuerySet[Streak]:
+    """Alive streaks holding a freeze, active since a day (index streak_freezes)."""
+    return Streak.objects.filter(freezes_left__gt=0, last_active_date__gte=since).order_by(
+        "last_active_date", "freezes_left"
+    )
+
+
+# --- Page views ------------------------------------------------------------------------------
+
+
+def product_view_counts(*, product_id: int, since: datetime) -> int:
+    """Views of a product since a time (index pageview_product_created)."""
+    return PageView.objects.filter(product_id=product_id, created_at__gte=since).count()
+
+
+def page_views_for_user(*, user: User) -> QuerySet[PageView]:
+    """A user's recent views (index pageview_user_created)."""
+    return PageView.objects.filter(user=user).order_by("-created_at")
+
+
+def traffic_since(*, since: datetime) -> int:
+    """All views since a time (index pageview_created)."""
+    return PageView.objects.filter(created_at__gte=since).count()
+
+
+def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
+    """The most viewed paths since a time (index pageview_path_created)."""
+    return list(
+        PageView.objects.filter(created_at__gte=since)
+        .values("path")
+        .annotate(views=Count("*"))
+        .order_by("-views", "path")[:limit]
+    )
+
+
+# --- Cached reads (SPEC §7: each may be stale up to its type's TTL) ----------------------------
+
+
+def leaderboard_cached(*, window: Window, limit: int) -> dict[str, Any]:
+    """`{window, generated_at, entries}`; the top 100 is cached once and cut to `limit`."""
+    board = cache_get_or_set(
+        CacheType.LEADERBOARD,
+        window,
+        lambda: {
+            "window": window,
+            "generated_at": timezone.now(),
+            "entries": leaderboard(window=window, limit=LEADERBOARD_MAX),
+        },
+    )
+    return {**board, "entries": board["entries"][:limit]}
+
+
+def leaderboard_position_cached(*, user: User, window: Window) -> dict[str, Any]:
+    return cache_get_or_set(
+        CacheType.LEADERBOARD_POSITION,
+        f"{window}:{user.pk}",
+        lambda: leaderboard_position(user=user, window=window),
+    )
+
+
+def home_stats() -> dict[str, Any]:
+    """The community at a glance. "Today" starts at midnight UTC."""
+    now = timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "users": User.objects.filter(is_active=True, is_staff=False).count(),
+        "products": sum(row["product_count"] for row in product_categories()),
+        "rankings_today": activity_count_since(kind=ActivityKind.RANKING_SUBMITTED, since=midnight),
+        "active_streaks": active_streak_count(today=(now - timedelta(hours=12)).date()),
+        "achievements_unlocked_today": achievements_unlocked_since(since=midnight),
+        "users_online": users_seen_since(minutes=5),
+        "top_products": [
+            {
+                "product_id": meta.product_id,
+                "name": meta.product.name,
+                "slug": meta.product.slug,
+                "category": meta.product.category,
+                "ranking_count": meta.ranking_count,
+            }
+            for meta in products_top_ranked(limit=5)
+        ],
+        "generated_at": now,
+    }
+
+
+def home_stats_cached() -> dict[str, Any]:
+    return cache_get_or_set(CacheType.HOME_STATS, "home", home_stats)
+
+
+def achievement_definitions_public() -> list[dict[str, Any]]:
+    """Every active achievement with how many users unlocked it, unmasked."""
+    counts = achievement_unlock_counts()
+    return [
+        {
+            "id": a.pk,
+            "code": a.code,
+            "name": a.name,
+            "description": a.description,
+            "icon": a.icon,
+            "points": a.points,
+            "metric": a.metric,
+            "threshold": a.threshold,
+            "is_hidden": a.is_hidden,
+            "unlocked_by": counts.get(a.pk, 0),
+        }
+        for a in achievement_definitions()
+    ]
+
+
+def achievement_definitions_cached() -> list[dict[str, Any]]:
+    return cache_get_or_set(
+        CacheType.ACHIEVEMENT_DEFINITIONS, "all", achievement_definitions_public
+    )
+
+
+HIDDEN_MASK = {
+    "name": "Hidden achievement",
+    "description": "Keep playing to find out.",
+    "icon": "❓",
+    "metric": None,
+    "threshold": None,
+}
+
+
+def achievements_for_viewer(*, user: User | None) -> list[dict[str, Any]]:
+    """The definitions, hidden ones masked unless this viewer unlocked them."""
+    unlocked = (
+        unlocked_achievement_ids(user=user) if user is not None and user.is_authenticated else set()
+    )
+    return [
+        {
+            **definition,
+            **(HIDDEN_MASK if definition["is_hidden"] and definition["id"] not in unlocked else {}),
+            "unlocked": definition["id"] in unlocked,
+        }
+        for definition in achievement_definitions_cached()
+    ]
+
+
+@cache_warmer(CacheType.LEADERBOARD)
+def leaderboard_warm() -> int:
+    for window in WINDOWS:
+        leaderboard_cached(window=window, limit=LEADERBOARD_MAX)
+    return len(WINDOWS)
+
+
+@cache_warmer(CacheType.LEADERBOARD_POSITION)
+def leaderboard_position_warm() -> int:
+    """Positions of the users on the visible board: the ones most likely to look."""
+    users = list(ranked_users().order_by("-points", "id")[:LEADERBOARD_MAX])
+    for user in users:
+        leaderboard_position_cached(user=user, window="all")
+    return len(users)
+
+
+@cache_warmer(CacheType.HOME_STATS)
+def home_stats_warm() -> int:
+    home_stats_cached()
+    return 1
+
+
+@cache_warmer(CacheType.ACHIEVEMENT_DEFINITIONS)
+def achievement_definitions_warm() -> int:
+    achievement_definitions_cached()
+    return 1

@@ -1,0 +1,35 @@
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+
+@pytest.fixture
+def events(django_capture_on_commit_callbacks) -> Callable[..., list[dict]]:
+    """Listen on channel-layer groups; returns the events sent to them once callbacks ran.
+
+    Usage: `listen = events("live", user_group(1))`, act inside
+    `django_capture_on_commit_callbacks(execute=True)`, then `listen()` gives the messages.
+    """
+    layer = get_channel_layer()
+
+    def subscribe(*groups: str) -> Callable[[], list[dict]]:
+        channel = async_to_sync(layer.new_channel)()
+        for group in groups:
+            async_to_sync(layer.group_add)(group, channel)
+
+        async def drain() -> list[dict]:
+            received = []
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(layer.receive(channel), 0.2))
+                except TimeoutError:
+                    return received
+
+        return lambda: async_to_sync(drain)()
+
+    yield subscribe
+    if hasattr(layer, "flush"):
+        async_to_sync(layer.flush)()

@@ -1,0 +1,230 @@
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from gamification import services
+from gamification.models import Achievement, ActivityKind, PageView, UserAchievement
+from products.tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/gamification/"
+
+
+def award(user, points):
+    services.points_award(
+        user=user, kind=ActivityKind.ADJUSTMENT, points=points, local_date=date(2026, 1, 1)
+    )
+
+
+def submit(client, products, category="phones"):
+    response = client.post(
+        "/api/rankings/",
+        {"category": category, "product_ids": [p.pk for p in products]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# --- Leaderboards ----------------------------------------------------------------------------
+
+
+def test_leaderboard_is_public_with_competition_ranks(api_client):
+    a, b, c = UserFactory(display_name="Ann"), UserFactory(), UserFactory()
+    for user, points in ((a, 40), (b, 40), (c, 10)):
+        award(user, points)
+    body = api_client.get(BASE + "leaderboard/").json()
+    assert body["window"] == "all" and body["generated_at"]
+    assert body["entries"] == [
+        {"rank": 1, "user_id": a.pk, "display_name": "Ann", "points": 40},
+        {"rank": 1, "user_id": b.pk, "display_name": b.display_name, "points": 40},
+        {"rank": 3, "user_id": c.pk, "display_name": c.display_name, "points": 10},
+    ]
+    assert "email" not in str(body)
+
+
+def test_leaderboard_week_window_and_limit(api_client):
+    for points in (5, 9, 7):
+        award(UserFactory(), points)
+    body = api_client.get(BASE + "leaderboard/", {"window": "week", "limit": 2}).json()
+    assert body["window"] == "week"
+    assert [e["points"] for e in body["entries"]] == [9, 7]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"window": "month"},
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "ten"},
+        {"limit": "99999999999999999999999"},
+    ],
+)
+def test_leaderboard_bad_parameters_are_400(api_client, params):
+    response = api_client.get(BASE + "leaderboard/", params)
+    assert response.status_code == 400
+    assert response.json()["code"]
+
+
+def test_position_needs_sign_in(api_client):
+    assert api_client.get(BASE + "leaderboard/position/").status_code == 401
+
+
+def test_position_of_the_signed_in_user(user_client, user):
+    ahead = UserFactory()
+    award(ahead, 50)
+    award(user, 20)
+    award(UserFactory(), 5)
+    body = user_client.get(BASE + "leaderboard/position/").json()
+    assert (body["rank"], body["points"], body["total"]) == (2, 20, 3)
+    assert [e["user_id"] for e in body["around"]][:2] == [ahead.pk, user.pk]
+    week = user_client.get(BASE + "leaderboard/position/", {"window": "week"}).json()
+    assert week["rank"] == 2
+
+
+# --- Home stats and achievements -------------------------------------------------------------
+
+
+def test_home_stats_are_public(api_client, user_client, user):
+    products = [ProductFactory(category="phones") for _ in range(3)]
+    submit(user_client, products[:2])
+    body = api_client.get(BASE + "home-stats/").json()
+    assert body["users"] == 1
+    assert body["products"] == 3
+    assert body["rankings_today"] == 1
+    assert body["active_streaks"] == 1
+    assert body["achievements_unlocked_today"] == 1
+    assert body["users_online"] == 1  # the signed-in client was just seen
+    assert {p["product_id"] for p in body["top_products"]} == {products[0].pk, products[1].pk}
+
+
+def test_achievements_are_public_and_hidden_ones_masked(api_client):
+    body = api_client.get(BASE + "achievements/").json()
+    hidden = Achievement.objects.get(is_hidden=True)
+    listed = {a["code"]: a for a in body}
+    assert len(body) == Achievement.objects.filter(is_active=True).count()
+    assert listed[hidden.code]["name"] != hidden.name
+    assert listed[hidden.code]["description"] != hidden.description
+    assert listed["first-ranking"]["name"] == "First Ranking"
+
+
+def test_hidden_achievement_shown_to_the_user_who_unlocked_it(user_client, user):
+    hidden = Achievement.objects.get(is_hidden=True)
+    UserAchievement.objects.create(
+        user=user, achievement=hidden, progress=hidden.threshold, unlocked_at=timezone.now()
+    )
+    listed = {a["code"]: a for a in user_client.get(BASE + "achievements/").json()}
+    assert listed[hidden.code]["name"] == hidden.name
+    assert listed[hidden.code]["unlocked"] is True
+
+
+def test_my_achievements_streak_and_activity(user_client, user):
+    products = [ProductFactory(category="phones") for _ in range(2)]
+    submit(user_client, products)
+    mine = user_client.get(BASE + "me/achievements/").json()
+    assert [a["achievement"]["code"] for a in mine["unlocked"]] == ["first-ranking"]
+    assert {a["achievement"]["code"] for a in mine["in_progress"]} >= {"ten-rankings"}
+    streak = user_client.get(BASE + "me/streak/").json()
+    assert streak["current_length"] == 1 and streak["freezes_left"] == 0
+    activity = user_client.get(BASE + "me/activity/").json()
+    assert activity["count"] == 3
+    assert {row["kind"] for row in activity["results"]} == {
+        "ranking_submitted",
+        "streak_bonus",
+        "achievement_unlocked",
+    }
+    assert sum(row["points"] for row in activity["results"]) == 22
+
+
+def test_streak_of_a_new_user_is_empty(user_client):
+    assert user_client.get(BASE + "me/streak/").json() == {
+        "current_length": 0,
+        "longest_length": 0,
+        "last_active_date": None,
+        "freezes_left": 0,
+    }
+
+
+def test_activity_is_paginated(user_client, user):
+    for _ in range(25):
+        award(user, 1)
+    first = user_client.get(BASE + "me/activity/").json()
+    assert first["count"] == 25 and len(first["results"]) == 20 and first["next"]
+
+
+@pytest.mark.parametrize("path", ["me/achievements/", "me/streak/", "me/activity/"])
+def test_my_pages_need_sign_in(api_client, path):
+    assert api_client.get(BASE + path).status_code == 401
+
+
+def test_search_hook_unlocks_curious_through_the_products_api(user_client, user):
+    ProductFactory(name="Phone")
+    for _ in range(10):
+        assert user_client.get("/api/products/", {"search": "phone"}).status_code == 200
+    held = UserAchievement.objects.get(user=user, achievement__code="curious")
+    assert held.unlocked_at is not None
+    user.refresh_from_db()
+    assert user.points == Achievement.objects.get(code="curious").points
+
+
+# --- Page views ------------------------------------------------------------------------------
+
+
+def test_page_view_by_anyone(api_client):
+    product = ProductFactory()
+    response = api_client.post(
+        BASE + "page-views/",
+        {"path": f"/products/{product.pk}", "product_id": product.pk, "referrer": "https://x.y/"},
+        format="json",
+    )
+    assert response.status_code == 201
+    view = PageView.objects.get()
+    assert (view.product, view.user, view.referrer) == (product, None, "https://x.y/")
+
+
+def test_page_view_by_a_signed_in_user_is_theirs(user_client, user):
+    assert user_client.post(BASE + "page-views/", {"path": "/"}, format="json").status_code == 201
+    assert PageView.objects.get().user == user
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"path": ""},
+        {"path": "no-slash"},
+        {"path": "/" + "a" * 600},
+        {"path": "/ok", "product_id": 999999},
+        {"path": "/ok", "product_id": "x"},
+        {"path": "/ok", "product_id": 10**30},
+        {"path": "/ok", "referrer": "r" * 501},
+        {"path": ["/"]},
+    ],
+)
+def test_bad_page_views_are_400_and_not_stored(api_client, body):
+    response = api_client.post(BASE + "page-views/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert not PageView.objects.exists()
+
+
+def test_own_position_is_fresh_after_own_points_change(
+    user_client, user, django_capture_on_commit_callbacks
+):
+    award(UserFactory(), 50)
+    award(user, 20)
+    assert user_client.get(BASE + "leaderboard/position/").json()["rank"] == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        award(user, 100)
+    body = user_client.get(BASE + "leaderboard/position/").json()
+    assert (body["rank"], body["points"]) == (1, 120)
+
+
+@pytest.mark.parametrize("body", ["[]", "null", '"/"'])
+def test_non_object_page_views_are_400(api_client, body):
+    response = api_client.post(BASE + "page-views/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert not PageView.objects.exists()

@@ -1,0 +1,400 @@
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from config.caching import WARMERS, CacheType, cache_stats
+from gamification import selectors, services
+from gamification.models import ActivityKind, Streak, UserAchievement
+from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
+from gamification.tests.factories import AchievementFactory, ActivityLogFactory, PageViewFactory
+from products.tests.factories import ProductFactory
+from rankings.selectors import category_stats
+
+pytestmark = pytest.mark.django_db
+
+
+def award(user, points, *, when=None):
+    services.points_award(
+        user=user,
+        kind=ActivityKind.ADJUSTMENT,
+        points=points,
+        local_date=date(2026, 1, 1),
+        now=when,
+    )
+
+
+def board(window="all", limit=10):
+    return [
+        (e["rank"], e["user_id"], e["points"])
+        for e in selectors.leaderboard(window=window, limit=limit)
+    ]
+
+
+# --- Leaderboards ----------------------------------------------------------------------------
+
+
+def test_competition_ranking_with_ties_listing_lower_id_first():
+    a, b, c, d = (UserFactory() for _ in range(4))
+    for user, points in ((a, 50), (b, 70), (c, 70), (d, 10)):
+        award(user, points)
+    assert board() == [(1, b.pk, 70), (1, c.pk, 70), (3, a.pk, 50), (4, d.pk, 10)]
+    assert board(limit=2) == [(1, b.pk, 70), (1, c.pk, 70)]
+
+
+@pytest.mark.parametrize(
+    "left_out",
+    [
+        {"is_staff": True},
+        {"is_active": False},
+        {"leaderboard_opt_out": True},
+        {"leaderboard_excluded": True},
+    ],
+)
+def test_staff_inactive_opted_out_and_excluded_users_are_left_out(left_out):
+    shown, hidden = UserFactory(), UserFactory(**left_out)
+    award(shown, 5)
+    award(hidden, 500)
+    assert [e[1] for e in board()] == [shown.pk]
+    assert [e[1] for e in board(window="week")] == [shown.pk]
+    position = selectors.leaderboard_position(user=hidden, window="all")
+    assert position["rank"] is None and position["around"] == []
+    assert position["total"] == 1
+
+
+def test_week_window_counts_only_the_last_seven_days():
+    now = timezone.now()
+    old_timer, newcomer = UserFactory(), UserFactory()
+    award(old_timer, 1000, when=now - timedelta(days=8))
+    award(old_timer, 5, when=now - timedelta(days=1))
+    award(newcomer, 30, when=now - timedelta(hours=1))
+    assert board(window="week") == [(1, newcomer.pk, 30), (2, old_timer.pk, 5)]
+    assert board(window="all") == [(1, old_timer.pk, 1005), (2, newcomer.pk, 30)]
+
+
+def test_position_gives_rank_total_and_neighbours():
+    users = [UserFactory() for _ in range(6)]
+    for user, points in zip(users, (60, 50, 50, 40, 30, 20), strict=True):
+        award(user, points)
+    position = selectors.leaderboard_position(user=users[3], window="all")
+    assert (position["rank"], position["points"], position["total"]) == (4, 40, 6)
+    assert [(e["rank"], e["user_id"]) for e in position["around"]] == [
+        (2, users[1].pk),
+        (2, users[2].pk),
+        (4, users[3].pk),
+        (5, users[4].pk),
+        (6, users[5].pk),
+    ]
+
+
+def test_position_of_a_tied_user_shares_the_rank():
+    users = [UserFactory() for _ in range(4)]
+    for user, points in zip(users, (90, 90, 90, 10), strict=True):
+        award(user, points)
+    position = selectors.leaderboard_position(user=users[2], window="all")
+    assert position["rank"] == 1
+    assert [(e["rank"], e["user_id"]) for e in position["around"]] == [
+        (1, users[0].pk),
+        (1, users[1].pk),
+        (1, users[2].pk),
+        (4, users[3].pk),
+    ]
+
+
+def test_week_position_matches_the_week_board():
+    users = [UserFactory() for _ in range(4)]
+    for user, points in zip(users, (8, 30, 30, 2), strict=True):
+        award(user, points)
+    position = selectors.leaderboard_position(user=users[0], window="week")
+    assert (position["rank"], position["points"], position["total"]) == (3, 8, 4)
+    assert [(e["rank"], e["user_id"]) for e in position["around"]] == [
+        (1, users[1].pk),
+        (1, users[2].pk),
+        (3, users[0].pk),
+        (4, users[3].pk),
+    ]
+
+
+def test_leaderboard_cache_serves_a_stale_board_until_its_ttl():
+    user = UserFactory()
+    award(user, 5)
+    first = selectors.leaderboard_cached(window="all", limit=10)
+    award(UserFactory(), 50)
+    assert selectors.leaderboard_cached(window="all", limit=10) == first
+    assert len(selectors.leaderboard_cached(window="all", limit=1)["entries"]) == 1
+
+
+# --- Achievements, streaks, home stats -------------------------------------------------------
+
+
+def test_hidden_achievement_masked_until_the_viewer_unlocks_it():
+    hidden = AchievementFactory(is_hidden=True, name="Secret", metric="searches_made", threshold=1)
+    finder, other = UserFactory(), UserFactory()
+    UserAchievement.objects.create(
+        user=finder, achievement=hidden, progress=1, unlocked_at=timezone.now()
+    )
+
+    def seen_by(user):
+        return next(d for d in selectors.achievements_for_viewer(user=user) if d["id"] == hidden.pk)
+
+    assert seen_by(finder)["name"] == "Secret"
+    masked = seen_by(other)
+    assert masked["name"] != "Secret" and masked["description"] != hidden.description
+    assert masked["metric"] is None and masked["unlocked_by"] == 1
+    assert seen_by(None)["name"] != "Secret"
+
+
+def test_achievements_split_into_unlocked_and_in_progress():
+    user = UserFactory()
+    near, far, done = (AchievementFactory() for _ in range(3))
+    UserAchievement.objects.create(user=user, achievement=near, progress=8)
+    UserAchievement.objects.create(user=user, achievement=far, progress=2)
+    UserAchievement.objects.create(user=user, achievement=done, unlocked_at=timezone.now())
+    assert [h.achievement for h in selectors.achievements_in_progress(user=user)] == [near, far]
+    assert [h.achievement for h in selectors.achievements_for_user(user=user)] == [done]
+    assert selectors.achievement_unlock_counts()[done.pk] == 1
+
+
+def test_active_streaks_count_today_and_yesterday_only():
+    today = date(2026, 5, 10)
+    for days_ago, length in ((0, 3), (1, 1), (2, 5), (0, 0)):
+        Streak.objects.create(
+            user=UserFactory(), current_length=length, last_active_date=today - timedelta(days_ago)
+        )
+    assert selectors.active_streak_count(today=today) == 2
+
+
+def test_home_stats_count_the_community():
+    ranker = UserFactory()
+    UserFactory(is_staff=True)
+    products = [ProductFactory(category="phones") for _ in range(2)]
+    from rankings.services import ranking_submit
+
+    ranking_submit(user=ranker, category="phones", product_ids=[products[0].pk])
+    stats = selectors.home_stats()
+    assert stats["users"] == 1
+    assert stats["products"] == 2
+    assert stats["rankings_today"] == 1
+    assert stats["active_streaks"] == 1
+    assert stats["achievements_unlocked_today"] == 1  # first-ranking
+    assert [p["product_id"] for p in stats["top_products"]] == [products[0].pk]
+
+
+def test_paid_submissions_count_only_paid_ones_of_that_day():
+    user = UserFactory()
+    day = date(2026, 5, 1)
+    ActivityLogFactory(user=user, points=10, local_date=day)
+    ActivityLogFactory(user=user, points=0, local_date=day)
+    ActivityLogFactory(user=user, points=10, local_date=day - timedelta(days=1))
+    assert selectors.paid_submissions_on(user=user, local_date=day) == 1
+
+
+def test_page_view_reads():
+    product = ProductFactory()
+    user = UserFactory()
+    now = timezone.now()
+    PageViewFactory(path="/a", product=product, user=user)
+    PageViewFactory(path="/a")
+    PageViewFactory(path="/b", created_at=now - timedelta(days=3))
+    since = now - timedelta(days=1)
+    assert selectors.product_view_counts(product_id=product.pk, since=since) == 1
+    assert selectors.traffic_since(since=since) == 2
+    assert selectors.top_paths(since=since) == [{"path": "/a", "views": 2}]
+    assert [v.path for v in selectors.page_views_for_user(user=user)] == ["/a"]
+
+
+# --- Query plans on PostgreSQL ---------------------------------------------------------------
+
+USERS = 2000
+
+
+def insert_user_achievements(*, first: int, achievements: list[int]) -> None:
+    """One row per user and achievement; one in 50 unlocked, over a year."""
+    sql(
+        """
+        INSERT INTO gamification_userachievement (user_id, achievement_id, progress, unlocked_at,
+            updated_at)
+        SELECT %(first)s + u, a, (u * 7 + a) %% 10,
+            CASE WHEN (u + a) %% 50 = 0 THEN now() - ((u %% 365) * interval '1 day') END, now()
+        FROM generate_series(0, %(n)s - 1) AS u, unnest(%(achievements)s::bigint[]) AS a
+        """,
+        {"first": first, "n": USERS, "achievements": achievements},
+    )
+
+
+def insert_page_views(*, first: int, first_product: int, days: int) -> None:
+    """20,000 views over `days` days on 500 paths; one in 10 by a signed-in user.
+
+    Referrers are search-result URLs of some 300 characters, as they come from search engines.
+    """
+    sql(
+        """
+        INSERT INTO gamification_pageview (path, product_id, user_id, session_key, referrer,
+            created_at)
+        SELECT '/products/' || (g %% 500), %(first_product)s + g %% 200,
+            CASE WHEN g %% 10 = 0 THEN %(first)s + g %% %(n)s END, md5(g::text),
+            'https://search.example.com/results?q=' || repeat(md5(g::text), 8),
+            now() - (g %% (%(days)s * 1440)) * interval '1 minute'
+        FROM generate_series(1, 20000) AS g
+        """,
+        {"first": first, "first_product": first_product, "n": USERS, "days": days},
+    )
+
+
+@pytest.fixture
+def game_rows(db):
+    """2,000 users with streaks, 10 achievements each, 25 ledger rows each; 20,000 page views."""
+    first = bulk_users(USERS)
+    first_product = bulk_products(200, categories=10)
+    achievements = [AchievementFactory(code=f"bulk-{i}").pk for i in range(10)]
+    # Streaks over three years of days; one in 20 alive, one in 10 holding a freeze.
+    sql(
+        """
+        INSERT INTO gamification_streak (user_id, current_length, longest_length,
+            last_active_date, freezes_left, updated_at)
+        SELECT %(first)s + g, g %% 20, g %% 400, current_date - (g %% 1000), (g %% 10 = 0)::int,
+            now()
+        FROM generate_series(0, %(n)s - 1) AS g
+        """,
+        {"first": first, "n": USERS},
+    )
+    insert_user_achievements(first=first, achievements=achievements)
+    # 25 ledger rows per user over 100 days.
+    sql(
+        """
+        INSERT INTO gamification_activitylog (user_id, kind, points, local_date, data, reason,
+            created_at)
+        SELECT %(first)s + u,
+            (ARRAY['ranking_submitted', 'streak_bonus', 'achievement_unlocked'])[1 + i %% 3],
+            10, current_date - (u + i) %% 100, '{}', '',
+            now() - (((u + i) %% 100) * interval '1 day') - (u * interval '1 second')
+        FROM generate_series(0, %(n)s - 1) AS u, generate_series(0, 24) AS i
+        """,
+        {"first": first, "n": USERS},
+    )
+    insert_page_views(first=first, first_product=first_product, days=100)
+    analyze(
+        "accounts_user",
+        "gamification_streak",
+        "gamification_userachievement",
+        "gamification_activitylog",
+        "gamification_pageview",
+    )
+    return first, first_product
+
+
+def selector_calls(first_user: int, first_product: int) -> dict:
+    from accounts.models import User
+
+    user = User.objects.get(pk=first_user + 123)
+    now = timezone.now()
+    return {
+        "achievements_for_user": lambda: list(selectors.achievements_for_user(user=user)),
+        "achievements_in_progress": lambda: list(selectors.achievements_in_progress(user=user)),
+        "achievement_unlock_counts": selectors.achievement_unlock_counts,
+        "achievements_unlocked_since": lambda: selectors.achievements_unlocked_since(
+            since=now - timedelta(days=1)
+        ),
+        "active_streak_count": lambda: selectors.active_streak_count(today=date.today()),
+        "top_streaks": lambda: list(selectors.top_streaks()),
+        "streak_records": lambda: list(selectors.streak_records()),
+        "streaks_with_freezes": lambda: list(
+            selectors.streaks_with_freezes(since=date.today() - timedelta(days=7))
+        ),
+        "activity_for_user": lambda: list(selectors.activity_for_user(user=user)[:20]),
+        "paid_submissions_on": lambda: selectors.paid_submissions_on(
+            user=user, local_date=date.today()
+        ),
+        "leaderboard_week": lambda: selectors.leaderboard_week(limit=10),
+        "activity_count_since": lambda: selectors.activity_count_since(
+            kind=ActivityKind.RANKING_SUBMITTED, since=now - timedelta(hours=12)
+        ),
+        "product_view_counts": lambda: selectors.product_view_counts(
+            product_id=first_product + 5, since=now - timedelta(days=7)
+        ),
+        "page_views_for_user": lambda: list(selectors.page_views_for_user(user=user)[:20]),
+        "traffic_since": lambda: selectors.traffic_since(since=now - timedelta(hours=12)),
+        "top_paths": lambda: selectors.top_paths(since=now - timedelta(days=1)),
+    }
+
+
+SELECTOR_INDEXES = {
+    "achievements_for_user": "userach_user_unlocked",
+    "achievements_in_progress": "userach_user_progress",
+    "achievements_unlocked_since": "userach_unlocked",
+    "active_streak_count": "streak_last_active",
+    "top_streaks": "streak_current",
+    "streak_records": "streak_longest",
+    "streaks_with_freezes": "streak_freezes",
+    "activity_for_user": "activity_user_created",
+    "paid_submissions_on": "activity_user_kind_day",
+    "leaderboard_week": "activity_created_user",
+    "activity_count_since": "activity_kind_created",
+    "product_view_counts": "pageview_product_created",
+    "page_views_for_user": "pageview_user_created",
+    "traffic_since": "pageview_created",
+}
+# Whole-table aggregates answered from an index-only scan, which needs the visibility map that
+# (auto)vacuum keeps on a live table.
+VACUUMED_SELECTOR_INDEXES = {
+    "achievement_unlock_counts": "userach_ach_unlocked",
+    "top_paths": "pageview_path_created",
+}
+
+
+def missed_indexes(calls: dict, expected: dict[str, str]) -> str:
+    missed = []
+    for name, index in expected.items():
+        plans = plans_of(calls[name])
+        if index not in plans:
+            missed.append(f"{name} does not use {index}:\n{plans}")
+    return "\n\n".join(missed)
+
+
+@pytest.mark.postgres
+def test_every_selector_query_uses_its_index(game_rows):
+    calls = selector_calls(*game_rows)
+    assert set(calls) == set(SELECTOR_INDEXES) | set(VACUUMED_SELECTOR_INDEXES)
+    missed = missed_indexes(calls, SELECTOR_INDEXES)
+    assert not missed, missed
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_whole_table_aggregates_walk_their_index_once_vacuumed():
+    first = bulk_users(USERS)
+    first_product = bulk_products(200, categories=10)
+    achievements = [AchievementFactory(code=f"bulk-{i}").pk for i in range(10)]
+    insert_user_achievements(first=first, achievements=achievements)
+    # A month of views, the window top_paths is asked about.
+    insert_page_views(first=first, first_product=first_product, days=30)
+    for table in ("gamification_userachievement", "gamification_pageview"):
+        sql(f"VACUUM ANALYZE {table}")
+    now = timezone.now()
+    calls = {
+        "achievement_unlock_counts": selectors.achievement_unlock_counts,
+        "top_paths": lambda: selectors.top_paths(since=now - timedelta(days=30)),
+    }
+    missed = missed_indexes(calls, VACUUMED_SELECTOR_INDEXES)
+    assert not missed, missed
+
+
+def test_warmers_fill_every_game_cache_type():
+    user = UserFactory()
+    award(user, 10)
+    product = ProductFactory(category="phones")
+    reads = {
+        CacheType.LEADERBOARD: lambda: selectors.leaderboard_cached(window="week", limit=5),
+        CacheType.LEADERBOARD_POSITION: lambda: selectors.leaderboard_position_cached(
+            user=user, window="all"
+        ),
+        CacheType.HOME_STATS: selectors.home_stats_cached,
+        CacheType.ACHIEVEMENT_DEFINITIONS: selectors.achievement_definitions_cached,
+        CacheType.RANKING_STATS: lambda: category_stats(category=product.category),
+    }
+    for cache_type, read in reads.items():
+        assert sum(warm() for warm in WARMERS[cache_type]) >= 1, cache_type
+        misses = cache_stats()[cache_type]["misses"]
+        read()
+        assert cache_stats()[cache_type]["misses"] == misses, f"{cache_type} was not warmed"

@@ -1,0 +1,379 @@
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db.models import Sum
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+from gamification import services
+from gamification.models import Achievement, ActivityKind, ActivityLog, Streak, UserAchievement
+from gamification.tests.factories import AchievementFactory, ActivityLogFactory, StreakFactory
+from products.services import product_search_record
+from realtime.events import user_group
+
+pytestmark = pytest.mark.django_db
+
+
+def at(zone: str, *args: int) -> datetime:
+    """A moment given as a wall-clock time in a zone, in UTC as the server sees it."""
+    return datetime(*args, tzinfo=ZoneInfo(zone)).astimezone(ZoneInfo("UTC"))
+
+
+def ledger_sum(user) -> int:
+    return ActivityLog.objects.filter(user=user).aggregate(s=Sum("points"))["s"] or 0
+
+
+@pytest.fixture
+def no_achievements(db):
+    Achievement.objects.update(is_active=False)
+
+
+# --- Local day ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_moment", "expected"),
+    [
+        # 11:30 UTC on 1 June is already 2 June, 23:30 in Auckland (NZST, +12).
+        ("Pacific/Auckland", datetime(2026, 6, 1, 11, 30), date(2026, 6, 1)),
+        ("Pacific/Auckland", datetime(2026, 6, 1, 12, 30), date(2026, 6, 2)),
+        # Los Angeles (PDT, -7) is still on the previous day until 07:00 UTC.
+        ("America/Los_Angeles", datetime(2026, 6, 2, 6, 59), date(2026, 6, 1)),
+        ("America/Los_Angeles", datetime(2026, 6, 2, 7, 0), date(2026, 6, 2)),
+        # Kolkata is +05:30: the half hour matters.
+        ("Asia/Kolkata", datetime(2026, 6, 1, 18, 29), date(2026, 6, 1)),
+        ("Asia/Kolkata", datetime(2026, 6, 1, 18, 30), date(2026, 6, 2)),
+    ],
+)
+def test_local_date_follows_the_users_zone(zone, utc_moment, expected):
+    user = UserFactory(timezone=zone)
+    moment = utc_moment.replace(tzinfo=ZoneInfo("UTC"))
+    assert services.local_date_for(user=user, now=moment) == expected
+
+
+# --- Ledger ------------------------------------------------------------------------------------
+
+
+def test_points_award_writes_ledger_and_total_together():
+    user = UserFactory()
+    services.points_award(
+        user=user, kind=ActivityKind.ADJUSTMENT, points=25, local_date=date(2026, 1, 1)
+    )
+    services.points_award(
+        user=user, kind=ActivityKind.ADJUSTMENT, points=-5, local_date=date(2026, 1, 1)
+    )
+    user.refresh_from_db()
+    assert user.points == 20 == ledger_sum(user)
+
+
+def test_points_award_records_actor_and_reason():
+    user, employee = UserFactory(), UserFactory(is_staff=True)
+    entry = services.points_award(
+        user=user,
+        kind=ActivityKind.ADJUSTMENT,
+        points=7,
+        local_date=date(2026, 1, 1),
+        actor=employee,
+        reason="Contest prize",
+    )
+    entry.refresh_from_db()
+    assert (entry.actor, entry.reason, entry.points) == (employee, "Contest prize", 7)
+
+
+def test_points_award_pushes_points_and_leaderboard(events, django_capture_on_commit_callbacks):
+    user = UserFactory()
+    listen = events(user_group(user.pk), "live")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.points_award(
+            user=user, kind=ActivityKind.ADJUSTMENT, points=3, local_date=date(2026, 1, 1)
+        )
+    received = {(m["event"], str(m["data"])) for m in listen()}
+    assert ("points.updated", str({"points": 3})) in received
+    assert ("leaderboard.updated", "{}") in received
+
+
+def test_points_rebuild_fixes_only_drifted_totals():
+    drifted, right = UserFactory(), UserFactory()
+    ActivityLogFactory(user=drifted, points=30)
+    ActivityLogFactory(user=drifted, points=-4)
+    services.points_award(
+        user=right, kind=ActivityKind.ADJUSTMENT, points=9, local_date=date(2026, 1, 1)
+    )
+    assert services.points_rebuild() == 1
+    drifted.refresh_from_db()
+    right.refresh_from_db()
+    assert (drifted.points, right.points) == (26, 9)
+    assert services.points_rebuild() == 0
+
+
+def test_points_rebuild_of_one_user_leaves_others():
+    one, other = UserFactory(), UserFactory()
+    ActivityLogFactory(user=one, points=5)
+    ActivityLogFactory(user=other, points=5)
+    assert services.points_rebuild(user=one) == 1
+    other.refresh_from_db()
+    assert other.points == 0
+
+
+# --- Streaks -----------------------------------------------------------------------------------
+
+
+def advance(user, day: date) -> services.StreakChange:
+    return services.streak_advance(user=user, local_date=day)
+
+
+def test_first_active_day_starts_a_streak_of_one():
+    change = advance(UserFactory(), date(2026, 3, 1))
+    assert change.first_today
+    assert (change.streak.current_length, change.streak.longest_length) == (1, 1)
+    assert change.bonus == 2
+
+
+def test_consecutive_days_extend_and_same_day_changes_nothing():
+    user = UserFactory()
+    advance(user, date(2026, 3, 1))
+    advance(user, date(2026, 3, 2))
+    again = advance(user, date(2026, 3, 2))
+    assert not again.first_today
+    assert again.streak.current_length == 2
+    assert again.bonus == 0
+
+
+def test_missed_day_without_freeze_restarts_and_keeps_longest():
+    user = UserFactory()
+    for day in range(1, 5):
+        advance(user, date(2026, 3, day))
+    change = advance(user, date(2026, 3, 6))
+    assert (change.streak.current_length, change.streak.longest_length) == (1, 4)
+
+
+def test_freeze_covers_one_missed_day_and_is_consumed():
+    user = UserFactory()
+    StreakFactory(
+        user=user,
+        current_length=9,
+        longest_length=9,
+        last_active_date=date(2026, 3, 9),
+        freezes_left=1,
+    )
+    change = advance(user, date(2026, 3, 11))
+    assert change.freeze_used
+    assert (change.streak.current_length, change.streak.freezes_left) == (10, 0)
+
+
+def test_freeze_does_not_cover_two_missed_days():
+    user = UserFactory()
+    StreakFactory(
+        user=user,
+        current_length=9,
+        longest_length=9,
+        last_active_date=date(2026, 3, 9),
+        freezes_left=2,
+    )
+    change = advance(user, date(2026, 3, 12))
+    assert (change.streak.current_length, change.streak.freezes_left) == (1, 2)
+
+
+def test_a_freeze_is_earned_every_seven_days_and_at_most_two_are_held():
+    user = UserFactory()
+    held = []
+    for offset in range(22):
+        change = advance(user, date(2026, 3, 1) + timedelta(days=offset))
+        held.append(change.streak.freezes_left)
+    assert held[5] == 0
+    assert held[6] == 1  # day 7
+    assert held[13] == 2  # day 14
+    assert held[20] == 2  # day 21: still two
+    assert change.streak.current_length == 22
+
+
+def test_streak_bonus_is_two_points_per_day_capped_at_twenty():
+    user = UserFactory()
+    bonuses = [advance(user, date(2026, 3, 1) + timedelta(days=d)).bonus for d in range(12)]
+    assert bonuses[:3] == [2, 4, 6]
+    assert bonuses[9:] == [20, 20, 20]
+
+
+def test_earlier_local_day_after_a_zone_change_counts_nothing():
+    user = UserFactory()
+    advance(user, date(2026, 3, 2))
+    change = advance(user, date(2026, 3, 1))
+    assert not change.first_today
+    assert change.streak.last_active_date == date(2026, 3, 2)
+
+
+# --- Submission rewards: cap, bonus, zones and DST ---------------------------------------------
+
+
+def reward(user, now: datetime) -> services.SubmissionReward:
+    return services.submission_reward(user=user, category="phones", product_ids=[1], now=now)
+
+
+def test_five_paid_submissions_per_local_day(no_achievements):
+    user = UserFactory(timezone="UTC")
+    awarded = [reward(user, at("UTC", 2026, 5, 1, 9, minute)).points_awarded for minute in range(7)]
+    # The first also carries the day's streak bonus of 2.
+    assert awarded == [12, 10, 10, 10, 10, 0, 0]
+    user.refresh_from_db()
+    assert user.points == 52 == ledger_sum(user)
+    assert ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).count() == 7
+
+
+def test_cap_resets_at_the_users_midnight_not_utc(no_achievements):
+    user = UserFactory(timezone="Pacific/Auckland")
+    for minute in range(5):
+        reward(user, at("Pacific/Auckland", 2026, 6, 1, 23, 50 + minute))
+    # 00:05 in Auckland is still 1 June in UTC, but a new local day: paid again, streak 2.
+    result = reward(user, at("Pacific/Auckland", 2026, 6, 2, 0, 5))
+    assert result.points_awarded == 10 + 4
+    assert result.streak.current_length == 2
+
+
+@pytest.mark.parametrize(
+    ("zone", "before", "after"),
+    [
+        # Each pair is minutes apart across the user's midnight: consecutive local days.
+        ("Pacific/Auckland", (2026, 6, 1, 23, 55), (2026, 6, 2, 0, 5)),
+        ("America/Los_Angeles", (2026, 6, 1, 23, 55), (2026, 6, 2, 0, 5)),
+        ("Asia/Kolkata", (2026, 6, 1, 23, 55), (2026, 6, 2, 0, 5)),
+    ],
+)
+def test_submissions_across_local_midnight_extend_the_streak(no_achievements, zone, before, after):
+    user = UserFactory(timezone=zone)
+    reward(user, at(zone, *before))
+    result = reward(user, at(zone, *after))
+    assert result.streak.current_length == 2
+    assert result.points_awarded == 10 + 4
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata"])
+def test_same_local_day_across_utc_midnight_pays_the_bonus_once(no_achievements, zone):
+    user = UserFactory(timezone=zone)
+    # 00:30 and 23:30 local: one local day, though UTC's date changes in between for all three.
+    reward(user, at(zone, 2026, 6, 1, 0, 30))
+    result = reward(user, at(zone, 2026, 6, 1, 23, 30))
+    assert result.streak.current_length == 1
+    assert result.points_awarded == 10
+    assert ActivityLog.objects.filter(user=user, kind=ActivityKind.STREAK_BONUS).count() == 1
+
+
+def test_spring_forward_day_of_23_hours_still_extends(no_achievements):
+    user = UserFactory(timezone="America/New_York")
+    # 2026-03-08 has 23 hours in New York: 23:30 to 23:30 is 23 hours, and two local days.
+    first = at("America/New_York", 2026, 3, 7, 23, 30)
+    second = at("America/New_York", 2026, 3, 8, 23, 30)
+    assert second - first == timedelta(hours=23)
+    reward(user, first)
+    assert reward(user, second).streak.current_length == 2
+
+
+def test_fall_back_day_of_25_hours_is_one_local_day(no_achievements):
+    user = UserFactory(timezone="America/New_York")
+    # 2026-11-01 has 25 hours: 00:10 to 23:50 is over 24 hours, still the same local day.
+    first = at("America/New_York", 2026, 11, 1, 0, 10)
+    second = at("America/New_York", 2026, 11, 1, 23, 50)
+    assert second - first > timedelta(hours=24)
+    reward(user, first)
+    result = reward(user, second)
+    assert result.streak.current_length == 1
+    assert result.points_awarded == 10
+    third = reward(user, at("America/New_York", 2026, 11, 2, 0, 10))
+    assert third.streak.current_length == 2
+
+
+# --- Achievements ------------------------------------------------------------------------------
+
+
+def test_achievement_unlocks_once_and_pays_once():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    first = AchievementFactory(metric="searches_made", threshold=2, points=15)
+    for _ in range(2):
+        product_search_record(user_id=user.pk, query="phone", result_count=1)
+    product_search_record(user_id=user.pk, query="phone", result_count=1)
+    held = UserAchievement.objects.get(user=user, achievement=first)
+    assert held.unlocked_at is not None
+    user.refresh_from_db()
+    assert user.points == 15 == ledger_sum(user)
+    assert ActivityLog.objects.filter(kind=ActivityKind.ACHIEVEMENT_UNLOCKED).count() == 1
+
+
+def test_progress_is_tracked_before_unlocking():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    achievement = AchievementFactory(metric="searches_made", threshold=10)
+    for _ in range(3):
+        product_search_record(user_id=user.pk, query="tv", result_count=0)
+    held = UserAchievement.objects.get(user=user, achievement=achievement)
+    assert (held.progress, held.unlocked_at) == (3, None)
+
+
+def test_anonymous_search_evaluates_nothing():
+    product_search_record(user_id=None, query="tv", result_count=0)
+    assert not UserAchievement.objects.exists()
+
+
+def test_unlock_points_can_unlock_the_points_achievement(
+    events, django_capture_on_commit_callbacks
+):
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    AchievementFactory(code="searcher", metric="searches_made", threshold=1, points=100)
+    AchievementFactory(code="rich", metric="points", threshold=100, points=5)
+    listen = events(user_group(user.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        unlocked = services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert unlocked == []  # no search yet
+    with django_capture_on_commit_callbacks(execute=True):
+        product_search_record(user_id=user.pk, query="x", result_count=0)
+    user.refresh_from_db()
+    assert user.points == 105 == ledger_sum(user)
+    pushed = [m["data"]["code"] for m in listen() if m["event"] == "achievement.unlocked"]
+    assert pushed == ["searcher", "rich"]
+
+
+def test_inactive_achievement_is_not_evaluated():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    AchievementFactory(metric="searches_made", threshold=1, is_active=False)
+    product_search_record(user_id=user.pk, query="x", result_count=0)
+    assert not UserAchievement.objects.exists()
+
+
+def test_evaluation_without_notify_sends_nothing(events, django_capture_on_commit_callbacks):
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    AchievementFactory(metric="points", threshold=0, points=1)
+    listen = events(user_group(user.pk), "live")
+    with django_capture_on_commit_callbacks(execute=True):
+        unlocked = services.achievements_evaluate(user=user, metrics=["points"], notify=False)
+    assert len(unlocked) == 1
+    assert listen() == []
+
+
+# --- Page views --------------------------------------------------------------------------------
+
+
+def test_page_view_for_unknown_product_is_refused():
+    with pytest.raises(services.InvalidPageView):
+        services.page_view_record(path="/p/1", product_id=999_999)
+
+
+def test_streak_row_is_created_on_first_activity():
+    user = UserFactory()
+    assert not Streak.objects.filter(user=user).exists()
+    advance(user, date(2026, 1, 1))
+    assert Streak.objects.get(user=user).last_active_date == date(2026, 1, 1)
+
+
+def test_points_rebuild_after_a_lost_update_in_a_big_ledger():
+    users = [UserFactory() for _ in range(3)]
+    for user in users:
+        for points in (10, 2, 25):
+            services.points_award(
+                user=user, kind=ActivityKind.ADJUSTMENT, points=points, local_date=date(2026, 1, 1)
+            )
+    User.objects.filter(pk=users[1].pk).update(points=0)
+    assert services.points_rebuild() == 1
+    assert [User.objects.get(pk=u.pk).points for u in users] == [37, 37, 37]

@@ -1,0 +1,119 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gamification import selectors, services
+from gamification.serializers import (
+    AchievementDefinitionSerializer,
+    ActivitySerializer,
+    HomeStatsSerializer,
+    LeaderboardQuerySerializer,
+    LeaderboardSerializer,
+    MyAchievementsSerializer,
+    PageViewSerializer,
+    PositionQuerySerializer,
+    PositionSerializer,
+    StreakSerializer,
+)
+
+
+class LeaderboardViewSet(viewsets.GenericViewSet):
+    """Users by points (`all`) or points earned in the last 7 days (`week`)."""
+
+    serializer_class = LeaderboardSerializer
+
+    @extend_schema(parameters=[LeaderboardQuerySerializer])
+    def list(self, request: Request) -> Response:
+        query = LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(
+            LeaderboardSerializer(selectors.leaderboard_cached(**query.validated_data)).data
+        )
+
+    def get_permissions(self) -> list:
+        if self.action == "list":
+            return [permissions.AllowAny()]
+        return super().get_permissions()
+
+    @extend_schema(parameters=[PositionQuerySerializer], responses=PositionSerializer)
+    @action(detail=False)
+    def position(self, request: Request) -> Response:
+        query = PositionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        position = selectors.leaderboard_position_cached(
+            user=request.user, window=query.validated_data["window"]
+        )
+        return Response(PositionSerializer(position).data)
+
+
+class HomeStatsViewSet(viewsets.GenericViewSet):
+    """The community at a glance."""
+
+    permission_classes = [permissions.AllowAny]
+    serializer_class = HomeStatsSerializer
+
+    def list(self, request: Request) -> Response:
+        return Response(HomeStatsSerializer(selectors.home_stats_cached()).data)
+
+
+class AchievementViewSet(viewsets.GenericViewSet):
+    """Every achievement; hidden ones stay masked until the viewer unlocks them."""
+
+    permission_classes = [permissions.AllowAny]
+    serializer_class = AchievementDefinitionSerializer
+    pagination_class = None
+
+    @extend_schema(responses=AchievementDefinitionSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        definitions = selectors.achievements_for_viewer(user=request.user)
+        return Response(AchievementDefinitionSerializer(definitions, many=True).data)
+
+
+class MeViewSet(viewsets.GenericViewSet):
+    """The signed-in user's game: achievements, streak and points ledger."""
+
+    serializer_class = ActivitySerializer
+
+    @extend_schema(responses=MyAchievementsSerializer)
+    @action(detail=False)
+    def achievements(self, request: Request) -> Response:
+        mine = {
+            "unlocked": selectors.achievements_for_user(user=request.user),
+            "in_progress": selectors.achievements_in_progress(user=request.user),
+        }
+        return Response(MyAchievementsSerializer(mine).data)
+
+    @extend_schema(responses=StreakSerializer)
+    @action(detail=False)
+    def streak(self, request: Request) -> Response:
+        return Response(StreakSerializer(selectors.streak_for_user(user=request.user)).data)
+
+    @extend_schema(responses=ActivitySerializer(many=True))
+    @action(detail=False)
+    def activity(self, request: Request) -> Response:
+        page = self.paginate_queryset(selectors.activity_for_user(user=request.user))
+        return self.get_paginated_response(ActivitySerializer(page, many=True).data)
+
+
+class PageViewViewSet(viewsets.GenericViewSet):
+    """Count a page view, signed in or not."""
+
+    permission_classes = [permissions.AllowAny]
+    serializer_class = PageViewSerializer
+
+    @extend_schema(request=PageViewSerializer, responses={201: None})
+    def create(self, request: Request) -> Response:
+        serializer = PageViewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.page_view_record(
+                user=request.user,
+                session_key=request.session.session_key or "",
+                **serializer.validated_data,
+            )
+        except services.InvalidPageView as error:
+            raise ValidationError({"product_id": [str(error)]}, code="invalid") from error
+        return Response(status=status.HTTP_201_CREATED)

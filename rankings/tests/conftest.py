@@ -1,0 +1,1 @@
+from gamification.tests.conftest import events  # noqa: F401

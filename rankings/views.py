@@ -1,0 +1,62 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from products.selectors import product_get
+from rankings import selectors, services
+from rankings.serializers import (
+    CategoryQuerySerializer,
+    CategoryStatsSerializer,
+    ProductStatsSerializer,
+    RankingResultSerializer,
+    RankingSerializer,
+    RankingSubmitSerializer,
+)
+
+
+class RankingViewSet(viewsets.GenericViewSet):
+    """Submit your ranking of a category, see yours, and the community's Borda stats."""
+
+    serializer_class = RankingSerializer
+    pagination_class = None
+
+    @extend_schema(request=RankingSubmitSerializer, responses={201: RankingResultSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = RankingSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = services.ranking_submit(user=request.user, **serializer.validated_data)
+        except services.InvalidRanking as error:
+            raise ValidationError({"product_ids": [str(error)]}, code="invalid_ranking") from error
+        return Response(RankingResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=RankingSerializer(many=True))
+    @action(detail=False)
+    def mine(self, request: Request) -> Response:
+        rankings = selectors.rankings_for_user(user=request.user)
+        return Response(RankingSerializer(rankings, many=True).data)
+
+    @extend_schema(
+        parameters=[CategoryQuerySerializer], responses=CategoryStatsSerializer(many=True)
+    )
+    @action(detail=False, permission_classes=[permissions.AllowAny])
+    def stats(self, request: Request) -> Response:
+        query = CategoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = selectors.category_stats(category=query.validated_data["category"])
+        return Response(CategoryStatsSerializer(stats, many=True).data)
+
+    @extend_schema(responses=ProductStatsSerializer)
+    @action(
+        detail=False,
+        url_path=r"stats/(?P<product_id>\d{1,18})",
+        permission_classes=[permissions.AllowAny],
+    )
+    def product_stats(self, request: Request, product_id: str) -> Response:
+        if product_get(product_id=int(product_id)) is None:
+            raise NotFound("No active product has this id.")
+        stats = selectors.product_stats(product_id=int(product_id))
+        return Response(ProductStatsSerializer(stats).data)
