@@ -124,7 +124,6 @@ def server_env(
         METRICS_TOKEN=metrics_token,
         # A key prefix of the run's own: a cold cache without flushing a shared Redis database.
         CACHE_KEY_PREFIX=cache_prefix,
-        PYTHONUNBUFFERED="1",
     )
     return env
 
@@ -146,20 +145,23 @@ def http_get(
         return error.code, error.read()
 
 
+def web_command(port: int) -> list[str]:
+    """The Procfile's web process (so the bench serves as production does), on loopback."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = line.removeprefix("web:").replace("$PORT", str(port)).split()
+    if words[0] != "daphne":
+        raise SystemExit(f"the Procfile's web process is not daphne: {line}")
+    words = [("127.0.0.1" if word == "0.0.0.0" else word) for word in words[1:]]
+    return [sys.executable, "-m", "daphne", *words]
+
+
 @contextmanager
 def daphne(*, env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen]:
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
+            web_command(port),
             cwd=ROOT,
             env=env,
             stdout=log,
