@@ -3,11 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("admin/dashboard/", include("adminops.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/customer/", include("accounts.urls")),
     path("api/products/", include("products.urls")),
+    path("api/admin/", include("adminops.urls")),
+    path("api/tools/", include("adminops.tool_urls")),
 ]
 
 handler400 = "config.api.json_bad_request"
