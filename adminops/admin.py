@@ -113,6 +113,8 @@ class ProductAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "brand", "category", "is_active", "updated_at"]
     list_filter = ["is_active", "category"]
     search_fields = ["name", "slug", "brand"]
+    fields = ["name", "slug", "brand", "category", "image_url", "is_active", "created_at"]
+    readonly_fields = ["created_at"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ProductMetadataInline]
     actions = [warm_caches, rebuild_ranking_stats]
