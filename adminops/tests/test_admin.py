@@ -29,7 +29,9 @@ def test_admin_index_links_to_dashboard_and_tools(admin_client):
     assert 'href="/admin/dashboard/tools/"' in page
 
 
-@pytest.mark.parametrize("path", ["/admin/dashboard/", "/admin/dashboard/tools/"])
+@pytest.mark.parametrize(
+    "path", ["/admin/dashboard/", "/admin/dashboard/snapshot/", "/admin/dashboard/tools/"]
+)
 def test_employee_pages_send_customers_to_the_admin_sign_in(client, user, path):
     client.force_login(user)
     response = client.get(path)

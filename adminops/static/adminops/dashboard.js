@@ -78,8 +78,8 @@
       var tMin = Math.min.apply(null, all.map(function (p) { return p[0]; }));
       var tMax = Math.max.apply(null, all.map(function (p) { return p[0]; }));
       var vMax = Math.max.apply(null, all.map(function (p) { return p[1]; }));
-      if (chart === "cache_hit_rate" || chart === "error_rate") vMax = Math.max(vMax, 100);
-      vMax = vMax > 0 ? vMax * 1.1 : 1;
+      // Percentages keep a fixed 0-100 scale; other figures get headroom above their peak.
+      vMax = figure.dataset.unit === "%" ? Math.max(vMax, 100) : vMax > 0 ? vMax * 1.1 : 1;
       var tSpan = Math.max(tMax - tMin, 1e-6);
       var unit = figure.dataset.unit ? " " + figure.dataset.unit : "";
       svg.appendChild(el("text", { class: "label", x: 2, y: y1 + 8 }, format(vMax) + unit));
