@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from adminops import services
+from adminops import selectors, services
 from adminops.models import AuditLog
 from gamification.models import Achievement
 from products.models import Product, ProductMetadata
@@ -49,6 +49,11 @@ class AuditedAdminMixin:
         services.admin_edit_record(
             actor=request.user, instance=form.instance, created=not change, changed=changed
         )
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and selectors.delete_blocker(instance=obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)

@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from adminops.models import AuditAction, AuditLog
+from adminops.selectors import delete_blocker
 from config.caching import WARMERS, CacheType, cache_invalidate
 from gamification.models import Achievement, ActivityKind, Streak
 from products.models import Product, ProductMetadata
@@ -140,10 +141,9 @@ def product_update(
 
 def product_delete(*, actor: User | None, product: Product) -> None:
     """Delete a product nobody ranks; a ranked product is deactivated instead, keeping history."""
-    if product.rankings.exists():
-        raise ActionRefused(
-            "Users rank this product; set is_active to false instead of deleting it."
-        )
+    blocker = delete_blocker(instance=product)
+    if blocker:
+        raise ActionRefused(blocker)
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -192,10 +192,9 @@ def achievement_update(
 
 def achievement_delete(*, actor: User | None, achievement: Achievement) -> None:
     """Delete an achievement nobody unlocked; an unlocked one is deactivated instead."""
-    if achievement.user_achievements.filter(unlocked_at__isnull=False).exists():
-        raise ActionRefused(
-            "Users have unlocked this achievement; set is_active to false instead of deleting it."
-        )
+    blocker = delete_blocker(instance=achievement)
+    if blocker:
+        raise ActionRefused(blocker)
     with transaction.atomic():
         audit_record(
             actor=actor,

@@ -7,6 +7,8 @@ from adminops.models import AuditAction, AuditLog
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType
 from products.models import Product
+from products.tests.factories import ProductFactory
+from rankings.models import ProductRanking
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +153,18 @@ def test_tools_page_rejects_an_unknown_tool(admin_client):
     response = admin_client.post("/admin/dashboard/tools/", {"tool": "drop_tables"}, follow=True)
     assert "Unknown tool." in response.content.decode()
     assert not AuditLog.objects.exists()
+
+
+def test_ranked_product_offers_no_delete_in_admin(admin_client, user):
+    product = ProductFactory()
+    ProductRanking.objects.create(
+        user=user, product=product, category=product.category, position=1, points=10
+    )
+    response = admin_client.post(f"/admin/products/product/{product.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Product.objects.filter(pk=product.pk).exists()
+    unranked = ProductFactory()
+    response = admin_client.post(f"/admin/products/product/{unranked.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Product.objects.filter(pk=unranked.pk).exists()
+    assert AuditLog.objects.get(action=AuditAction.PRODUCT_DELETE).target_id == str(unranked.pk)
