@@ -388,9 +388,8 @@ def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = No
     if on_progress is None:
         users, fixed = User.objects.count(), points_rebuild()
     else:
-        user_ids = list(User.objects.order_by("pk").values_list("pk", flat=True))
-        users, fixed = len(user_ids), 0
-        for done, user in enumerate(User.objects.filter(pk__in=user_ids).iterator(), start=1):
+        users, fixed = User.objects.count(), 0
+        for done, user in enumerate(User.objects.order_by("pk").iterator(), start=1):
             fixed += points_rebuild(user=user)
             on_progress(done, users)
     report = {"users": users, "mismatches_fixed": fixed}
