@@ -58,7 +58,8 @@ def _tool_run(request: HttpRequest) -> HttpResponse:
         return redirect("adminops-tools")
     label, run = TOOLS[name]
     report = run(actor=request.user)
-    messages.success(request, f"{label}: {report}")
+    details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in report.items())
+    messages.success(request, f"{label}: {details}")
     return redirect("adminops-tools")
 
 

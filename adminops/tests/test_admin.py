@@ -1,8 +1,12 @@
 import pytest
+from django.contrib import admin
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from accounts.models import User
 from accounts.tests.factories import UserFactory
+from adminops.admin import exclude_from_leaderboards, include_in_leaderboards
 from adminops.models import AuditAction, AuditLog
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType
@@ -168,3 +172,30 @@ def test_ranked_product_offers_no_delete_in_admin(admin_client, user):
     assert response.status_code == 302
     assert not Product.objects.filter(pk=unranked.pk).exists()
     assert AuditLog.objects.get(action=AuditAction.PRODUCT_DELETE).target_id == str(unranked.pk)
+
+
+def test_warm_caches_action_on_the_product_changelist(admin_client, employee):
+    product = ProductFactory()
+    response = admin_client.post(
+        "/admin/products/product/",
+        {"action": "warm_caches", "_selected_action": [product.pk]},
+        follow=True,
+    )
+    assert "Caches warmed" in response.content.decode()
+    assert AuditLog.objects.get(action=AuditAction.CACHE_WARM).actor == employee
+
+
+def test_leaderboard_actions_for_a_user_changelist(rf, employee):
+    customers = UserFactory.create_batch(2)
+    request = rf.post("/admin/accounts/user/")
+    request.user = employee
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    user_admin = admin.ModelAdmin(User, admin.site)
+    queryset = User.objects.filter(pk__in=[c.pk for c in customers])
+
+    exclude_from_leaderboards(user_admin, request, queryset)
+    assert set(queryset.values_list("leaderboard_excluded", flat=True)) == {True}
+    include_in_leaderboards(user_admin, request, queryset)
+    assert set(queryset.values_list("leaderboard_excluded", flat=True)) == {False}
+    assert AuditLog.objects.filter(action=AuditAction.LEADERBOARD_EXCLUSION).count() == 4

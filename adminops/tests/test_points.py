@@ -122,3 +122,14 @@ def test_reevaluate_achievements_awards_what_history_earned_once(staff_client, u
     assert UserAchievement.objects.filter(achievement=achievement).count() == 1
     assert ActivityLog.objects.count() == ledger
     assert AuditLog.objects.filter(action=AuditAction.ACHIEVEMENTS_REEVALUATE).count() == 3
+
+
+def test_tools_page_rebuilds_points(client, staff_user, user):
+    User.objects.filter(pk=user.pk).update(points=3)
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    response = client.post("/admin/dashboard/tools/", {"tool": "rebuild_points"}, follow=True)
+    assert "mismatches fixed 1" in response.content.decode()
+    user.refresh_from_db()
+    assert user.points == 0
