@@ -6,7 +6,7 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from adminops.admin import exclude_from_leaderboards, include_in_leaderboards
+from adminops.admin_tools import exclude_from_leaderboards, include_in_leaderboards
 from adminops.models import AuditAction, AuditLog
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType
