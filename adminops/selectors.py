@@ -67,7 +67,11 @@ def cache_stats_report() -> list[dict[str, Any]]:
 
 
 def metrics_snapshot() -> dict[str, Any]:
-    """This instance's request, cache, WebSocket and pool figures (config.metrics)."""
+    """This instance's request, cache, WebSocket and pool figures (config.metrics).
+
+    The dashboard reads `instance`, `requests.total`, `requests.by_status_class` ({"2xx": n,
+    ...}) and `latency_ms` ({"p50", "p95", "p99"}) from it.
+    """
     from config.metrics import metrics_snapshot as snapshot
 
     return snapshot()

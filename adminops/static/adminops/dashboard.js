@@ -32,6 +32,8 @@
 
   function record(snap) {
     var ts = snap.ts;
+    // Behind a load balancer polls can reach another instance, whose counters are its own.
+    if (previous && previous.instance !== snap.instance) previous = null;
     if (previous && ts > previous.ts) {
       var seconds = ts - previous.ts;
       var requests = Math.max(0, snap.requests_total - previous.requests_total);
