@@ -57,7 +57,11 @@ def _tool_run(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Unknown tool.")
         return redirect("adminops-tools")
     label, run = TOOLS[name]
-    report = run(actor=request.user)
+    try:
+        report = run(actor=request.user)
+    except services.ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("adminops-tools")
     details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in report.items())
     messages.success(request, f"{label}: {details}")
     return redirect("adminops-tools")
@@ -73,7 +77,7 @@ def _import_run(request: HttpRequest) -> HttpResponse:
         report = services.products_import_csv(
             actor=request.user, text=text, all_or_nothing=bool(request.POST.get("all_or_nothing"))
         )
-    except (UnicodeDecodeError, services.CsvImportError) as exc:
+    except (UnicodeDecodeError, services.CsvImportError, services.ActionRefused) as exc:
         messages.error(request, f"Import refused: {exc}")
         return redirect("adminops-tools")
     level = messages.SUCCESS if report.applied and not report.rejected else messages.WARNING

@@ -4,11 +4,13 @@ import csv
 import io
 import json
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -369,6 +371,20 @@ def cache_warm_all() -> dict[str, int]:
 
 # --- Tools ----------------------------------------------------------------------------------
 
+TOOL_LOCK_SECONDS = 15 * 60
+
+
+@contextmanager
+def tool_running(*, name: str) -> Iterator[None]:
+    """One run of a tool at a time, across instances: the lock lives in the shared cache."""
+    key = f"tool-running:{name}"
+    if not cache.add(key, timezone.now().isoformat(), timeout=TOOL_LOCK_SECONDS):
+        raise ActionRefused(f"{name} is already running; try again when it has finished.")
+    try:
+        yield
+    finally:
+        cache.delete(key)
+
 
 def tool_caches_warm(*, actor: User | None) -> dict[str, Any]:
     keys = cache_warm_all()
@@ -385,13 +401,14 @@ def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = No
     """
     from gamification.services import points_rebuild
 
-    if on_progress is None:
-        users, fixed = User.objects.count(), points_rebuild()
-    else:
-        users, fixed = User.objects.count(), 0
-        for done, user in enumerate(User.objects.order_by("pk").iterator(), start=1):
-            fixed += points_rebuild(user=user)
-            on_progress(done, users)
+    with tool_running(name="rebuild_points"):
+        if on_progress is None:
+            users, fixed = User.objects.count(), points_rebuild()
+        else:
+            users, fixed = User.objects.count(), 0
+            for done, user in enumerate(User.objects.order_by("pk").iterator(), start=1):
+                fixed += points_rebuild(user=user)
+                on_progress(done, users)
     report = {"users": users, "mismatches_fixed": fixed}
     audit_record(actor=actor, action=AuditAction.POINTS_REBUILD, data=report)
     if fixed:
@@ -402,7 +419,8 @@ def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = No
 def tool_ranking_stats_rebuild(*, actor: User | None) -> dict:
     from rankings.services import ranking_stats_rebuild
 
-    report = {"result": ranking_stats_rebuild()}
+    with tool_running(name="rebuild_ranking_stats"):
+        report = {"result": ranking_stats_rebuild()}
     audit_record(actor=actor, action=AuditAction.RANKING_STATS_REBUILD, data=report)
     cache_types_invalidate_on_commit(
         cache_types=(CacheType.RANKING_STATS, CacheType.PRODUCT_METADATA, CacheType.HOME_STATS)
@@ -414,7 +432,8 @@ def tool_achievements_reevaluate(*, actor: User | None) -> dict:
     """Award what the history earns and was never awarded; no notification is sent."""
     from gamification.services import achievements_reevaluate
 
-    report = {"result": achievements_reevaluate(notify=False)}
+    with tool_running(name="reevaluate_achievements"):
+        report = {"result": achievements_reevaluate(notify=False)}
     audit_record(actor=actor, action=AuditAction.ACHIEVEMENTS_REEVALUATE, data=report)
     return report
 
@@ -596,17 +615,19 @@ def products_import_csv(
     """
     _, rows = _csv_rows(text)
     report = ImportReport(rows=len(rows))
-    valid = _validate(rows, report)
-    if all_or_nothing and report.rejected:
-        report.applied = False
-    else:
-        with transaction.atomic():
-            for done, row in enumerate(valid, start=1):
-                _write(row, report)
-                if on_progress is not None:
-                    on_progress(done, len(valid))
-            if report.created or report.updated:
-                cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+    # Two imports at once could both decide to create the same slug.
+    with tool_running(name="import_products"):
+        valid = _validate(rows, report)
+        if all_or_nothing and report.rejected:
+            report.applied = False
+        else:
+            with transaction.atomic():
+                for done, row in enumerate(valid, start=1):
+                    _write(row, report)
+                    if on_progress is not None:
+                        on_progress(done, len(valid))
+                if report.created or report.updated:
+                    cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
     audit_record(
         actor=actor,
         action=AuditAction.PRODUCTS_IMPORT,

@@ -40,6 +40,11 @@ class EmployeeViewSet(viewsets.GenericViewSet):
     permission_classes = [IsEmployee]
     lookup_value_regex = r"\d{1,18}"
 
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, services.ActionRefused):
+            exc = Conflict(str(exc))
+        return super().handle_exception(exc)
+
 
 class AdminProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EmployeeViewSet):
     """Products with their metadata; every write invalidates the caches products feed."""
@@ -72,10 +77,7 @@ class AdminProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Empl
         return self._save(request, self.get_object(), partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        try:
-            services.product_delete(actor=request.user, product=self.get_object())
-        except services.ActionRefused as exc:
-            raise Conflict(str(exc)) from exc
+        services.product_delete(actor=request.user, product=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -111,10 +113,7 @@ class AdminAchievementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return self._save(request, self.get_object(), partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        try:
-            services.achievement_delete(actor=request.user, achievement=self.get_object())
-        except services.ActionRefused as exc:
-            raise Conflict(str(exc)) from exc
+        services.achievement_delete(actor=request.user, achievement=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from adminops.models import AuditAction, AuditLog
+from adminops.services import tool_running
 from config.caching import CacheType
 from products.models import Product
 from products.tests.factories import ProductFactory
@@ -140,3 +141,12 @@ def test_import_products_command_all_or_nothing_fails_and_writes_nothing(tmp_pat
     with pytest.raises(CommandError, match="Nothing imported"):
         call_command("import_products", str(path), "--all-or-nothing", stdout=io.StringIO())
     assert not Product.objects.exists()
+
+
+def test_import_while_another_import_runs_is_409_and_writes_nothing(staff_client):
+    with tool_running(name="import_products"):
+        response = _import(staff_client, "name,category\nA,mice\n")
+    assert response.status_code == 409
+    assert "already running" in response.json()["detail"]
+    assert not Product.objects.exists()
+    assert _import(staff_client, "name,category\nA,mice\n").status_code == 200

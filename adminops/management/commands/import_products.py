@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import CsvImportError, products_import_csv
+from adminops.services import ActionRefused, CsvImportError, products_import_csv
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             report = products_import_csv(
                 actor=None, text=text, all_or_nothing=all_or_nothing, on_progress=progress
             )
-        except CsvImportError as exc:
+        except (CsvImportError, ActionRefused) as exc:
             raise CommandError(str(exc)) from exc
         for rejected in report.rejected:
             self.stdout.write(

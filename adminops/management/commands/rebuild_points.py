@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import tool_points_rebuild
+from adminops.services import ActionRefused, tool_points_rebuild
 
 
 class Command(BaseCommand):
@@ -11,7 +11,10 @@ class Command(BaseCommand):
             if done == total or done % 500 == 0:
                 self.stdout.write(f"  {done}/{total} users checked")
 
-        report = tool_points_rebuild(actor=None, on_progress=progress)
+        try:
+            report = tool_points_rebuild(actor=None, on_progress=progress)
+        except ActionRefused as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Points rebuilt for {report['users']} users: "

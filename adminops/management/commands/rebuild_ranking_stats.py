@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import tool_ranking_stats_rebuild
+from adminops.services import ActionRefused, tool_ranking_stats_rebuild
 
 
 class Command(BaseCommand):
@@ -8,5 +8,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         self.stdout.write("Rebuilding ranking stats...")
-        report = tool_ranking_stats_rebuild(actor=None)
+        try:
+            report = tool_ranking_stats_rebuild(actor=None)
+        except ActionRefused as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Ranking stats rebuilt: {report['result']}"))

@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import tool_achievements_reevaluate
+from adminops.services import ActionRefused, tool_achievements_reevaluate
 
 
 class Command(BaseCommand):
@@ -11,5 +11,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         self.stdout.write("Re-evaluating achievements over history...")
-        report = tool_achievements_reevaluate(actor=None)
+        try:
+            report = tool_achievements_reevaluate(actor=None)
+        except ActionRefused as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Achievements re-evaluated: {report['result']}"))
