@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import logging
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from config.caching import WARMERS, CacheType, cache_invalidate
 from gamification.models import Achievement, ActivityKind, Streak
 from products.models import Product, ProductMetadata
 from realtime.events import event_send, user_group
+
+logger = logging.getLogger(__name__)
 
 # What each kind of edit makes stale.
 PRODUCT_CACHE_TYPES = (
@@ -362,11 +365,19 @@ def cache_flush(*, actor: User, cache_type: CacheType) -> None:
     )
 
 
-def cache_warm_all() -> dict[str, int]:
-    """Run every registered warmer: keys written per cache type."""
-    return {
-        cache_type.value: sum(warm() for warm in WARMERS[cache_type]) for cache_type in CacheType
-    }
+def cache_warm_all() -> tuple[dict[str, int], list[str]]:
+    """Run every registered warmer: keys written per cache type, and the warmers that failed."""
+    keys: dict[str, int] = dict.fromkeys((t.value for t in CacheType), 0)
+    failed = []
+    for cache_type in CacheType:
+        for warm in WARMERS[cache_type]:
+            try:
+                keys[cache_type.value] += warm()
+            except Exception:
+                # One broken warmer must not stop the others; the report names it.
+                logger.exception("Cache warmer %s failed", warm.__name__)
+                failed.append(f"{cache_type.value}: {warm.__name__}")
+    return keys, failed
 
 
 # --- Tools ----------------------------------------------------------------------------------
@@ -387,8 +398,8 @@ def tool_running(*, name: str) -> Iterator[None]:
 
 
 def tool_caches_warm(*, actor: User | None) -> dict[str, Any]:
-    keys = cache_warm_all()
-    report = {"keys": keys, "total": sum(keys.values())}
+    keys, failed = cache_warm_all()
+    report = {"keys": keys, "total": sum(keys.values()), "failed": failed}
     audit_record(actor=actor, action=AuditAction.CACHE_WARM, data=report)
     return report
 

@@ -40,3 +40,17 @@ def test_warm_caches_twice_gives_the_same_report(staff_client, products_warmer):
 
 def test_tools_refuse_get(staff_client):
     assert staff_client.get("/api/tools/warm-caches/").status_code == 405
+
+
+def test_a_failing_warmer_is_reported_and_the_others_still_run(
+    staff_client, products_warmer, monkeypatch
+):
+    def broken() -> int:
+        raise RuntimeError("no database today")
+
+    monkeypatch.setitem(WARMERS, CacheType.HOME_STATS, [broken])
+    response = staff_client.post("/api/tools/warm-caches/")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["failed"] == ["home_stats: broken"]
+    assert report["keys"]["products"] == 2
