@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("RANKLY_REQUIRE_SERVICES") == "1"
+BROWSER_BINARIES = ("/usr/bin/chromium", "/usr/bin/chromedriver")
 
 
 def _missing_service(item: pytest.Item) -> str | None:
@@ -17,6 +18,8 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL"
     if item.get_closest_marker("redis") and not os.environ.get("UPSTASH_REDIS_URL"):
         return "needs Redis: set UPSTASH_REDIS_URL"
+    if item.get_closest_marker("browser") and not all(map(os.path.exists, BROWSER_BINARIES)):
+        return "needs Chromium: apt-get install chromium chromium-driver"
     return None
 
 

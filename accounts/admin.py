@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.services import user_session_end
+from adminops.admin_tools import exclude_from_leaderboards, include_in_leaderboards, rebuild_points
 
 
 class _EmailFormMixin:
@@ -49,6 +50,7 @@ class UserAdmin(DjangoUserAdmin):
     ]
     search_fields = ["email", "display_name"]
     show_full_result_count = False
+    actions = [exclude_from_leaderboards, include_in_leaderboards, rebuild_points]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
     readonly_fields = ["points", "last_login", "date_joined"]
     fieldsets = [

@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", MetricsView.as_view(), name="metrics"),
+    path("admin/dashboard/", include("adminops.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/products/", include("products.urls")),
     path("api/rankings/", include("rankings.urls")),
     path("api/gamification/", include("gamification.urls")),
+    path("api/admin/", include("adminops.urls")),
+    path("api/tools/", include("adminops.tool_urls")),
 ]
 
 handler400 = "config.api.json_bad_request"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from config.caching import CacheType, cache_invalidate
+from adminops.admin_tools import AuditedAdminMixin, reevaluate_achievements, warm_caches
 from gamification.models import (
     Achievement,
     ActivityLog,
@@ -27,7 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Achievement)
-class AchievementAdmin(admin.ModelAdmin):
+class AchievementAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "code",
@@ -41,18 +41,7 @@ class AchievementAdmin(admin.ModelAdmin):
     list_filter = ["metric", "is_hidden", "is_active"]
     search_fields = ["code", "name"]
     prepopulated_fields = {"code": ["name"]}
-
-    def save_model(self, request: HttpRequest, obj: Achievement, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        cache_invalidate(CacheType.ACHIEVEMENT_DEFINITIONS)
-
-    def delete_model(self, request: HttpRequest, obj: Achievement) -> None:
-        super().delete_model(request, obj)
-        cache_invalidate(CacheType.ACHIEVEMENT_DEFINITIONS)
-
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        super().delete_queryset(request, queryset)
-        cache_invalidate(CacheType.ACHIEVEMENT_DEFINITIONS)
+    actions = [reevaluate_achievements, warm_caches]
 
 
 @admin.register(UserAchievement)

@@ -278,6 +278,19 @@ def achievements_evaluate(
     return result.unlocked
 
 
+def achievements_reevaluate(*, notify: bool = False) -> dict[str, int]:
+    """Award what every user's history has earned and was never awarded. Safe to run twice.
+
+    Employees run it after adding or changing achievements; by default nobody is notified.
+    """
+    metrics = list(Metric.values)
+    checked = unlocked = 0
+    for user in User.objects.filter(is_active=True).order_by("pk").iterator(chunk_size=500):
+        unlocked += len(achievements_evaluate(user=user, metrics=metrics, notify=notify))
+        checked += 1
+    return {"users_checked": checked, "achievements_unlocked": unlocked}
+
+
 @dataclass
 class SubmissionReward:
     points_awarded: int

@@ -5,6 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.http_cache import http_cache
 from gamification import selectors, services
 from gamification.serializers import (
     AchievementDefinitionSerializer,
@@ -26,6 +27,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
     serializer_class = LeaderboardSerializer
 
     @extend_schema(parameters=[LeaderboardQuerySerializer])
+    @http_cache()
     def list(self, request: Request) -> Response:
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -40,6 +42,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=[PositionQuerySerializer], responses=PositionSerializer)
     @action(detail=False)
+    @http_cache(per_user=True)
     def position(self, request: Request) -> Response:
         query = PositionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -55,6 +58,7 @@ class HomeStatsViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.AllowAny]
     serializer_class = HomeStatsSerializer
 
+    @http_cache()
     def list(self, request: Request) -> Response:
         return Response(HomeStatsSerializer(selectors.home_stats_cached()).data)
 
@@ -67,6 +71,8 @@ class AchievementViewSet(viewsets.GenericViewSet):
     pagination_class = None
 
     @extend_schema(responses=AchievementDefinitionSerializer(many=True))
+    # Hidden achievements show to the users who unlocked them: the answer depends on who asks.
+    @http_cache(per_user=True)
     def list(self, request: Request) -> Response:
         definitions = selectors.achievements_for_viewer(user=request.user)
         return Response(AchievementDefinitionSerializer(definitions, many=True).data)

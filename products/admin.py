@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from adminops.admin_tools import AuditedAdminMixin, rebuild_ranking_stats, warm_caches
 from products.models import Product, ProductMetadata, UserProductSearch
 
 # Counters kept by the ranking and page-view services; the admin shows them, never edits them.
@@ -15,7 +16,7 @@ class ProductMetadataInline(admin.StackedInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "brand", "category", "is_active", "ranking_count", "updated_at"]
     list_select_related = ["metadata"]
     list_filter = ["is_active", "category"]
@@ -23,6 +24,7 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ProductMetadataInline]
+    actions = [warm_caches, rebuild_ranking_stats]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(ordering="metadata__ranking_count")

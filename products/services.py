@@ -1,7 +1,8 @@
 """Writes of the catalogue."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
@@ -38,3 +39,22 @@ def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int
         ProductMetadata.objects.filter(product_id__in=removed, ranking_count__gt=0).update(
             ranking_count=F("ranking_count") - 1
         )
+
+
+def product_ranking_counts_reset(*, count: Callable[[], dict[int, int]]) -> int:
+    """Set every product's ranking count to what `count` finds; returns how many were wrong.
+
+    The metadata rows are locked before counting, so no submission slips in between.
+    """
+    with transaction.atomic():
+        rows = list(
+            ProductMetadata.objects.select_for_update()
+            .order_by("product_id")
+            .only("pk", "product_id", "ranking_count")
+        )
+        actual = count()
+        wrong = [row for row in rows if row.ranking_count != actual.get(row.product_id, 0)]
+        for row in wrong:
+            row.ranking_count = actual.get(row.product_id, 0)
+        ProductMetadata.objects.bulk_update(wrong, ["ranking_count"], batch_size=500)
+    return len(wrong)

@@ -4,14 +4,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
 from gamification.models import Achievement, Streak
 from gamification.services import submission_reward
 from products.models import Product
-from products.services import product_ranking_counts_update
+from products.services import product_ranking_counts_reset, product_ranking_counts_update
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
 from realtime.events import LIVE_GROUP, event_send
 
@@ -95,3 +95,13 @@ def ranking_submit(
         streak=reward.streak,
         new_achievements=reward.new_achievements,
     )
+
+
+def ranking_stats_rebuild() -> dict[str, int]:
+    """Recount how many users rank each product from the rankings themselves. Idempotent."""
+
+    def count() -> dict[int, int]:
+        rows = ProductRanking.objects.values("product_id").annotate(rankers=Count("id"))
+        return {row["product_id"]: row["rankers"] for row in rows}
+
+    return {"counts_fixed": product_ranking_counts_reset(count=count)}

@@ -5,6 +5,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.http_cache import http_cache
 from products.selectors import product_get
 from rankings import selectors, services
 from rankings.serializers import (
@@ -43,6 +44,7 @@ class RankingViewSet(viewsets.GenericViewSet):
         parameters=[CategoryQuerySerializer], responses=CategoryStatsSerializer(many=True)
     )
     @action(detail=False, permission_classes=[permissions.AllowAny])
+    @http_cache()
     def stats(self, request: Request) -> Response:
         query = CategoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -55,6 +57,7 @@ class RankingViewSet(viewsets.GenericViewSet):
         url_path=r"stats/(?P<product_id>\d{1,18})",
         permission_classes=[permissions.AllowAny],
     )
+    @http_cache()
     def product_stats(self, request: Request, product_id: str) -> Response:
         if product_get(product_id=int(product_id)) is None:
             raise NotFound("No active product has this id.")

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from adminops.models import AuditLog
+
+# The admin index links to the operations dashboard and tools.
+admin.site.index_template = "adminops/index.html"
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, even for superusers."""
+
+    list_display = ["created_at", "actor", "action", "target_type", "target_id", "reason"]
+    list_filter = ["action", "target_type", "created_at"]
+    search_fields = ["actor__email", "target_id", "reason"]
+    list_select_related = ["actor"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    readonly_fields = [f.name for f in AuditLog._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False

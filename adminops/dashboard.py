@@ -1,0 +1,94 @@
+"""Employee pages inside the Django admin: the live operations dashboard and the tools."""
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_http_methods
+
+from adminops import selectors, services
+
+POLL_SECONDS = 2
+
+TOOLS = {
+    "warm_caches": ("Warm every cache type", services.tool_caches_warm),
+    "rebuild_points": ("Rebuild every user's points from the ledger", services.tool_points_rebuild),
+    "rebuild_ranking_stats": ("Rebuild ranking stats", services.tool_ranking_stats_rebuild),
+    "reevaluate_achievements": (
+        "Re-evaluate achievements over history (no notifications)",
+        services.tool_achievements_reevaluate,
+    ),
+}
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations dashboard",
+        "poll_seconds": POLL_SECONDS,
+    }
+    return TemplateResponse(request, "adminops/dashboard.html", context)
+
+
+def dashboard_snapshot(request: HttpRequest) -> JsonResponse:
+    """Polled by the dashboard page; under /admin/ so the API's rate limit does not starve it."""
+    response = JsonResponse(selectors.dashboard_snapshot())
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def tools(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _tool_run(request)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations tools",
+        "tools": [(name, label) for name, (label, _) in TOOLS.items()],
+    }
+    return TemplateResponse(request, "adminops/tools.html", context)
+
+
+def _tool_run(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("tool", "")
+    if name == "import_products":
+        return _import_run(request)
+    if name not in TOOLS:
+        messages.error(request, "Unknown tool.")
+        return redirect("adminops-tools")
+    label, run = TOOLS[name]
+    try:
+        report = run(actor=request.user)
+    except services.ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("adminops-tools")
+    details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in report.items())
+    messages.success(request, f"{label}: {details}")
+    return redirect("adminops-tools")
+
+
+def _import_run(request: HttpRequest) -> HttpResponse:
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a CSV file to import.")
+        return redirect("adminops-tools")
+    try:
+        text = upload.read().decode("utf-8-sig")
+        report = services.products_import_csv(
+            actor=request.user, text=text, all_or_nothing=bool(request.POST.get("all_or_nothing"))
+        )
+    except (UnicodeDecodeError, services.CsvImportError, services.ActionRefused) as exc:
+        messages.error(request, f"Import refused: {exc}")
+        return redirect("adminops-tools")
+    level = messages.SUCCESS if report.applied and not report.rejected else messages.WARNING
+    summary = (
+        f"Import {'applied' if report.applied else 'not applied'}: {report.created} created, "
+        f"{report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.rejected)} rejected."
+    )
+    messages.add_message(request, level, summary)
+    for rejected in report.rejected[:20]:
+        messages.warning(
+            request, f"Line {rejected['line']} ({rejected['slug']}): {rejected['errors']}"
+        )
+    return redirect("adminops-tools")

@@ -1,0 +1,140 @@
+"""An employee's afternoon in headless Chromium: sign in, edit an achievement, run a tool,
+watch the operations dashboard draw its charts. Screenshots go to SCREENSHOTS."""
+
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from accounts.models import User, UserSession
+from adminops.models import AuditAction, AuditLog
+from adminops.tests.factories import AchievementFactory
+from config.caching import CacheType, cache_get_or_set
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.TemporaryDirectory(prefix="rankly-chromium-")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1300",
+        f"--user-data-dir={profile.name}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    profile.cleanup()
+
+
+def _shot(driver, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _traffic(base_url: str, ok: int, missing: int) -> None:
+    """Requests from outside the browser, so the request and error charts have something."""
+    for _ in range(ok):
+        urllib.request.urlopen(f"{base_url}/api/products/", timeout=10).read()
+    for _ in range(missing):
+        try:
+            urllib.request.urlopen(f"{base_url}/api/no-such-page/", timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+
+
+def _series_points(driver, chart: str) -> dict[str, int]:
+    paths = driver.find_elements(By.CSS_SELECTOR, f'[data-chart="{chart}"] svg path.series')
+    return {p.get_attribute("data-series"): int(p.get_attribute("data-points")) for p in paths}
+
+
+def test_employee_signs_in_edits_runs_a_tool_and_watches_the_dashboard(
+    live_server, browser, transactional_db
+):
+    User.objects.create_user("ops@example.com", PASSWORD, is_staff=True, is_superuser=True)
+    customer = User.objects.create_user("online@example.com")
+    UserSession.objects.create(user=customer, token_hash="browser-test-session")
+    achievement = AchievementFactory(name="Seasoned", points=25)
+    print(f"\nscreenshots: {SCREENSHOTS}")
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("ops@example.com")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.ID, "operations-module"))
+    _shot(browser, "1-admin-index")
+
+    browser.get(f"{live_server.url}/admin/gamification/achievement/{achievement.pk}/change/")
+    name = browser.find_element(By.NAME, "name")
+    name.clear()
+    name.send_keys("Seasoned Ranker")
+    browser.find_element(By.NAME, "_save").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist"))
+    _shot(browser, "2-achievement-saved")
+    achievement.refresh_from_db()
+    assert achievement.name == "Seasoned Ranker"
+    assert AuditLog.objects.filter(
+        action=AuditAction.ACHIEVEMENT_UPDATE, actor__email="ops@example.com"
+    ).exists()
+
+    browser.get(f"{live_server.url}/admin/dashboard/tools/")
+    browser.find_element(By.ID, "run-warm_caches").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist"))
+    assert "Warm every cache type" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    _shot(browser, "3-tool-run")
+    assert AuditLog.objects.filter(action=AuditAction.CACHE_WARM).exists()
+
+    for _ in range(3):
+        # The live server runs in this process, so these count in its cache figures.
+        cache_get_or_set(CacheType.PRODUCTS, "browser-test", lambda: "cached")
+    browser.get(f"{live_server.url}/admin/dashboard/")
+
+    def charts_drawn(driver) -> bool:
+        # Traffic between two polls, so that rates are above zero.
+        _traffic(live_server.url, ok=4, missing=1)
+        return (
+            _series_points(driver, "request_rate").get("requests", 0) >= 2
+            and _series_points(driver, "latency").get("p99", 0) >= 2
+        )
+
+    WebDriverWait(browser, 40, poll_frequency=1).until(charts_drawn)
+    _shot(browser, "4-dashboard")
+
+    assert set(_series_points(browser, "latency")) == {"p50", "p95", "p99"}
+    assert set(_series_points(browser, "error_rate")) == {"4xx", "5xx"}
+    assert _series_points(browser, "open_websockets")["open"] >= 2
+    assert _series_points(browser, "online_users")["online"] >= 2
+    assert "products" in _series_points(browser, "cache_hit_rate")
+    online = browser.find_element(By.CSS_SELECTOR, '[data-chart="online_users"] .ops-legend').text
+    assert online == "online 1.00"
+    request_path = browser.find_element(
+        By.CSS_SELECTOR, '[data-chart="request_rate"] path[data-series="requests"]'
+    )
+    assert request_path.get_attribute("d").count("L") >= 1
+    legend = browser.find_element(By.CSS_SELECTOR, '[data-chart="request_rate"] .ops-legend').text
+    assert float(legend.split()[-1]) > 0
+    assert browser.find_element(By.ID, "ops-error").get_attribute("hidden") is not None

@@ -1,0 +1,242 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, parsers, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import User
+from adminops import selectors, services
+from adminops.serializers import (
+    AdminAchievementSerializer,
+    AdminProductSerializer,
+    AdminUserSerializer,
+    AuditLogSerializer,
+    CacheStatsSerializer,
+    ImportReportSerializer,
+    LeaderboardExclusionSerializer,
+    PointsAdjustSerializer,
+    ProductImportSerializer,
+    StreakRepairSerializer,
+    StreakStateSerializer,
+)
+from config.caching import CacheType
+from config.metrics import metrics_snapshot
+
+
+class IsEmployee(permissions.BasePermission):
+    """Employees only: anonymous requests get 401, customers 403."""
+
+    message = "Only employees may use this."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class EmployeeViewSet(viewsets.GenericViewSet):
+    permission_classes = [IsEmployee]
+    lookup_value_regex = r"\d{1,18}"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, services.ActionRefused):
+            exc = Conflict(str(exc))
+        return super().handle_exception(exc)
+
+
+class AdminProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EmployeeViewSet):
+    """Products with their metadata; every write invalidates the caches products feed."""
+
+    serializer_class = AdminProductSerializer
+
+    def get_queryset(self):
+        return selectors.admin_product_list(search=self.request.query_params.get("search", ""))
+
+    def _save(self, request: Request, product=None, partial: bool = False) -> Response:
+        serializer = self.get_serializer(product, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        metadata = fields.pop("metadata", None)
+        if product is None:
+            product = services.product_create(actor=request.user, fields=fields, metadata=metadata)
+            return Response(self.get_serializer(product).data, status=status.HTTP_201_CREATED)
+        product = services.product_update(
+            actor=request.user, product=product, fields=fields, metadata=metadata
+        )
+        return Response(self.get_serializer(product).data)
+
+    def create(self, request: Request) -> Response:
+        return self._save(request)
+
+    def update(self, request: Request, pk: str) -> Response:
+        return self._save(request, self.get_object())
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self._save(request, self.get_object(), partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.product_delete(actor=request.user, product=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AdminAchievementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EmployeeViewSet):
+    """Achievement definitions; every write invalidates the cached definitions."""
+
+    serializer_class = AdminAchievementSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.admin_achievement_list()
+
+    def _save(self, request: Request, achievement=None, partial: bool = False) -> Response:
+        serializer = self.get_serializer(achievement, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        if achievement is None:
+            achievement = services.achievement_create(
+                actor=request.user, fields=dict(serializer.validated_data)
+            )
+            return Response(self.get_serializer(achievement).data, status=status.HTTP_201_CREATED)
+        achievement = services.achievement_update(
+            actor=request.user, achievement=achievement, fields=dict(serializer.validated_data)
+        )
+        return Response(self.get_serializer(achievement).data)
+
+    def create(self, request: Request) -> Response:
+        return self._save(request)
+
+    def update(self, request: Request, pk: str) -> Response:
+        return self._save(request, self.get_object())
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self._save(request, self.get_object(), partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.achievement_delete(actor=request.user, achievement=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AdminUserViewSet(EmployeeViewSet):
+    """A user's standing in the game, and the repairs employees make to it."""
+
+    queryset = User.objects.all()
+    serializer_class = AdminUserSerializer
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(AdminUserSerializer(self.get_object()).data)
+
+    @extend_schema(request=PointsAdjustSerializer, responses=AdminUserSerializer)
+    @action(detail=True, methods=["post"])
+    def points(self, request: Request, pk: str) -> Response:
+        data = self._valid(PointsAdjustSerializer, request)
+        user = services.user_points_adjust(actor=request.user, user=self.get_object(), **data)
+        return Response(AdminUserSerializer(user).data)
+
+    @extend_schema(request=LeaderboardExclusionSerializer, responses=AdminUserSerializer)
+    @action(detail=True, methods=["post"], url_path="leaderboard-exclusion")
+    def leaderboard_exclusion(self, request: Request, pk: str) -> Response:
+        data = self._valid(LeaderboardExclusionSerializer, request)
+        user = services.user_leaderboard_exclusion_set(
+            actor=request.user, user=self.get_object(), **data
+        )
+        return Response(AdminUserSerializer(user).data)
+
+    @extend_schema(request=StreakRepairSerializer, responses=StreakStateSerializer)
+    @action(detail=True, methods=["post"])
+    def streak(self, request: Request, pk: str) -> Response:
+        data = self._valid(StreakRepairSerializer, request)
+        streak = services.streak_repair(actor=request.user, user=self.get_object(), **data)
+        return Response(StreakStateSerializer(streak).data)
+
+    @staticmethod
+    def _valid(serializer_class, request: Request) -> dict:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class CacheViewSet(EmployeeViewSet):
+    """Hit and miss counts per cache type in this instance; flush one type everywhere."""
+
+    serializer_class = CacheStatsSerializer
+    pagination_class = None
+    lookup_value_regex = "|".join(t.value for t in CacheType)
+
+    def list(self, request: Request) -> Response:
+        return Response(CacheStatsSerializer(selectors.cache_stats_report(), many=True).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def flush(self, request: Request, pk: str) -> Response:
+        services.cache_flush(actor=request.user, cache_type=CacheType(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MetricsViewSet(EmployeeViewSet):
+    """This instance's latency percentiles, responses by status class, caches, sockets, pool."""
+
+    pagination_class = None
+
+    @extend_schema(responses=dict)
+    def list(self, request: Request) -> Response:
+        return Response(metrics_snapshot())
+
+
+class AuditLogViewSet(mixins.ListModelMixin, EmployeeViewSet):
+    """What employees did, newest first; filter with ?target_type=&target_id=."""
+
+    serializer_class = AuditLogSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.audit_log_list(
+            target_type=params.get("target_type", "")[:50],
+            target_id=params.get("target_id", "")[:100],
+        )
+
+
+class ToolViewSet(EmployeeViewSet):
+    """Repairs and bulk jobs. Each answers with its report and is safe to run again."""
+
+    pagination_class = None
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+
+    @extend_schema(request=None, responses=dict)
+    @action(detail=False, methods=["post"], url_path="warm-caches")
+    def warm_caches(self, request: Request) -> Response:
+        return Response(services.tool_caches_warm(actor=request.user))
+
+    @extend_schema(request=None, responses=dict)
+    @action(detail=False, methods=["post"], url_path="rebuild-points")
+    def rebuild_points(self, request: Request) -> Response:
+        return Response(services.tool_points_rebuild(actor=request.user))
+
+    @extend_schema(request=None, responses=dict)
+    @action(detail=False, methods=["post"], url_path="rebuild-ranking-stats")
+    def rebuild_ranking_stats(self, request: Request) -> Response:
+        return Response(services.tool_ranking_stats_rebuild(actor=request.user))
+
+    @extend_schema(request=None, responses=dict)
+    @action(detail=False, methods=["post"], url_path="reevaluate-achievements")
+    def reevaluate_achievements(self, request: Request) -> Response:
+        return Response(services.tool_achievements_reevaluate(actor=request.user))
+
+    @extend_schema(request=ProductImportSerializer, responses=ImportReportSerializer)
+    @action(detail=False, methods=["post"], url_path="import-products")
+    def import_products(self, request: Request) -> Response:
+        serializer = ProductImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            report = services.products_import_csv(actor=request.user, **serializer.validated_data)
+        except services.CsvImportError as exc:
+            raise exceptions.ValidationError({"csv": [str(exc)]}) from exc
+        body = ImportReportSerializer(report.as_dict()).data
+        if not report.applied:
+            detail = f"{len(report.rejected)} rows rejected; nothing was imported."
+            return Response(
+                {"detail": detail, "code": "rows_rejected", **body},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(body)
