@@ -10,7 +10,7 @@ import json
 import os
 import random
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, constant_pacing, task
 
 from bench import scenarios
 from bench.scenarios import Catalog
@@ -159,3 +159,9 @@ class Writes(BenchUser):
     @task
     def submit(self) -> None:
         self.submit_ranking()
+
+
+class WritesPaced(Writes):
+    """The same users submitting once a second each, so latency is measured below saturation."""
+
+    wait_time = constant_pacing(1)
