@@ -69,7 +69,7 @@ SCENARIOS = [
     Scenario(
         "writes_paced",
         "WritesPaced",
-        "the same, each user submitting once a second (below saturation)",
+        "the same 32 users, each submitting every 2 s (16/s offered, below saturation)",
     ),
 ]
 
@@ -520,6 +520,11 @@ def summarise(result: dict) -> str:
     if not cache["rates"]:
         lines.append("  no cache counters available from the server")
     lines.append(f"server peak memory (VmHWM): {result['server']['peak_memory_mb']:.0f} MB")
+    machine = result["machine"]
+    lines.append(
+        f"machine: {machine['cpu']}, {machine['cores']} cores, load average "
+        f"{machine['load_average_at_start'][0]} at start, {machine['load_average_at_end'][0]} at end"
+    )
     lines.append("")
     lines.append("targets:")
     for name, target in result["targets"].items():
@@ -666,6 +671,7 @@ def main(argv: list[str] | None = None) -> dict:
             for failure in stats["failures"][:5]:
                 echo(f"    {failure['count']} x {failure['name']}: {failure['error']}")
         result["server"] = {"peak_memory_mb": round(proc_status_mb(server.pid, "VmHWM"), 1)}
+    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     baseline = result["scenarios"].get("healthz", {}).get("rps") or None
     for stats in result["scenarios"].values():
         stats["ratio_to_healthz"] = round(stats["rps"] / baseline, 2) if baseline else 0.0
