@@ -521,9 +521,10 @@ def summarise(result: dict) -> str:
         lines.append("  no cache counters available from the server")
     lines.append(f"server peak memory (VmHWM): {result['server']['peak_memory_mb']:.0f} MB")
     machine = result["machine"]
+    start, end = machine["load_average_at_start"][0], machine["load_average_at_end"][0]
     lines.append(
-        f"machine: {machine['cpu']}, {machine['cores']} cores, load average "
-        f"{machine['load_average_at_start'][0]} at start, {machine['load_average_at_end'][0]} at end"
+        f"machine: {machine['cpu']}, {machine['cores']} cores, "
+        f"load average {start} at start, {end} at end"
     )
     lines.append("")
     lines.append("targets:")
