@@ -690,7 +690,7 @@ def main(argv: list[str] | None = None) -> dict:
         echo(render_profile(profile))
     path = args.results_dir / f"bench-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    if not args.smoke:
+    if not args.smoke and len(selected) == len(SCENARIOS):
         # A profiled run is slowed by the profiler: its figures are kept apart from the latest.
         latest = "profile-latest.json" if args.profile else "latest.json"
         (args.results_dir / latest).write_text(json.dumps(result, indent=2) + "\n")
