@@ -17,7 +17,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo --if-empty
-	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) --ping-interval 25 --ping-timeout 60 --websocket-max-message-size 2097152 --websocket-max-frame-size 2097152 config.asgi:application
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) --ping-interval 25 --ping-timeout 60 config.asgi:application
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -5,7 +5,7 @@ from pathlib import Path
 import environ
 
 from config.database import database_config
-from config.redis import redis_url
+from config.redis import redis_db, redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -109,7 +109,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "rankly"},
+            # Pub/sub channels are shared by every database of a Redis server: the prefix
+            # carries the database number so environments sharing a server stay apart.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"rankly.{redis_db(REDIS_URL)}"},
         }
     }
 else:

@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 import pytest
@@ -182,16 +183,21 @@ async def test_refused_socket_is_not_counted():
 
 @pytest.mark.django_db(transaction=True)
 async def test_leaderboard_updates_are_coalesced_to_first_and_latest(settings):
-    settings.REALTIME_COALESCE_SECONDS = 0.3
+    settings.REALTIME_COALESCE_SECONDS = 0.5
     socket = await socket_open("/ws/live/")
 
-    for n in range(1, 5):
-        await committed_event(group=LIVE_GROUP, event_type="leaderboard.updated", data={"n": n})
+    @database_sync_to_async
+    def four_updates_committed_together():
+        with transaction.atomic():
+            for n in range(1, 5):
+                event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={"n": n})
+
+    await four_updates_committed_together()
 
     first = await socket.receive_json_from()
-    latest = await socket.receive_json_from(timeout=2)
+    latest = await socket.receive_json_from(timeout=3)
     assert (first["data"], latest["data"]) == ({"n": 1}, {"n": 4})
-    assert await socket.receive_nothing(timeout=0.5)
+    assert await socket.receive_nothing(timeout=0.8)
     await socket.disconnect()
 
 
@@ -229,4 +235,23 @@ async def test_layer_outage_fails_no_write_and_local_sockets_still_get_events(se
     assert await write_with_event() == "Renamed"
     frame = await socket.receive_json_from(timeout=3)
     assert frame["type"] == "points.updated"
+    await socket.disconnect()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+async def test_signed_in_socket_marks_its_user_online_across_instances():
+    user, token = await user_with_token()
+    client = presence._redis()
+    client.zrem(presence.PRESENCE_KEY, str(user.pk))
+    socket = await socket_open(f"/ws/me/?token={token}")
+
+    seen = None
+    for _ in range(50):
+        seen = client.zscore(presence.PRESENCE_KEY, str(user.pk))
+        if seen is not None:
+            break
+        await asyncio.sleep(0.1)
+
+    assert seen is not None
     await socket.disconnect()

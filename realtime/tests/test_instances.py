@@ -1,0 +1,165 @@
+"""Two daphne processes sharing PostgreSQL and Redis, started as the Procfile starts them."""
+
+import asyncio
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+from django.conf import settings
+
+from accounts.models import UserSession
+from accounts.services import token_hash
+from accounts.tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_wait(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "daphne exited at startup"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"daphne not listening on {port} after {timeout} s")
+
+
+def service_env() -> dict[str, str]:
+    """This test's database (so the processes see what the test committed) and Redis."""
+    db = settings.DATABASES["default"]
+    database_url = (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    return dict(
+        os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test"
+    )
+
+
+def procfile_web(port: int) -> list[str]:
+    """The Procfile's web command on a local port."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = shlex.split(line.removeprefix("web:").replace("$PORT", str(port)))
+    words[0] = str(BIN / words[0])
+    return [w if w != "0.0.0.0" else "127.0.0.1" for w in words]
+
+
+@pytest.fixture
+def instances():
+    """Instances A and B: their ports; both are stopped however the test ends."""
+    env = service_env()
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            procfile_web(port),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port, process in zip(ports, processes, strict=True):
+            port_wait(port, process)
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def events_raise_elsewhere(events: list[tuple[str, str, dict]]) -> None:
+    """Raise events with event_send in a separate Django process, after commit."""
+    code = (
+        "from django.db import transaction\n"
+        "from realtime.events import event_send\n"
+        f"for group, event_type, data in {events!r}:\n"
+        "    with transaction.atomic():\n"
+        "        event_send(group=group, event_type=event_type, data=data)\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=service_env(),
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+
+async def frames(ws, count: int) -> list[dict]:
+    return [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(count)]
+
+
+def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
+    # Stands in for POST /api/rankings/ on instance B until that endpoint exists: the event is
+    # raised by a third process, so it can only arrive through the shared Redis layer.
+    port_a, port_b = instances
+    alice, bob = UserFactory(), UserFactory()
+    for user in (alice, bob):
+        UserSession.objects.create(user=user, token_hash=token_hash(f"token-{user.pk}"))
+
+    async def scenario() -> None:
+        origin = {"origin": "http://127.0.0.1"}
+        async with (
+            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
+            websockets.connect(f"ws://127.0.0.1:{port_b}/ws/live/", **origin) as live_b,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+            ) as alice_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_b}/ws/me/?token=token-{bob.pk}", **origin
+            ) as bob_b,
+        ):
+            await asyncio.to_thread(
+                events_raise_elsewhere,
+                [
+                    ("live", "ranking.submitted", {"ranking_id": 1}),
+                    (f"user.{alice.pk}", "points.updated", {"points": 10}),
+                ],
+            )
+            for live in (live_a, live_b):
+                [frame] = await frames(live, 1)
+                assert (frame["type"], frame["data"]) == ("ranking.submitted", {"ranking_id": 1})
+            [frame] = await frames(alice_a, 1)
+            assert (frame["type"], frame["data"]) == ("points.updated", {"points": 10})
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(bob_b.recv(), 0.5)
+
+            await live_a.send(json.dumps({"type": "ping"}))
+            assert json.loads(await asyncio.wait_for(live_a.recv(), 5)) == {"type": "pong"}
+            # daphne refuses a message over 1 MB before the application sees it, by dropping
+            # the connection (its WebSocket library sends no close frame when it fails one).
+            await live_b.send(json.dumps({"type": "ping", "pad": "x" * (1024 * 1024)}))
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(live_b.recv(), 5)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
