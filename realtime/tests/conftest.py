@@ -3,7 +3,7 @@ import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client
 
 from accounts.models import UserSession
@@ -21,6 +21,9 @@ async def realtime():
     """A fresh channel layer and hub on this test's event loop, stopped afterwards."""
     channel_layers.backends.clear()
     yield
+    # The consumers' database thread keeps its connection; close it so the test database
+    # can be dropped at the end of the run.
+    await database_sync_to_async(connections.close_all)()
     hub = hub_module._hub
     if hub is not None:
         await hub.stop()
