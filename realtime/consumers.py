@@ -70,8 +70,9 @@ class EventConsumer(AsyncWebsocketConsumer):
         await hub_for_loop().leave(group=group, socket=self, user_id=self.user_id)
 
     async def deliver_frame(self, frame: str) -> None:
+        # Straight to the server: this runs once per socket per broadcast.
         if self.accepted:
-            await self.send(text_data=frame)
+            await self.base_send({"type": "websocket.send", "text": frame})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")

@@ -1,5 +1,6 @@
 import pytest
 import pytest_asyncio
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
@@ -23,7 +24,7 @@ async def realtime():
     yield
     # The consumers' database thread keeps its connection; close it so the test database
     # can be dropped at the end of the run.
-    await database_sync_to_async(connections.close_all)()
+    await sync_to_async(connections.close_all)()
     hub = hub_module._hub
     if hub is not None:
         await hub.stop()
