@@ -27,7 +27,7 @@ RETRY_MAX_SECONDS = 5.0
 # Core-layer memberships expire (group_expiry); re-adding well within it keeps them alive.
 MEMBERSHIP_REFRESH_SECONDS = 60.0
 PRESENCE_FLUSH_SECONDS = 2.0
-JOIN_TIMEOUT_SECONDS = 2.0
+LAYER_TIMEOUT_SECONDS = 2.0
 
 
 class Socket(Protocol):
@@ -59,12 +59,8 @@ class Hub:
             self.user_sockets[user_id] = self.user_sockets.get(user_id, 0) + 1
             self._seen.add(user_id)
         self._start()
-        # Joined before the socket is told it is open, so no event after that is missed; a
-        # layer that hangs delays the socket by JOIN_TIMEOUT_SECONDS at most.
-        try:
-            await asyncio.wait_for(self._sync_groups(), JOIN_TIMEOUT_SECONDS)
-        except TimeoutError:
-            self._layer_failed()
+        # Joined before the socket is told it is open, so no event after that is missed.
+        await self._sync_groups_bounded()
 
     async def leave(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
         sockets = self.members.get(group)
@@ -78,7 +74,7 @@ class Hub:
                 self.user_sockets[user_id] = left
             else:
                 self.user_sockets.pop(user_id, None)
-        await self._sync_groups()
+        await self._sync_groups_bounded()
 
     def user_seen(self, *, user_id: int) -> None:
         self._seen.add(user_id)
@@ -90,7 +86,10 @@ class Hub:
         try:
             if self.layer is None:
                 raise RuntimeError("no channel layer configured")
-            await self.layer.group_send(message["group"], message)
+            # A Redis that hangs rather than refuses must not hold local delivery up.
+            await asyncio.wait_for(
+                self.layer.group_send(message["group"], message), LAYER_TIMEOUT_SECONDS
+            )
             self._layer_back()
         except Exception:
             self._layer_failed()
@@ -129,6 +128,13 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    async def _sync_groups_bounded(self) -> None:
+        """_sync_groups, but a layer that hangs delays a socket by LAYER_TIMEOUT_SECONDS at most."""
+        try:
+            await asyncio.wait_for(self._sync_groups(), LAYER_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self._layer_failed()
 
     async def _sync_groups(self, *, rejoin: bool = False) -> bool:
         """Make this process's layer memberships match its sockets' groups; False on failure."""

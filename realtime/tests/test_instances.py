@@ -163,3 +163,65 @@ def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
                 await asyncio.wait_for(live_b.recv(), 5)
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def redis_private(port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    port_wait(port, process)
+    return process
+
+
+PUBLISH_EVERY_100_MS = (
+    "import time\n"
+    "from django.db import transaction\n"
+    "from realtime.events import event_send\n"
+    "for n in range(300):\n"
+    "    with transaction.atomic():\n"
+    "        event_send(group='live', event_type='tick', data={'n': n})\n"
+    "    time.sleep(0.1)\n"
+)
+
+
+def test_instance_gets_cross_instance_events_again_after_redis_restarts():
+    redis_port, web_port = free_port(), free_port()
+    env = dict(service_env(), UPSTASH_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+    processes = {"redis": redis_private(redis_port)}
+    try:
+        processes["web"] = subprocess.Popen(
+            procfile_web(web_port),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_wait(web_port, processes["web"])
+
+        async def scenario() -> None:
+            url = f"ws://127.0.0.1:{web_port}/ws/live/"
+            async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+                processes["redis"].terminate()
+                processes["redis"].wait(timeout=10)
+                await asyncio.sleep(1)
+                processes["redis"] = redis_private(redis_port)
+                processes["publisher"] = subprocess.Popen(
+                    [sys.executable, "manage.py", "shell", "-c", PUBLISH_EVERY_100_MS],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                [frame] = await frames(ws, 1)
+                assert frame["type"] == "tick"
+
+        asyncio.run(asyncio.wait_for(scenario(), 40))
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
