@@ -2,7 +2,9 @@
 
 import json
 import logging
+from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -10,7 +12,8 @@ from django.utils import timezone
 
 from realtime import presence
 from realtime.events import LIVE_GROUP, user_group
-from realtime.hub import hub_for_loop
+from realtime.hub import frame_encode, hub_for_loop
+from realtime.streams import event_id_order, stream_since
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     user_id: int | None = None
     accepted = False
+    held: list[tuple[str, str | None]] | None = None
 
     async def dispatch(self, message):
         # These handlers never touch the database: skip Channels' close_old_connections
@@ -57,10 +61,44 @@ class EventConsumer(AsyncWebsocketConsumer):
             return
         self.group, self.user_id = stream
         presence.socket_opened()
+        last_event_id = self.last_event_id()
+        if last_event_id is not None:
+            # Live events are held back until the missed ones have been replayed.
+            self.held = []
         # Join before accepting, so every event after the client sees the socket open reaches it.
         await hub_for_loop().join(group=self.group, socket=self, user_id=self.user_id)
         await self.accept()
         self.accepted = True
+        if last_event_id is not None:
+            await self.replay(last_event_id)
+
+    def last_event_id(self) -> str | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        values = query.get("last_event_id")
+        return values[0] if values else None
+
+    async def replay(self, last_event_id: str) -> None:
+        """Missed events in order, then the live ones held meanwhile, each exactly once.
+
+        The socket joined its group before the stream was read, so an event is either in the
+        stream read, or held, or both (then the id tells), never neither.
+        """
+        missed = await sync_to_async(stream_since, thread_sensitive=False)(
+            group=self.group, last_event_id=last_event_id
+        )
+        newest = None
+        if missed is None:
+            await self.send(text_data='{"type": "resync"}')
+        else:
+            newest = event_id_order(last_event_id)
+            for message in missed:
+                await self.send(text_data=frame_encode(message))
+                newest = event_id_order(message["id"])
+        held, self.held = self.held, None
+        for frame, event_id in held:
+            if newest is not None and event_id is not None and event_id_order(event_id) <= newest:
+                continue
+            await self.send(text_data=frame)
 
     async def disconnect(self, code: int) -> None:
         if self.group is None:
@@ -69,7 +107,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         presence.socket_closed()
         await hub_for_loop().leave(group=group, socket=self, user_id=self.user_id)
 
-    async def deliver_frame(self, frame: str) -> None:
+    async def deliver_frame(self, frame: str, event_id: str | None) -> None:
+        if self.held is not None:
+            self.held.append((frame, event_id))
+            return
         # Straight to the server: this runs once per socket per broadcast.
         if self.accepted:
             await self.base_send({"type": "websocket.send", "text": frame})

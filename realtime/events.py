@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from realtime.hub import message_publish
+from realtime.streams import stream_append
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ def _deliver(group: str, event_type: str, data: dict[str, Any]) -> None:
         "ts": timezone.now().isoformat(),
     }
     try:
+        event_id = stream_append(group=group, message=message)
+        if event_id is not None:
+            message["id"] = event_id
         message_publish(message)
     except Exception:
         # A realtime outage never fails the write that raised the event.

@@ -31,12 +31,16 @@ LAYER_TIMEOUT_SECONDS = 2.0
 
 
 class Socket(Protocol):
-    async def deliver_frame(self, frame: str) -> None: ...
+    async def deliver_frame(self, frame: str, event_id: str | None) -> None: ...
 
 
 def frame_encode(message: dict[str, Any]) -> str:
-    """The client frame for a layer message {"type": "event.deliver", "event", "data", "ts"}."""
-    return json.dumps({"type": message["event"], "data": message["data"], "ts": message["ts"]})
+    """The client frame for a layer message {"type": "event.deliver", "event", "data", "ts"},
+    with the event's stream id when it has one."""
+    frame = {"type": message["event"], "data": message["data"], "ts": message["ts"]}
+    if message.get("id") is not None:
+        frame["id"] = message["id"]
+    return json.dumps(frame)
 
 
 class Hub:
@@ -108,7 +112,7 @@ class Hub:
         delivered = 0
         for socket in list(sockets):
             try:
-                await socket.deliver_frame(frame)
+                await socket.deliver_frame(frame, message.get("id"))
                 delivered += 1
             except Exception:
                 logger.debug("socket gone during fan-out", exc_info=True)

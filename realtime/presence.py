@@ -41,7 +41,7 @@ def open_socket_count() -> int:
     return _open_sockets
 
 
-def _redis():
+def redis_connection():
     """The project's synchronous Redis client, or None without Redis."""
     try:
         from config.redis import redis_client
@@ -60,7 +60,7 @@ def users_seen(*, user_ids: Iterable[int]) -> None:
     if not user_ids:
         return
     try:
-        client = _redis()
+        client = redis_connection()
         if client is None:
             return
         now = time.time()
@@ -76,7 +76,7 @@ def users_seen(*, user_ids: Iterable[int]) -> None:
 def users_online_count() -> int:
     """Distinct users connected in the last two minutes on any instance."""
     try:
-        client = _redis()
+        client = redis_connection()
         if client is not None:
             return client.zcount(PRESENCE_KEY, time.time() - PRESENCE_WINDOW_SECONDS, "+inf")
     except Exception:

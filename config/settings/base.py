@@ -126,6 +126,8 @@ else:
 # --- Realtime -------------------------------------------------------------------------------
 # leaderboard.updated is sent at most once per this many seconds per instance.
 REALTIME_COALESCE_SECONDS = 1.0
+# Events are kept this long for clients that reconnect with ?last_event_id= (0 = off).
+REALTIME_REPLAY_SECONDS = 120
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

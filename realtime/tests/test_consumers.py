@@ -34,7 +34,7 @@ async def test_live_socket_receives_committed_event_as_frame():
 
     assert frame["type"] == "ranking.submitted"
     assert frame["data"] == {"id": 7}
-    assert set(frame) == {"type", "data", "ts"}
+    assert set(frame) == {"type", "data", "ts", "id"}
     await socket.disconnect()
 
 
@@ -242,7 +242,7 @@ async def test_layer_outage_fails_no_write_and_local_sockets_still_get_events(se
 @pytest.mark.django_db(transaction=True)
 async def test_signed_in_socket_marks_its_user_online_across_instances():
     user, token = await user_with_token()
-    client = presence._redis()
+    client = presence.redis_connection()
     client.zrem(presence.PRESENCE_KEY, str(user.pk))
     socket = await socket_open(f"/ws/me/?token={token}")
 

@@ -225,3 +225,28 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other(instances):
+    port_a, port_b = instances
+    origin = {"origin": "http://127.0.0.1"}
+
+    async def scenario() -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as ws:
+            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 0})])
+            [seen] = await frames(ws, 1)
+
+        await asyncio.to_thread(
+            events_raise_elsewhere, [("live", "tick", {"n": 1}), ("live", "tick", {"n": 2})]
+        )
+        url = f"ws://127.0.0.1:{port_b}/ws/live/?last_event_id={seen['id']}"
+        async with websockets.connect(url, **origin) as ws:
+            replayed = await frames(ws, 2)
+            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 3})])
+            [live] = await frames(ws, 1)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.5)
+
+        assert [frame["data"]["n"] for frame in [*replayed, live]] == [1, 2, 3]
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

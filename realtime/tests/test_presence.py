@@ -10,7 +10,7 @@ from realtime import presence
 
 @pytest.fixture
 def presence_key_clean():
-    client = presence._redis()
+    client = presence.redis_connection()
     client.delete(presence.PRESENCE_KEY)
     yield client
     client.delete(presence.PRESENCE_KEY)
