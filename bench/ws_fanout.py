@@ -148,22 +148,31 @@ async def floor_serve(port: int) -> None:
 
 # --- broadcaster process ---------------------------------------------------------------------
 def rankly_broadcast(messages: int, interval: float) -> None:
+    """event_send from synchronous code run by an event loop, as a view runs under daphne, so
+    the layer keeps one Redis connection instead of opening one per event."""
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    from asgiref.sync import sync_to_async
     from django.db import transaction
 
     from realtime.events import LIVE_GROUP, event_send
 
-    for seq in range(messages):
+    def send(seq: int) -> None:
         with transaction.atomic():
             event_send(
                 group=LIVE_GROUP,
                 event_type="bench.tick",
                 data={"seq": seq, "sent": time.time()},
             )
-        time.sleep(interval)
+
+    async def run() -> None:
+        for seq in range(messages):
+            await sync_to_async(send)(seq)
+            await asyncio.sleep(interval)
+
+    asyncio.run(run())
 
 
 # --- orchestration ---------------------------------------------------------------------------
@@ -191,7 +200,8 @@ def run_rankly(args, layer: str) -> dict:
         os.environ,
         DJANGO_SETTINGS_MODULE="ws_settings",
         PYTHONPATH=f"{ROOT / 'bench'}:{ROOT}",
-        RANKLY_BENCH_LAYER=layer,
+        RANKLY_BENCH_LAYER=layer.removesuffix("-noreplay"),
+        RANKLY_BENCH_REPLAY="off" if layer.endswith("-noreplay") else "on",
     )
     server = subprocess.Popen(
         [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_FLAGS],
@@ -271,7 +281,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10)
     # Far enough apart that each broadcast is measured alone, not queued behind the last one.
     parser.add_argument("--interval", type=float, default=2.0)
-    parser.add_argument("--layers", default="pubsub,core")
+    # A "-noreplay" suffix runs without keeping events for reconnecting clients.
+    parser.add_argument("--layers", default="pubsub,core,pubsub-noreplay")
     parser.add_argument("--url")
     parser.add_argument("--port", type=int)
     args = parser.parse_args()

@@ -20,4 +20,6 @@ if REDIS_URL and LAYER == "core":
             },
         }
     }
+if os.environ.get("RANKLY_BENCH_REPLAY") == "off":
+    REALTIME_REPLAY_SECONDS = 0
 LOGGING["root"]["level"] = "WARNING"

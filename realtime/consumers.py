@@ -23,7 +23,7 @@ CLOSE_UNAUTHORIZED = 4401
 
 
 class EventConsumer(AsyncWebsocketConsumer):
-    """Sends a group's events as {"type", "data", "ts"} frames; answers pings.
+    """Sends a group's events as {"type", "data", "ts", "id"} frames; answers pings.
 
     Events come through the process's hub (realtime.hub), not a layer channel per socket, so
     the consumer asks Channels for no layer at all.
@@ -94,11 +94,18 @@ class EventConsumer(AsyncWebsocketConsumer):
             for message in missed:
                 await self.send(text_data=frame_encode(message))
                 newest = event_id_order(message["id"])
-        held, self.held = self.held, None
-        for frame, event_id in held:
-            if newest is not None and event_id is not None and event_id_order(event_id) <= newest:
-                continue
-            await self.send(text_data=frame)
+        # Frames that arrive while the held ones are written are held in turn, keeping order.
+        while self.held:
+            held, self.held = self.held, []
+            for frame, event_id in held:
+                if self.replayed(event_id, newest):
+                    continue
+                await self.send(text_data=frame)
+        self.held = None
+
+    @staticmethod
+    def replayed(event_id: str | None, newest: tuple[int, int] | None) -> bool:
+        return newest is not None and event_id is not None and event_id_order(event_id) <= newest
 
     async def disconnect(self, code: int) -> None:
         if self.group is None:
