@@ -55,7 +55,16 @@ def stream_append(*, group: str, message: dict[str, Any]) -> str | None:
     except Exception:
         logger.warning("event %s not kept for replay: Redis unavailable", message["event"])
         return None
-    return event_id.decode() if isinstance(event_id, bytes) else event_id
+    return _text(event_id)
+
+
+def _text(value: bytes | str) -> str:
+    # The shared client may or may not decode responses.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _field(fields: dict) -> bytes | str:
+    return fields[b"m"] if b"m" in fields else fields["m"]
 
 
 def stream_since(*, group: str, last_event_id: str) -> list[dict[str, Any]] | None:
@@ -73,7 +82,7 @@ def stream_since(*, group: str, last_event_id: str) -> list[dict[str, Any]] | No
         except Exception:
             logger.warning("replay unavailable: Redis unavailable")
             return None
-        entries = [(entry_id.decode(), json.loads(fields[b"m"])) for entry_id, fields in raw]
+        entries = [(_text(entry_id), json.loads(_text(_field(fields)))) for entry_id, fields in raw]
     # The client's last event must still be kept: then nothing between it and now is lost.
     if not entries or entries[0][0] != last_event_id:
         return None
