@@ -225,11 +225,11 @@ def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
 
             await live_a.send(json.dumps({"type": "ping"}))
             assert json.loads(await asyncio.wait_for(live_a.recv(), 5)) == {"type": "pong"}
-            # daphne refuses a message over 1 MB before the application sees it, by dropping
-            # the connection (its WebSocket library sends no close frame when it fails one).
+            # The server refuses a message over 1 MB before the application sees it: close 1009.
             await live_b.send(json.dumps({"type": "ping", "pad": "x" * (1024 * 1024)}))
-            with pytest.raises(websockets.ConnectionClosed):
+            with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(live_b.recv(), 5)
+            assert closed.value.rcvd.code == 1009
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
