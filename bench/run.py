@@ -152,15 +152,18 @@ def http_get(
 
 
 def web_command(port: int) -> list[str]:
-    """The Procfile's web process (so the bench serves as production does), on loopback."""
+    """The Procfile's web process (daphne, or Python running it), on loopback, so the bench
+    serves the way production does."""
     line = next(
         line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
     )
     words = line.removeprefix("web:").replace("$PORT", str(port)).split()
-    if words[0] != "daphne":
-        raise SystemExit(f"the Procfile's web process is not daphne: {line}")
-    words = [("127.0.0.1" if word == "0.0.0.0" else word) for word in words[1:]]
-    return [sys.executable, "-m", "daphne", *words]
+    words = [("127.0.0.1" if word == "0.0.0.0" else word) for word in words]
+    if words[0] == "daphne":
+        return [sys.executable, "-m", "daphne", *words[1:]]
+    if words[0] == "python":
+        return [sys.executable, *words[1:]]
+    raise SystemExit(f"the Procfile's web process is neither daphne nor python: {line}")
 
 
 @contextmanager
