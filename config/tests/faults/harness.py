@@ -412,4 +412,3 @@ def sign_in_request(
         headers=headers or {},
         timeout=REQUEST_TIMEOUT,
     )
-
