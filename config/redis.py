@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from redis import Redis
 
@@ -156,6 +157,13 @@ def redis_client(alias: str = "default") -> Redis | None:
     return get_redis_connection(alias)
 
 
+def redis_key(name: str, alias: str = "default") -> str:
+    """A raw Redis key under the cache's KEY_PREFIX: deployments sharing a database stay apart."""
+    from django.conf import settings
+
+    return f"{settings.CACHES[alias].get('KEY_PREFIX', 'rankly')}:{name}"
+
+
 def redis_call(command: Callable[[Redis], T], *, default: T, alias: str = "default") -> T:
     """Run raw Redis commands on the shared pool, behind the cache's circuit breaker.
 
@@ -203,3 +211,13 @@ def redis_log_startup() -> None:
         return
     if cache.ping():
         logger.info("✅ Redis connected successfully")
+
+
+def redis_db(url: str) -> int:
+    """The database number of a redis:// URL (path /N or ?db=N), 0 when absent."""
+    parsed = urlparse(url)
+    for part in parsed.query.split("&"):
+        if part.startswith("db="):
+            return int(part[3:])
+    path = parsed.path.strip("/")
+    return int(path) if path.isdigit() else 0

@@ -1,5 +1,17 @@
+import logging
+
 from django.apps import AppConfig
+from django.conf import settings
+
+logger = logging.getLogger("rankly.startup")
 
 
 class RealtimeConfig(AppConfig):
     name = "realtime"
+
+    def ready(self) -> None:
+        backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+        if backend.startswith("channels_redis."):
+            logger.info("✅ Channels using Redis channel layer")
+        else:
+            logger.warning("⚠️ Channels using in-memory channel layer (single instance only)")

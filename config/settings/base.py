@@ -7,7 +7,7 @@ from pathlib import Path
 import environ
 
 from config.database import PoolSettings, databases_config
-from config.redis import redis_cache_options, redis_choice
+from config.redis import redis_cache_options, redis_choice, redis_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -141,10 +141,16 @@ if REDIS_URL:
     # django-ratelimit knows django-redis only by its class path; ResilientRedisCache is a
     # subclass, with django-redis's atomic incr (its E003 check still runs).
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+    # Pub/sub, not the core layer: measured in the README (Realtime). Each process holds one
+    # layer channel (realtime.hub), so the core layer's capacity and expiry have nothing to
+    # protect here: pub/sub delivers at once or drops, and a dropped event is one a client
+    # would not have wanted late anyway.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # Pub/sub channels are shared by every database of a Redis server: the prefix
+            # carries the database number so environments sharing a server stay apart.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"rankly.{redis_db(REDIS_URL)}"},
         }
     }
 else:
@@ -162,6 +168,12 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
 # Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
 HTTP_CACHE_MAX_AGE = 60
+
+# --- Realtime -------------------------------------------------------------------------------
+# leaderboard.updated is sent at most once per this many seconds per instance.
+REALTIME_COALESCE_SECONDS = 1.0
+# Events are kept this long for clients that reconnect with ?last_event_id= (0 = off).
+REALTIME_REPLAY_SECONDS = 120
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -2,9 +2,12 @@ from uuid import uuid4
 
 from .base import *
 
-# Each run owns its keys on the shared Redis, and the suite clears only those.
+# Each run owns its keys on the shared Redis, and the suite clears only those. Servers a test
+# starts inherit the run's prefix through RANKLY_TEST_KEY_PREFIX, to share its keys.
 if REDIS_URL:
-    CACHES["default"]["KEY_PREFIX"] = f"rankly-test-{uuid4().hex[:8]}"
+    CACHES["default"]["KEY_PREFIX"] = env.str(
+        "RANKLY_TEST_KEY_PREFIX", default=f"rankly-test-{uuid4().hex[:8]}"
+    )
 
 SECRET_KEY = "rankly-test-key"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -22,3 +25,6 @@ SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 RATELIMIT_ENABLE = False
 # Tests never report to Sentry, whatever the shell exports.
 SENTRY_DSN = ""
+# Coalesced events go at once: no trailing send outlives the test that raised it (the
+# coalescing test sets its own interval).
+REALTIME_COALESCE_SECONDS = 0

@@ -92,7 +92,7 @@ def test_readyz_checks_the_real_redis_cache_and_channel_layer(client, db):
     body = client.get("/readyz").json()
     assert body["status"] == "ok"
     assert body["checks"]["cache"]["backend"] == "ResilientRedisCache"
-    assert body["checks"]["channel_layer"]["backend"] == "RedisChannelLayer"
+    assert body["checks"]["channel_layer"]["backend"] == "RedisPubSubChannelLayer"
 
 
 def test_health_endpoints_need_no_credentials_even_for_an_api_client(api_client, db):

@@ -7,12 +7,15 @@ from channels.layers import get_channel_layer
 
 
 @pytest.fixture
-def events(django_capture_on_commit_callbacks) -> Callable[..., list[dict]]:
+def events(django_capture_on_commit_callbacks, settings) -> Callable[..., list[dict]]:
     """Listen on channel-layer groups; returns the events sent to them once callbacks ran.
 
     Usage: `listen = events("live", user_group(1))`, act inside
     `django_capture_on_commit_callbacks(execute=True)`, then `listen()` gives the messages.
+    These tests pin which events a service sends; carrying them over Redis is the realtime
+    tests' subject, so they listen on the in-memory layer, whose channels outlive a loop.
     """
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     layer = get_channel_layer()
 
     def subscribe(*groups: str) -> Callable[[], list[dict]]:

@@ -15,7 +15,6 @@ from config.database import is_neon_pooler_host
 from config.indexes import PerformanceIndex
 from config.redis import redis_is_configured
 
-REDIS_CHANNEL_LAYER = "channels_redis.core.RedisChannelLayer"
 EXPECTED_INDEX_COUNT = 28
 
 
@@ -71,7 +70,8 @@ def pooler_check(default: dict[str, Any]) -> CheckResult:
 
 def _check_channel_layer() -> CheckResult:
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
-    ok = backend == REDIS_CHANNEL_LAYER
+    # Either of channels-redis's layers (core or pub/sub) reaches every instance.
+    ok = backend.startswith("channels_redis.")
     detail = backend if ok else f"{backend}: events do not reach other instances"
     return CheckResult("Channel layer is Redis", ok, detail)
 

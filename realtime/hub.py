@@ -1,0 +1,258 @@
+"""One channel-layer subscription per process, fanned out to the process's own sockets.
+
+Channels' usual pattern gives every socket its own layer channel and group membership, so a
+broadcast to 5,000 sockets costs 5,000 layer deliveries (and, on the pub/sub layer, 5,000
+Redis subscriptions to open them). Here a process holds a single layer channel that joins each
+group one of its sockets needs; an event arrives once per process, is encoded to JSON once and
+written to every local socket of the group. When the layer fails, events raised in this
+process are still written to this process's sockets, and the receive loop reconnects and
+re-joins its groups by itself.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+
+from realtime import presence
+
+logger = logging.getLogger(__name__)
+
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
+# Core-layer memberships expire (group_expiry); re-adding well within it keeps them alive.
+MEMBERSHIP_REFRESH_SECONDS = 60.0
+PRESENCE_FLUSH_SECONDS = 2.0
+LAYER_TIMEOUT_SECONDS = 2.0
+
+
+class Socket(Protocol):
+    async def deliver_frame(self, frame: str, event_id: str | None) -> None: ...
+
+
+def frame_encode(message: dict[str, Any]) -> str:
+    """The client frame for a layer message {"type": "event.deliver", "event", "data", "ts"},
+    with the event's stream id when it has one."""
+    frame = {"type": message["event"], "data": message["data"], "ts": message["ts"]}
+    if message.get("id") is not None:
+        frame["id"] = message["id"]
+    return json.dumps(frame)
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.layer = get_channel_layer()
+        self.members: dict[str, set[Socket]] = {}
+        self.user_sockets: dict[int, int] = {}
+        self._channel: str | None = None
+        self._joined: set[str] = set()
+        self._sync_lock = asyncio.Lock()
+        self._layer_down = False
+        self._tasks: list[asyncio.Task] = []
+        self._seen: set[int] = set()
+
+    # --- sockets ---------------------------------------------------------------------------
+    async def join(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
+        self.members.setdefault(group, set()).add(socket)
+        if user_id is not None:
+            self.user_sockets[user_id] = self.user_sockets.get(user_id, 0) + 1
+            self._seen.add(user_id)
+        self._start()
+        # Joined before the socket is told it is open, so no event after that is missed.
+        await self._sync_groups_bounded()
+
+    async def leave(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
+        sockets = self.members.get(group)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self.members[group]
+        if user_id is not None:
+            left = self.user_sockets.get(user_id, 0) - 1
+            if left > 0:
+                self.user_sockets[user_id] = left
+            else:
+                self.user_sockets.pop(user_id, None)
+        await self._sync_groups_bounded()
+
+    def user_seen(self, *, user_id: int) -> None:
+        self._seen.add(user_id)
+        self._start()
+
+    # --- sending ---------------------------------------------------------------------------
+    async def publish(self, message: dict[str, Any]) -> None:
+        """Send to the group on every instance; if the layer fails, at least to this one."""
+        try:
+            if self.layer is None:
+                raise RuntimeError("no channel layer configured")
+            # A Redis that hangs rather than refuses must not hold local delivery up.
+            await asyncio.wait_for(
+                self.layer.group_send(message["group"], message), LAYER_TIMEOUT_SECONDS
+            )
+            self._layer_back()
+        except Exception:
+            self._layer_failed()
+            logger.warning(
+                "realtime layer unavailable; %s delivered to this instance only",
+                message["event"],
+            )
+            await self.fanout(message)
+
+    async def fanout(self, message: dict[str, Any]) -> int:
+        """Write one event to this process's sockets of its group; returns how many."""
+        sockets = self.members.get(message.get("group", ""))
+        if not sockets:
+            return 0
+        frame = frame_encode(message)
+        delivered = 0
+        for socket in list(sockets):
+            try:
+                await socket.deliver_frame(frame, message.get("id"))
+                delivered += 1
+            except Exception:
+                logger.debug("socket gone during fan-out", exc_info=True)
+        return delivered
+
+    # --- background tasks ------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [self.loop.create_task(self._presence_loop())]
+        if self.layer is not None:
+            self._tasks.append(self.loop.create_task(self._receive_loop()))
+            self._tasks.append(self.loop.create_task(self._refresh_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _sync_groups_bounded(self) -> None:
+        """_sync_groups, but a layer that hangs delays a socket by LAYER_TIMEOUT_SECONDS at most."""
+        try:
+            await asyncio.wait_for(self._sync_groups(), LAYER_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self._layer_failed()
+
+    async def _sync_groups(self, *, rejoin: bool = False) -> bool:
+        """Make this process's layer memberships match its sockets' groups; False on failure."""
+        if self.layer is None:
+            return False
+        async with self._sync_lock:
+            if rejoin:
+                self._joined = set()
+            try:
+                if self._channel is None:
+                    self._channel = await self.layer.new_channel(prefix="rankly.hub.")
+                for group in [g for g in self.members if g not in self._joined]:
+                    await self.layer.group_add(group, self._channel)
+                    self._joined.add(group)
+                for group in [g for g in self._joined if g not in self.members]:
+                    self._joined.discard(group)
+                    await self.layer.group_discard(group, self._channel)
+            except Exception:
+                # The receive loop joins again once the layer is back.
+                self._layer_failed()
+                return False
+        return True
+
+    def _layer_failed(self) -> None:
+        if not self._layer_down:
+            logger.warning("realtime layer lost; events reach this instance's sockets only")
+        self._layer_down = True
+
+    def _layer_back(self) -> None:
+        if self._layer_down:
+            logger.warning("realtime layer back; events reach every instance again")
+        self._layer_down = False
+
+    async def _receive_loop(self) -> None:
+        retry = RETRY_MIN_SECONDS
+        rejoin = False
+        while True:
+            try:
+                if not await self._sync_groups(rejoin=rejoin):
+                    raise ConnectionError("channel layer unavailable")
+                rejoin = False
+                message = await self.layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._layer_failed()
+                # A restarted Redis may have lost the memberships: join every group again.
+                rejoin = True
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, RETRY_MAX_SECONDS)
+                continue
+            retry = RETRY_MIN_SECONDS
+            self._layer_back()
+            if message.get("type") == "event.deliver":
+                await self.fanout(message)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(MEMBERSHIP_REFRESH_SECONDS)
+            if self._channel is None:
+                continue
+            await self._sync_groups(rejoin=True)
+
+    async def _presence_loop(self) -> None:
+        since_heartbeat = 0.0
+        while True:
+            await asyncio.sleep(PRESENCE_FLUSH_SECONDS)
+            since_heartbeat += PRESENCE_FLUSH_SECONDS
+            if since_heartbeat >= presence.HEARTBEAT_SECONDS:
+                since_heartbeat = 0.0
+                self._seen.update(self.user_sockets)
+            if self._seen:
+                user_ids, self._seen = self._seen, set()
+                await _users_seen(user_ids)
+
+
+async def _users_seen(user_ids: Iterable[int]) -> None:
+    await sync_to_async(presence.users_seen, thread_sensitive=False)(user_ids=list(user_ids))
+
+
+_hub: Hub | None = None
+
+
+def hub_for_loop() -> Hub:
+    """This process's hub, created on the running loop (a new loop, e.g. per test, gets one)."""
+    global _hub
+    loop = asyncio.get_running_loop()
+    if _hub is None or _hub.loop is not loop:
+        _hub = Hub(loop)
+    return _hub
+
+
+def _running_hub() -> Hub | None:
+    hub = _hub
+    if hub is None or hub.loop.is_closed() or not hub.loop.is_running():
+        return None
+    return hub
+
+
+def message_publish(message: dict[str, Any]) -> None:
+    """Publish from synchronous code without waiting on the layer when a hub runs here."""
+    hub = _running_hub()
+    if hub is not None:
+        asyncio.run_coroutine_threadsafe(hub.publish(message), hub.loop)
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(message["group"], message)
+    except Exception:
+        logger.warning(
+            "realtime event %s to %s not delivered",
+            message["event"],
+            message["group"],
+            exc_info=True,
+        )

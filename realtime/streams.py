@@ -1,0 +1,115 @@
+"""The last two minutes of each event stream, so a client that reconnects misses nothing.
+
+Every event gets an id, increasing per stream (the group: `live`, `user.<id>`), and is kept
+for REALTIME_REPLAY_SECONDS: in a Redis stream when Redis is configured (shared by every
+instance, trimmed by age), in a bounded in-process buffer otherwise. A client that comes back
+with the id of the last event it saw gets every later event, or `None` when that event is no
+longer kept and it must reload its state.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from django.conf import settings
+
+from config.redis import redis_client, redis_key
+
+logger = logging.getLogger(__name__)
+
+STREAM_MAX_LENGTH = 1000
+
+_lock = threading.Lock()
+_local: dict[str, deque[tuple[str, float, dict[str, Any]]]] = {}
+_local_counter = 0
+
+
+def stream_key(group: str) -> str:
+    return redis_key(f"stream:{group}")
+
+
+def event_id_order(event_id: str) -> tuple[int, int]:
+    """Sort key of an id: Redis stream ids are `<ms>-<seq>`, local ids `<n>-0`."""
+    first, _, second = event_id.partition("-")
+    return int(first), int(second or 0)
+
+
+def stream_append(*, group: str, message: dict[str, Any]) -> str | None:
+    """Keep an event and return its id; None when replay is off or the store is down."""
+    seconds = settings.REALTIME_REPLAY_SECONDS
+    if not seconds:
+        return None
+    client = redis_client()
+    if client is None:
+        return _local_append(group, message, seconds)
+    try:
+        min_id = f"{int((time.time() - seconds) * 1000)}-0"
+        pipe = client.pipeline(transaction=False)
+        # Exact trimming: a stream holds two minutes of events, so it stays short anyway.
+        pipe.xadd(stream_key(group), {"m": json.dumps(message)}, minid=min_id, approximate=False)
+        pipe.pexpire(stream_key(group), max(1, int(seconds * 1000)))
+        event_id, _ = pipe.execute()
+    except Exception:
+        logger.warning("event %s not kept for replay: Redis unavailable", message["event"])
+        return None
+    return _text(event_id)
+
+
+def _text(value: bytes | str) -> str:
+    # The shared client may or may not decode responses.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _field(fields: dict) -> bytes | str:
+    return fields[b"m"] if b"m" in fields else fields["m"]
+
+
+def stream_since(*, group: str, last_event_id: str) -> list[dict[str, Any]] | None:
+    """Events after `last_event_id`, oldest first; None if that event is no longer kept."""
+    try:
+        event_id_order(last_event_id)
+    except ValueError:
+        return None
+    client = redis_client()
+    if client is None:
+        entries = _local_since(group, last_event_id)
+    else:
+        try:
+            raw = client.xrange(stream_key(group), min=last_event_id, max="+")
+        except Exception:
+            logger.warning("replay unavailable: Redis unavailable")
+            return None
+        entries = [(_text(entry_id), json.loads(_text(_field(fields)))) for entry_id, fields in raw]
+    # The client's last event must still be kept: then nothing between it and now is lost.
+    if not entries or entries[0][0] != last_event_id:
+        return None
+    return [dict(message, id=entry_id) for entry_id, message in entries[1:]]
+
+
+def _local_append(group: str, message: dict[str, Any], seconds: float) -> str:
+    global _local_counter
+    now = time.monotonic()
+    with _lock:
+        _local_counter += 1
+        event_id = f"{_local_counter}-0"
+        buffer = _local.setdefault(group, deque(maxlen=STREAM_MAX_LENGTH))
+        buffer.append((event_id, now, message))
+        while buffer and buffer[0][1] < now - seconds:
+            buffer.popleft()
+    return event_id
+
+
+def _local_since(group: str, last_event_id: str) -> list[tuple[str, dict[str, Any]]]:
+    seconds = settings.REALTIME_REPLAY_SECONDS
+    now = time.monotonic()
+    after = event_id_order(last_event_id)
+    with _lock:
+        kept = [
+            (event_id, message)
+            for event_id, at, message in _local.get(group, ())
+            if at >= now - seconds and event_id_order(event_id) >= after
+        ]
+    return kept

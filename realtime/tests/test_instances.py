@@ -1,0 +1,255 @@
+"""Two daphne processes sharing PostgreSQL and Redis, started as the Procfile starts them."""
+
+import asyncio
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+from django.conf import settings
+
+from accounts.models import UserSession
+from accounts.services import token_hash
+from accounts.tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_wait(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "daphne exited at startup"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"daphne not listening on {port} after {timeout} s")
+
+
+def service_env() -> dict[str, str]:
+    """This test's database (so the processes see what the test committed) and Redis."""
+    db = settings.DATABASES["default"]
+    database_url = (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    return dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        RANKLY_TEST_KEY_PREFIX=settings.CACHES["default"].get("KEY_PREFIX", ""),
+    )
+
+
+def procfile_web(port: int) -> list[str]:
+    """The Procfile's web command on a local port."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = shlex.split(line.removeprefix("web:").replace("$PORT", str(port)))
+    words[0] = str(BIN / words[0])
+    return [w if w != "0.0.0.0" else "127.0.0.1" for w in words]
+
+
+@pytest.fixture
+def instances():
+    """Instances A and B: their ports; both are stopped however the test ends."""
+    env = service_env()
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            procfile_web(port),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port, process in zip(ports, processes, strict=True):
+            port_wait(port, process)
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def events_raise_elsewhere(events: list[tuple[str, str, dict]]) -> None:
+    """Raise events with event_send in a separate Django process, after commit."""
+    code = (
+        "from django.db import transaction\n"
+        "from realtime.events import event_send\n"
+        f"for group, event_type, data in {events!r}:\n"
+        "    with transaction.atomic():\n"
+        "        event_send(group=group, event_type=event_type, data=data)\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=service_env(),
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+
+async def frames(ws, count: int) -> list[dict]:
+    return [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(count)]
+
+
+def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
+    # Stands in for POST /api/rankings/ on instance B until that endpoint exists: the event is
+    # raised by a third process, so it can only arrive through the shared Redis layer.
+    port_a, port_b = instances
+    alice, bob = UserFactory(), UserFactory()
+    for user in (alice, bob):
+        UserSession.objects.create(user=user, token_hash=token_hash(f"token-{user.pk}"))
+
+    async def scenario() -> None:
+        origin = {"origin": "http://127.0.0.1"}
+        async with (
+            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
+            websockets.connect(f"ws://127.0.0.1:{port_b}/ws/live/", **origin) as live_b,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+            ) as alice_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_b}/ws/me/?token=token-{bob.pk}", **origin
+            ) as bob_b,
+        ):
+            await asyncio.to_thread(
+                events_raise_elsewhere,
+                [
+                    ("live", "ranking.submitted", {"ranking_id": 1}),
+                    (f"user.{alice.pk}", "points.updated", {"points": 10}),
+                ],
+            )
+            for live in (live_a, live_b):
+                [frame] = await frames(live, 1)
+                assert (frame["type"], frame["data"]) == ("ranking.submitted", {"ranking_id": 1})
+            [frame] = await frames(alice_a, 1)
+            assert (frame["type"], frame["data"]) == ("points.updated", {"points": 10})
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(bob_b.recv(), 0.5)
+
+            await live_a.send(json.dumps({"type": "ping"}))
+            assert json.loads(await asyncio.wait_for(live_a.recv(), 5)) == {"type": "pong"}
+            # daphne refuses a message over 1 MB before the application sees it, by dropping
+            # the connection (its WebSocket library sends no close frame when it fails one).
+            await live_b.send(json.dumps({"type": "ping", "pad": "x" * (1024 * 1024)}))
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(live_b.recv(), 5)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def redis_private(port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    port_wait(port, process)
+    return process
+
+
+PUBLISH_EVERY_100_MS = (
+    "import time\n"
+    "from django.db import transaction\n"
+    "from realtime.events import event_send\n"
+    "for n in range(300):\n"
+    "    with transaction.atomic():\n"
+    "        event_send(group='live', event_type='tick', data={'n': n})\n"
+    "    time.sleep(0.1)\n"
+)
+
+
+def test_instance_gets_cross_instance_events_again_after_redis_restarts():
+    redis_port, web_port = free_port(), free_port()
+    env = dict(service_env(), UPSTASH_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+    processes = {"redis": redis_private(redis_port)}
+    try:
+        processes["web"] = subprocess.Popen(
+            procfile_web(web_port),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_wait(web_port, processes["web"])
+
+        async def scenario() -> None:
+            url = f"ws://127.0.0.1:{web_port}/ws/live/"
+            async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+                processes["redis"].terminate()
+                processes["redis"].wait(timeout=10)
+                await asyncio.sleep(1)
+                processes["redis"] = redis_private(redis_port)
+                processes["publisher"] = subprocess.Popen(
+                    [sys.executable, "manage.py", "shell", "-c", PUBLISH_EVERY_100_MS],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                [frame] = await frames(ws, 1)
+                assert frame["type"] == "tick"
+
+        asyncio.run(asyncio.wait_for(scenario(), 40))
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other(instances):
+    port_a, port_b = instances
+    origin = {"origin": "http://127.0.0.1"}
+
+    async def scenario() -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as ws:
+            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 0})])
+            [seen] = await frames(ws, 1)
+
+        await asyncio.to_thread(
+            events_raise_elsewhere, [("live", "tick", {"n": 1}), ("live", "tick", {"n": 2})]
+        )
+        url = f"ws://127.0.0.1:{port_b}/ws/live/?last_event_id={seen['id']}"
+        async with websockets.connect(url, **origin) as ws:
+            replayed = await frames(ws, 2)
+            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 3})])
+            [live] = await frames(ws, 1)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.5)
+
+        assert [frame["data"]["n"] for frame in [*replayed, live]] == [1, 2, 3]
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
