@@ -23,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as websocket_connect
 
 from config.tests.private_redis import PrivateRedis, free_port
 
@@ -401,6 +403,61 @@ def consistency_problems(database: dict, load: Load | None = None) -> list[str]:
                 f"user {user_id}: paid {paid.get(user_id, 0)} times for {len(accepted)} accepted"
             )
     return problems
+
+
+class LiveSocket:
+    """A /ws/live/ client of one instance, collecting its frames in a thread."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.frames: list[dict] = []
+        self.close_code: int | None = None
+        self.closed = threading.Event()
+        self.connection = websocket_connect(
+            f"ws://127.0.0.1:{instance.port}/ws/live/",
+            origin="http://127.0.0.1",
+            open_timeout=10,
+            max_size=None,
+        )
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        try:
+            while True:
+                self.frames.append(json.loads(self.connection.recv()))
+        except ConnectionClosed as closed:
+            self.close_code = closed.rcvd.code if closed.rcvd else None
+        except OSError:
+            pass
+        finally:
+            self.closed.set()
+
+    def wait_for_submission(self, product_ids: list[int], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(
+                frame.get("type") == "ranking.submitted"
+                and frame["data"].get("product_ids") == product_ids
+                for frame in list(self.frames)
+            ):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.close()
+        self._thread.join(timeout=5)
+
+
+def submit(instance: Instance, *, token: str, category: str, product_ids: list[int]) -> int:
+    return httpx.post(
+        f"{instance.url}/api/rankings/",
+        json={"category": category, "product_ids": product_ids},
+        headers={"Authorization": f"Token {token}"},
+        timeout=REQUEST_TIMEOUT,
+    ).status_code
 
 
 def sign_in_request(

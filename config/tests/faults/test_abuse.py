@@ -1,14 +1,22 @@
 """Abuse against a running instance: a sign-in flood, forged X-Forwarded-For, oversized,
-deeply nested and undecodable bodies. Each is refused as SPEC §4 and §8 say, and the process
-stays healthy with its memory roughly flat."""
+deeply nested and undecodable bodies, 10 MB WebSocket frames. Each is refused as SPEC §4, §5
+and §8 say, and the process stays healthy with its memory roughly flat."""
 
 import collections
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from config.tests.faults.harness import REQUEST_TIMEOUT, cluster, consistency_problems, report
+from config.tests.faults.harness import (
+    REQUEST_TIMEOUT,
+    LiveSocket,
+    cluster,
+    consistency_problems,
+    report,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -58,6 +66,14 @@ def test_abuse_is_refused_and_the_process_stays_healthy(fault_db, fresh_users):
                     response = client.post("/api/rankings/", content=body, headers=signed_in)
                     bodies[name][response.status_code] += 1
                     assert "code" in response.json(), (name, response.text[:200])
+            # A 10 MB WebSocket frame: the socket is closed, the process carries on.
+            frames_closed = []
+            for _ in range(3):
+                live = LiveSocket(target)
+                with contextlib.suppress(ConnectionClosed, OSError):
+                    live.connection.send("x" * (10 * 1024 * 1024))
+                frames_closed.append(live.closed.wait(timeout=10))
+                live.close()
             healthz = client.get("/healthz").status_code
             rss_after = target.rss_kib()
             alive = target.alive()
@@ -65,6 +81,7 @@ def test_abuse_is_refused_and_the_process_stays_healthy(fault_db, fresh_users):
         "sign_in_flood": dict(flood),
         "forged_x_forwarded_for": dict(forged),
         "bodies": {name: dict(statuses) for name, statuses in bodies.items()},
+        "ws_10mb_frames_closed": frames_closed,
         "rss_kib_before_after": [rss_before, rss_after],
     }
     report("abuse", figures)
@@ -72,6 +89,7 @@ def test_abuse_is_refused_and_the_process_stays_healthy(fault_db, fresh_users):
     assert forged == {429: 20}
     for name, statuses in bodies.items():
         assert all(400 <= status < 500 for status in statuses), (name, statuses)
+    assert frames_closed == [True, True, True]
     assert alive and healthz == 200
     assert rss_after - rss_before < RSS_GROWTH_LIMIT_KIB
     assert consistency_problems(fault_db) == []
