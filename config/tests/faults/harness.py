@@ -413,11 +413,14 @@ class LiveSocket:
         self.frames: list[dict] = []
         self.close_code: int | None = None
         self.closed = threading.Event()
-        self.connection = websocket_connect(
-            f"ws://127.0.0.1:{instance.port}/ws/live/",
-            origin="http://127.0.0.1",
-            open_timeout=10,
-            max_size=None,
+        self._stack = contextlib.ExitStack()
+        self.connection = self._stack.enter_context(
+            websocket_connect(
+                f"ws://127.0.0.1:{instance.port}/ws/live/",
+                origin="http://127.0.0.1",
+                open_timeout=10,
+                max_size=None,
+            )
         )
         self._thread = threading.Thread(target=self._receive, daemon=True)
         self._thread.start()
@@ -447,7 +450,7 @@ class LiveSocket:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.connection.close()
+            self._stack.close()
         self._thread.join(timeout=5)
 
 
