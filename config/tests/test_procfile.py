@@ -1,3 +1,4 @@
+import asyncio
 import json
 import os
 import shlex
@@ -9,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import websockets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +36,8 @@ def test_release_step_migrates_before_the_new_version_serves():
 
 def test_web_serves_asgi_on_every_interface_with_ping_settings_and_no_proxy_headers():
     args = shlex.split(procfile()["web"])
-    assert args[0] == "daphne"
+    # daphne's own command line, through the launcher that closes oversized messages with 1009.
+    assert args[:3] == ["python", "-m", "config.server"]
     assert args[args.index("--bind") + 1] == "0.0.0.0"
     assert args[args.index("--port") + 1] == "$PORT"
     assert args[args.index("--ping-interval") + 1] == "25"
@@ -45,8 +48,20 @@ def test_web_serves_asgi_on_every_interface_with_ping_settings_and_no_proxy_head
     assert args[-1] == "config.asgi:application"
 
 
+async def websocket_ping_then_oversize(port: int) -> tuple[dict, int]:
+    """The pong to a ping, then the close code for a message over 1 MB."""
+    url = f"ws://127.0.0.1:{port}/ws/live/"
+    async with websockets.connect(url, origin="http://127.0.0.1", max_size=None) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        pong = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send("x" * (1024 * 1024 + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    return pong, closed.value.rcvd.code
+
+
 @pytest.mark.slow
-def test_the_procfile_web_command_serves_healthz_on_port():
+def test_the_procfile_web_command_serves_healthz_and_websockets_on_port():
     port = _free_port()
     command = procfile()["web"].replace("$PORT", str(port))
     env = {k: v for k, v in os.environ.items() if k not in ("REPLIT_DEPLOYMENT", "PORT")}
@@ -73,6 +88,7 @@ def test_the_procfile_web_command_serves_healthz_on_port():
                 time.sleep(0.2)
         assert status == 200
         assert body == {"status": "ok"}
+        assert asyncio.run(websocket_ping_then_oversize(port)) == ({"type": "pong"}, 1009)
     finally:
         process.terminate()
         try:

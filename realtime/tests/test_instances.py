@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from django.conf import settings
 from accounts.models import UserSession
 from accounts.services import token_hash
 from accounts.tests.factories import UserFactory
+from gamification.models import Achievement
+from gamification.tests.factories import AchievementFactory
+from products.tests.factories import ProductFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -122,9 +126,71 @@ async def frames(ws, count: int) -> list[dict]:
     return [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(count)]
 
 
+def ranking_post(port: int, token: str, body: dict) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/rankings/",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+async def frames_until(ws, wanted: set[str]) -> dict[str, dict]:
+    """Frames by type until every wanted type has arrived."""
+    seen: dict[str, dict] = {}
+    while not wanted <= set(seen):
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        seen.setdefault(frame["type"], frame)
+    return seen
+
+
+def test_a_ranking_submitted_on_one_instance_reaches_sockets_on_the_other(instances):
+    port_a, port_b = instances
+    alice, bob = UserFactory(display_name="Alice"), UserFactory()
+    for user in (alice, bob):
+        UserSession.objects.create(user=user, token_hash=token_hash(f"token-{user.pk}"))
+    # A transactional test may start after another's flush removed the starter achievements.
+    first = Achievement.objects.filter(metric="rankings_submitted", threshold=1, is_active=True)
+    if not first.exists():
+        AchievementFactory(metric="rankings_submitted", threshold=1)
+    first_codes = set(first.values_list("code", flat=True))
+    phones = [ProductFactory(category="phones").pk for _ in range(3)]
+
+    async def scenario() -> None:
+        origin = {"origin": "http://127.0.0.1"}
+        async with (
+            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+            ) as alice_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{bob.pk}", **origin
+            ) as bob_a,
+        ):
+            status = await asyncio.to_thread(
+                ranking_post,
+                port_b,
+                f"token-{alice.pk}",
+                {"category": "phones", "product_ids": phones},
+            )
+            assert status == 201
+
+            live = await frames_until(live_a, {"ranking.submitted"})
+            assert live["ranking.submitted"]["data"]["display_name"] == "Alice"
+            assert live["ranking.submitted"]["data"]["product_ids"] == phones
+            mine = await frames_until(alice_a, {"achievement.unlocked", "points.updated"})
+            assert mine["achievement.unlocked"]["data"]["code"] in first_codes
+            assert mine["points.updated"]["data"]["points"] > 0
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(bob_a.recv(), 0.5)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
 def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
-    # Stands in for POST /api/rankings/ on instance B until that endpoint exists: the event is
-    # raised by a third process, so it can only arrive through the shared Redis layer.
+    # The events are raised by a third process, so they can only arrive through Redis.
     port_a, port_b = instances
     alice, bob = UserFactory(), UserFactory()
     for user in (alice, bob):
@@ -159,11 +225,11 @@ def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
 
             await live_a.send(json.dumps({"type": "ping"}))
             assert json.loads(await asyncio.wait_for(live_a.recv(), 5)) == {"type": "pong"}
-            # daphne refuses a message over 1 MB before the application sees it, by dropping
-            # the connection (its WebSocket library sends no close frame when it fails one).
+            # The server refuses a message over 1 MB before the application sees it: close 1009.
             await live_b.send(json.dumps({"type": "ping", "pad": "x" * (1024 * 1024)}))
-            with pytest.raises(websockets.ConnectionClosed):
+            with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(live_b.recv(), 5)
+            assert closed.value.rcvd.code == 1009
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
 

@@ -1,0 +1,26 @@
+"""daphne, with oversized WebSocket messages refused by a close frame (1009), not a dropped link.
+
+Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
+"""
+
+import sys
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from twisted.internet import reactor
+
+
+class RanklyServer(Server):
+    def run(self) -> None:
+        # daphne's WebSocket factory fails a message over its size limit by dropping the TCP
+        # connection; with failByDrop off, autobahn sends the close code 1009 first (SPEC §5).
+        reactor.callWhenRunning(lambda: self.ws_factory.setProtocolOptions(failByDrop=False))
+        super().run()
+
+
+class RanklyCommandLineInterface(CommandLineInterface):
+    server_class = RanklyServer
+
+
+if __name__ == "__main__":
+    sys.exit(RanklyCommandLineInterface.entrypoint())
