@@ -538,7 +538,7 @@ def _parse_row(record: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], 
     if "attributes" in record:
         try:
             attributes = json.loads(record["attributes"]) if record["attributes"] else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             attributes = None
         if not isinstance(attributes, dict):
             errors["attributes"] = ["Must be a JSON object."]

@@ -19,6 +19,7 @@ from adminops.serializers import (
     StreakRepairSerializer,
     StreakStateSerializer,
 )
+from config.api import JSONParser
 from config.caching import CacheType
 from config.metrics import metrics_snapshot
 
@@ -201,7 +202,7 @@ class ToolViewSet(EmployeeViewSet):
     """Repairs and bulk jobs. Each answers with its report and is safe to run again."""
 
     pagination_class = None
-    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+    parser_classes = [JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
     @extend_schema(request=None, responses=dict)
     @action(detail=False, methods=["post"], url_path="warm-caches")

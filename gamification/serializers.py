@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from gamification.models import ActivityLog, Streak, UserAchievement
@@ -68,6 +69,8 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     points = serializers.IntegerField()
 
 
+# Answered by a viewset's `list` action, yet one object, not a list of them.
+@extend_schema_serializer(many=False)
 class LeaderboardSerializer(serializers.Serializer):
     window = serializers.CharField()
     generated_at = serializers.DateTimeField()
@@ -89,6 +92,8 @@ class TopProductSerializer(serializers.Serializer):
     ranking_count = serializers.IntegerField()
 
 
+# Answered by a viewset's `list` action, yet one object, not a list of them.
+@extend_schema_serializer(many=False)
 class HomeStatsSerializer(serializers.Serializer):
     users = serializers.IntegerField()
     products = serializers.IntegerField()

@@ -25,6 +25,8 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
     """Users by points (`all`) or points earned in the last 7 days (`week`)."""
 
     serializer_class = LeaderboardSerializer
+    # One object with its entries, not a page of a list: no page parameters in the schema.
+    pagination_class = None
 
     @extend_schema(parameters=[LeaderboardQuerySerializer])
     @http_cache()
@@ -57,6 +59,7 @@ class HomeStatsViewSet(viewsets.GenericViewSet):
 
     permission_classes = [permissions.AllowAny]
     serializer_class = HomeStatsSerializer
+    pagination_class = None
 
     @http_cache()
     def list(self, request: Request) -> Response:

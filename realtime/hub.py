@@ -12,11 +12,13 @@ re-joins its groups by itself.
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from realtime import presence
 
@@ -238,21 +240,32 @@ def _running_hub() -> Hub | None:
     return hub
 
 
+# Until then, a process without a running hub sends no events through the layer.
+_layer_skip_until = 0.0
+
+
 def message_publish(message: dict[str, Any]) -> None:
     """Publish from synchronous code without waiting on the layer when a hub runs here."""
     hub = _running_hub()
     if hub is not None:
         asyncio.run_coroutine_threadsafe(hub.publish(message), hub.loop)
         return
+    global _layer_skip_until
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or time.monotonic() < _layer_skip_until:
         return
     try:
-        async_to_sync(layer.group_send)(message["group"], message)
+        async_to_sync(_group_send_bounded)(layer, message)
     except Exception:
+        # A hung or dead layer costs one timeout per cool-down, not one per event.
+        _layer_skip_until = time.monotonic() + settings.REDIS_BREAKER_COOLDOWN
         logger.warning(
             "realtime event %s to %s not delivered",
             message["event"],
             message["group"],
             exc_info=True,
         )
+
+
+async def _group_send_bounded(layer: Any, message: dict[str, Any]) -> None:
+    await asyncio.wait_for(layer.group_send(message["group"], message), LAYER_TIMEOUT_SECONDS)

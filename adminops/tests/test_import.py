@@ -150,3 +150,12 @@ def test_import_while_another_import_runs_is_409_and_writes_nothing(staff_client
     assert "already running" in response.json()["detail"]
     assert not Product.objects.exists()
     assert _import(staff_client, "name,category\nA,mice\n").status_code == 200
+
+
+def test_attributes_nested_too_deeply_reject_the_row_not_the_request(staff_client):
+    nested = "[" * 5000 + "]" * 5000
+    text = f'name,slug,category,attributes\nDeep,deep,mice,"{nested}"\n'
+    response = _import(staff_client, text)
+    assert response.status_code == 200
+    assert "attributes" in response.json()["rejected"][0]["errors"]
+    assert not Product.objects.filter(slug="deep").exists()

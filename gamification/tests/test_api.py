@@ -228,3 +228,19 @@ def test_non_object_page_views_are_400(api_client, body):
     response = api_client.post(BASE + "page-views/", body, content_type="application/json")
     assert response.status_code == 400
     assert not PageView.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "component"),
+    [
+        ("/api/gamification/leaderboard/", "Leaderboard"),
+        ("/api/gamification/home-stats/", "HomeStats"),
+    ],
+)
+def test_schema_documents_leaderboard_and_home_stats_as_one_object_not_a_page(
+    api_client, path, component
+):
+    operation = api_client.get("/api/schema/?format=json").json()["paths"][path]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": f"#/components/schemas/{component}"}
+    assert "page" not in {parameter["name"] for parameter in operation.get("parameters", [])}

@@ -1,0 +1,58 @@
+"""The error answers every API operation can give, added to the OpenAPI schema in one place."""
+
+from typing import Any
+
+ERROR_COMPONENT = "Error"
+ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+EMPLOYEE_PREFIXES = ("/api/admin/", "/api/tools/")
+
+
+def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": ERROR_REF}},
+    }
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+        }
+    return response
+
+
+def _errors_for(path: str, method: str, operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    parameters = operation.get("parameters", [])
+    errors = {
+        # An unknown or revoked token is refused even where signing in is optional.
+        "401": _error("Not signed in, or the token or session is no longer valid."),
+        "429": _error("Rate limit of the path's group reached.", retry_after=True),
+        "503": _error("The database is unavailable; try again shortly.", retry_after=True),
+    }
+    if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+        errors["400"] = _error("Invalid input; field errors are listed under `errors`.")
+    # Employees-only paths refuse customers; a write on a session cookie needs its CSRF token.
+    if path.startswith(EMPLOYEE_PREFIXES) or method in WRITE_METHODS:
+        errors["403"] = _error("Not allowed (employees only, or a missing CSRF token).")
+    # DRF's pagination answers a page past the last one with 404 too.
+    if any(p["in"] == "path" or (p["in"], p["name"]) == ("query", "page") for p in parameters):
+        errors["404"] = _error("No such object, or no such page.")
+    return errors
+
+
+def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: document the shared error answers of every operation."""
+    result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = {
+        "type": "object",
+        "properties": {
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "errors": {"description": "Field errors, when the input was invalid."},
+        },
+        "required": ["detail", "code"],
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for status, response in _errors_for(path, method, operation).items():
+                responses.setdefault(status, response)
+    return result

@@ -1,0 +1,38 @@
+"""The schema documents the error answers every operation can give, in the shared error shape."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schema(api_client) -> dict:
+    return api_client.get("/api/schema/?format=json").json()
+
+
+def _operations(schema: dict):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def test_every_operation_documents_401_429_and_503_as_errors(schema):
+    assert schema["components"]["schemas"]["Error"]["required"] == ["detail", "code"]
+    for _path, _method, operation in _operations(schema):
+        for status in ("401", "429", "503"):
+            content = operation["responses"][status]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_input_paths_and_pages_document_400_and_404(schema):
+    products = schema["paths"]["/api/products/"]["get"]["responses"]
+    detail = schema["paths"]["/api/products/{id}/"]["get"]["responses"]
+    assert {"400", "404"} <= set(products)
+    assert "404" in detail
+    assert "400" in schema["paths"]["/api/rankings/"]["post"]["responses"]
+
+
+def test_403_on_employee_paths_and_writes_only(schema):
+    assert "403" in schema["paths"]["/api/admin/metrics/"]["get"]["responses"]
+    assert "403" in schema["paths"]["/api/rankings/"]["post"]["responses"]
+    assert "403" not in schema["paths"]["/api/products/"]["get"]["responses"]

@@ -1,0 +1,48 @@
+"""Publishing from a process with no sockets (no hub) never holds a request on a hung layer."""
+
+import socket
+import threading
+import time
+
+import pytest
+from channels.layers import channel_layers
+
+from realtime import hub as hub_module
+
+MESSAGE = {"type": "event.deliver", "group": "live", "event": "ranking.submitted", "data": {}}
+
+
+@pytest.fixture
+def hung_layer(settings):
+    # A listening socket nobody accepts on: connections succeed, replies never come.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [url]},
+            }
+        }
+        channel_layers.backends.clear()
+        yield
+    channel_layers.backends.clear()
+    hub_module._layer_skip_until = 0.0
+
+
+def _publish_returns_within(seconds: float) -> bool:
+    thread = threading.Thread(target=hub_module.message_publish, args=(MESSAGE,), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+@pytest.mark.slow
+def test_a_hung_layer_costs_one_bounded_wait_then_events_skip_it(hung_layer):
+    assert hub_module._running_hub() is None
+    assert _publish_returns_within(hub_module.LAYER_TIMEOUT_SECONDS + 3)
+    started = time.monotonic()
+    assert _publish_returns_within(hub_module.LAYER_TIMEOUT_SECONDS + 3)
+    # The second event did not wait on the layer at all.
+    assert time.monotonic() - started < hub_module.LAYER_TIMEOUT_SECONDS
