@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.http_cache import http_cache
-from products.selectors import product_get
+from products.caching import ProductNotFound, product_detail_cached
 from rankings import selectors, services
 from rankings.serializers import (
     CategoryQuerySerializer,
@@ -59,7 +59,10 @@ class RankingViewSet(viewsets.GenericViewSet):
     )
     @http_cache()
     def product_stats(self, request: Request, product_id: str) -> Response:
-        if product_get(product_id=int(product_id)) is None:
-            raise NotFound("No active product has this id.")
+        try:
+            # The catalogue's cached detail answers "is it active?" without a query.
+            product_detail_cached(product_id=int(product_id))
+        except ProductNotFound:
+            raise NotFound("No active product has this id.") from None
         stats = selectors.product_stats(product_id=int(product_id))
         return Response(ProductStatsSerializer(stats).data)

@@ -65,10 +65,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # After authentication: the admin API's employee rule needs the session user.
-    "config.ratelimit.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After authentication: the admin API's employee rule needs the session user. Innermost,
+    # because it is sync-only: every middleware above it then runs in one worker thread, where
+    # Django would otherwise hop to the event loop and back for each async-capable one below
+    # it (9 thread hops per API request instead of 6; about 15 % of a cached read's CPU).
+    "config.ratelimit.RateLimitMiddleware",
 ]
 
 TEMPLATES = [
@@ -166,6 +169,9 @@ DJANGO_REDIS_SCAN_ITERSIZE = 500
 # A session read is a cache hit; the database keeps sessions through a Redis flush or outage.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
+# The admin's flash messages live in the session. The default (cookie first) builds a signer
+# for every request, API calls included: a few per cent of a cached read's CPU for nothing.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
 HTTP_CACHE_MAX_AGE = 60
 

@@ -1,0 +1,705 @@
+"""`make bench`: a fresh database, seeded; one daphne process; Locust per scenario; one table.
+
+    python -m bench.run [--smoke] [--duration 30] [--users 32] [--profile]
+
+Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), give
+the run a cache key prefix of its own (a cold cache, no flush of a shared Redis), start Rankly
+under one daphne process (bench/settings.py: development with DEBUG off and the rate limits
+raised), warm the caches, then run Locust headless in its own process for each scenario while
+sampling the server's memory and its database connections; the run's keys are deleted after.
+Prints one table and writes it as JSON under bench/results/.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+
+from bench import scenarios
+from bench.profile import render as render_profile
+from bench.profile import summarise as summarise_profile
+from bench.scenarios import Catalog
+from bench.seed import FULL, SMOKE, STAFF_TOKEN, Scale, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rankly_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    user_class: str
+    description: str
+
+
+SCENARIOS = [
+    Scenario("healthz", "Healthz", "GET /healthz: the bare server"),
+    Scenario(
+        "cached_reads",
+        "CachedReads",
+        "home stats, leaderboards, position, achievements, "
+        "product list and detail, ranking stats (warm caches)",
+    ),
+    Scenario("mix", "Mix", "70% browse, 20% search, 10% signed-in ranking submissions"),
+    Scenario("writes", "Writes", "POST /api/rankings/ by signed-in users, each its own token"),
+    Scenario(
+        "writes_paced",
+        "WritesPaced",
+        "the same 32 users, each submitting every 2 s (16/s offered, below saturation)",
+    ),
+]
+
+TARGETS = {
+    "cached_reads_ratio": 0.80,
+    "writes_p99_ms": 200,
+    "writes_paced_p99_ms": 200,
+    "mix_cache_hit_rate": 0.95,
+    "peak_memory_mb": 250,
+}
+
+
+@dataclass
+class Samples:
+    rss_mb: list[float] = field(default_factory=list)
+    db_connections: list[int] = field(default_factory=list)
+    db_active: list[int] = field(default_factory=list)
+
+
+def echo(message: str) -> None:
+    print(message, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_name(database_url: str) -> str:
+    return urlsplit(database_url).path.lstrip("/")
+
+
+def recreate_database(database_url: str) -> None:
+    """Drop and create the bench database, through the server's maintenance database."""
+    name = database_name(database_url)
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise SystemExit(f"refusing an unusual database name: {name!r}")
+    maintenance = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def server_env(
+    *, database_url: str, redis_url: str, metrics_token: str, cache_prefix: str
+) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REPLIT_DEPLOYMENT", "UPSTASH_REDIS_URL_PROD", "SENTRY_DSN"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_DEBUG="0",
+        DATABASE_URL=database_url,
+        UPSTASH_REDIS_URL=redis_url,
+        METRICS_TOKEN=metrics_token,
+        # A key prefix of the run's own: a cold cache without flushing a shared Redis database.
+        CACHE_KEY_PREFIX=cache_prefix,
+    )
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def http_get(
+    url: str, *, headers: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def web_command(port: int) -> list[str]:
+    """The Procfile's web process (daphne, or Python running it), on loopback, so the bench
+    serves the way production does."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = line.removeprefix("web:").replace("$PORT", str(port)).split()
+    words = [("127.0.0.1" if word == "0.0.0.0" else word) for word in words]
+    if words[0] == "daphne":
+        return [sys.executable, "-m", "daphne", *words[1:]]
+    if words[0] == "python":
+        return [sys.executable, *words[1:]]
+    raise SystemExit(f"the Procfile's web process is neither daphne nor python: {line}")
+
+
+@contextmanager
+def daphne(*, env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen]:
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            web_command(port),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"daphne exited with {process.returncode}; see {log_path}")
+            try:
+                http_get(f"http://127.0.0.1:{port}{scenarios.HEALTHZ}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"daphne did not answer within 60 s; see {log_path}") from None
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def cache_keys_dropped(*, redis_url: str, prefix: str) -> Iterator[None]:
+    """Delete the run's cache keys afterwards, leaving every other key of the database alone."""
+    try:
+        yield
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+
+
+def proc_status_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used (user + system): a cost per request that, unlike
+    throughput, barely moves when other programs share the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def sampling(*, pid: int, database_url: str, every: float = 0.25) -> Iterator[Samples]:
+    """Sample the server's resident memory and the bench database's connections meanwhile."""
+    samples = Samples()
+    stop = threading.Event()
+    name = database_name(database_url)
+
+    def sample() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while not stop.is_set():
+                total, active = conn.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE state = 'active') "
+                    "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                ).fetchone()
+                samples.db_connections.append(total)
+                samples.db_active.append(active)
+                samples.rss_mb.append(proc_status_mb(pid, "VmRSS"))
+                stop.wait(every)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def warm(*, base: str, catalog: Catalog, users: int, env: dict[str, str]) -> dict:
+    """Fill the caches the way traffic would: `manage.py warm_cache`, then every read path once."""
+    started = time.perf_counter()
+    command = manage("warm_cache", env=env)
+    warm_cache = "ran" if command.returncode == 0 else "unavailable or failed"
+    if command.returncode != 0:
+        echo(f"  manage.py warm_cache: {command.stderr.strip().splitlines()[-1:]}")
+    requests = [(path, None) for path in catalog.read_paths()]
+    requests += [
+        (scenarios.POSITION, user_id)
+        for user_id in range(1, min(users, catalog.scale.token_users) + 1)
+    ]
+
+    def fetch(item: tuple[str, int | None]) -> int:
+        path, user_id = item
+        headers = scenarios.token_header(user_id) if user_id else None
+        return http_get(base + path, headers=headers, timeout=30)[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(fetch, requests))
+    failed = sum(1 for status in statuses if status >= 400)
+    seconds = round(time.perf_counter() - started, 1)
+    echo(f"  warmed {len(requests)} paths in {seconds} s ({failed} answered >= 400)")
+    return {
+        "warm_cache_command": warm_cache,
+        "paths": len(requests),
+        "failed": failed,
+        "seconds": seconds,
+    }
+
+
+PROM_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+PROM_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def prometheus_cache_counts(text: str) -> dict[str, dict[str, float]]:
+    """Hits and misses per cache type from Prometheus text, whatever the counters are named:
+    a sample about a cache with a type label and either a result label or hit/miss in its name.
+    """
+    counts: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        match = PROM_LINE.match(line)
+        if not match or "cache" not in match.group(1) or match.group(1).endswith("_created"):
+            continue
+        name, value = match.group(1), float(match.group(3))
+        labels = dict(PROM_LABEL.findall(match.group(2) or ""))
+        cache_type = labels.get("type") or labels.get("cache_type") or labels.get("cache")
+        result = labels.get("result", "")
+        if not result:
+            result = "hit" if "hit" in name else "miss" if "miss" in name else ""
+        if cache_type and result.startswith(("hit", "miss")):
+            kind = "hits" if result.startswith("hit") else "misses"
+            counts.setdefault(cache_type, {"hits": 0, "misses": 0})[kind] += value
+    return counts
+
+
+def cache_counts(*, base: str, metrics_token: str) -> tuple[str, dict[str, dict[str, float]]]:
+    """Hits and misses per cache type from /metrics, else from the admin cache stats API."""
+    status, body = http_get(f"{base}/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+    if status == 200:
+        counts = prometheus_cache_counts(body.decode())
+        if counts:
+            return "/metrics", counts
+    status, body = http_get(
+        f"{base}/api/admin/cache/stats/", headers={"Authorization": f"Token {STAFF_TOKEN}"}
+    )
+    if status == 200:
+        data = json.loads(body)
+        data = data.get("types", data) if isinstance(data, dict) else {}
+        counts = {
+            cache_type: {"hits": value["hits"], "misses": value["misses"]}
+            for cache_type, value in data.items()
+            if isinstance(value, dict) and {"hits", "misses"} <= value.keys()
+        }
+        if counts:
+            return "/api/admin/cache/stats/", counts
+    return "unavailable", {}
+
+
+def hit_rates(before: dict, after: dict) -> dict[str, dict]:
+    rates = {}
+    for cache_type in sorted(set(before) | set(after)):
+        hits = after.get(cache_type, {}).get("hits", 0) - before.get(cache_type, {}).get("hits", 0)
+        misses = after.get(cache_type, {}).get("misses", 0) - before.get(cache_type, {}).get(
+            "misses", 0
+        )
+        if hits + misses:
+            rates[cache_type] = {
+                "hits": int(hits),
+                "misses": int(misses),
+                "hit_rate": round(hits / (hits + misses), 4),
+            }
+    total_hits = sum(rate["hits"] for rate in rates.values())
+    total = total_hits + sum(rate["misses"] for rate in rates.values())
+    if total:
+        rates["all"] = {
+            "hits": total_hits,
+            "misses": total - total_hits,
+            "hit_rate": round(total_hits / total, 4),
+        }
+    return rates
+
+
+def run_locust(
+    *, scenario: Scenario, base: str, users: int, duration: int, scale: Scale, workdir: Path
+) -> dict:
+    prefix = workdir / scenario.name
+    env = {**os.environ, "BENCH_SCALE": json.dumps(asdict(scale)), "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "--host",
+        base,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        f"{duration}s",
+        "--reset-stats",
+        "--only-summary",
+        "--stop-timeout",
+        "10",
+        "--csv",
+        str(prefix),
+        "--loglevel",
+        "WARNING",
+        scenario.user_class,
+    ]
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration + 120
+    )
+    stats_path = Path(f"{prefix}_stats.csv")
+    if not stats_path.exists():
+        raise SystemExit(f"locust wrote no stats for {scenario.name}:\n{completed.stderr[-3000:]}")
+    with open(stats_path) as handle:
+        rows = list(csv.DictReader(handle))
+    with open(f"{prefix}_failures.csv") as handle:
+        failures = [
+            {
+                "name": f"{row['Method']} {row['Name']}",
+                "error": row["Error"][:300],
+                "count": int(row["Occurrences"]),
+            }
+            for row in csv.DictReader(handle)
+        ]
+
+    def figures(row: dict) -> dict:
+        return {
+            "requests": int(row["Request Count"]),
+            "errors": int(row["Failure Count"]),
+            "rps": round(float(row["Requests/s"]), 1),
+            "p50_ms": float(row["50%"]),
+            "p95_ms": float(row["95%"]),
+            "p99_ms": float(row["99%"]),
+            "avg_ms": round(float(row["Average Response Time"]), 1),
+        }
+
+    total = next(row for row in rows if row["Name"] == "Aggregated")
+    return {
+        **figures(total),
+        "endpoints": {
+            f"{row['Type']} {row['Name']}": figures(row)
+            for row in rows
+            if row["Name"] != "Aggregated"
+        },
+        "failures": failures,
+    }
+
+
+@contextmanager
+def profiling(*, pid: int, path: Path | None, duration: int) -> Iterator[None]:
+    """py-spy samples the server for the scenario's duration, as collapsed stacks; only the
+    thread holding the GIL, so the profile shows where the process's one core of Python goes."""
+    if path is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--duration",
+            str(duration),
+            "--format",
+            "raw",
+            "--output",
+            str(path),
+            "--nonblocking",
+            "--gil",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield
+    finally:
+        try:
+            spy.wait(timeout=duration + 30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+
+
+def machine() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def git_commit() -> str:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return completed.stdout.strip() or "unknown"
+
+
+def summarise(result: dict) -> str:
+    lines = []
+    header = (
+        f"{'scenario':<13} {'users':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'cpu ms/req':>10} {'db conns':>8} "
+        f"{'rss MB':>7}"
+    )
+    lines += [header, "-" * len(header)]
+    for name, row in result["scenarios"].items():
+        lines.append(
+            f"{name:<13} {row['users']:>5} {row['rps']:>8.1f} {row['p50_ms']:>7.0f} "
+            f"{row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} {row['errors']:>6} "
+            f"{row['ratio_to_healthz']:>9.2f} {row['server_cpu_ms_per_request']:>10.2f} "
+            f"{row['db_connections_max']:>8} "
+            f"{row['rss_mb_max']:>7.0f}"
+        )
+    lines.append("")
+    cache = result["cache_during_mix"]
+    lines.append(f"cache hit rate during the mix (source: {cache['source']}):")
+    for cache_type, rate in cache["rates"].items():
+        lines.append(
+            f"  {cache_type:<26} {rate['hit_rate']:>7.1%}  "
+            f"({rate['hits']} hits, {rate['misses']} misses)"
+        )
+    if not cache["rates"]:
+        lines.append("  no cache counters available from the server")
+    lines.append(f"server peak memory (VmHWM): {result['server']['peak_memory_mb']:.0f} MB")
+    machine = result["machine"]
+    start, end = machine["load_average_at_start"][0], machine["load_average_at_end"][0]
+    lines.append(
+        f"machine: {machine['cpu']}, {machine['cores']} cores, "
+        f"load average {start} at start, {end} at end"
+    )
+    lines.append("")
+    lines.append("targets:")
+    for name, target in result["targets"].items():
+        mark = "met" if target["met"] else "MISSED"
+        lines.append(f"  {name:<22} {target['value']!s:>10} (target {target['target']}): {mark}")
+    return "\n".join(lines)
+
+
+def evaluate(result: dict) -> dict:
+    scenarios_ = result["scenarios"]
+    rates = result["cache_during_mix"]["rates"]
+    checks = {}
+    if "cached_reads" in scenarios_:
+        checks["cached_reads_ratio"] = (scenarios_["cached_reads"]["ratio_to_healthz"], ">=")
+    for name in ("writes", "writes_paced"):
+        if name in scenarios_:
+            writes = scenarios_[name]
+            checks[f"{name}_p99_ms"] = (writes["p99_ms"] if not writes["errors"] else None, "<")
+    if "all" in rates:
+        checks["mix_cache_hit_rate"] = (rates["all"]["hit_rate"], ">=")
+    checks["peak_memory_mb"] = (round(result["server"]["peak_memory_mb"], 1), "<")
+    out = {}
+    for name, (value, op) in checks.items():
+        target = TARGETS[name]
+        met = value is not None and (value >= target if op == ">=" else value < target)
+        out[name] = {"value": value, "target": f"{op} {target}", "met": met}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 3 s per scenario")
+    parser.add_argument("--duration", type=int, help="seconds per scenario (30; smoke 3)")
+    parser.add_argument("--users", type=int, default=32, help="concurrent Locust users")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--reuse-database",
+        action="store_true",
+        help="skip recreate, migrate and seed (the database must hold a seed)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the server during each scenario run"
+    )
+    parser.add_argument("--only", nargs="*", choices=[s.name for s in SCENARIOS])
+    args = parser.parse_args(argv)
+    scale = SMOKE if args.smoke else FULL
+    duration = args.duration or (3 if args.smoke else 30)
+    selected = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir = args.results_dir / f"run-{stamp}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    metrics_token = secrets.token_urlsafe(16)
+    cache_prefix = f"rankly-bench-{stamp}"
+    env = server_env(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        metrics_token=metrics_token,
+        cache_prefix=cache_prefix,
+    )
+    result: dict = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "machine": machine(),
+        "settings": {
+            "profiled": args.profile,
+            "users": args.users,
+            "duration_s": duration,
+            "smoke": args.smoke,
+            "server": "1 daphne process, bench.settings (development, DEBUG off, rate limits "
+            "raised to 10^9/min but still counted in Redis), PostgreSQL + Redis",
+        },
+        "scale": asdict(scale),
+    }
+    echo(
+        f"bench: {'smoke' if args.smoke else 'full'} scale {asdict(scale)}, "
+        f"{args.users} users x {duration} s per scenario"
+    )
+
+    if not args.reuse_database:
+        started = time.perf_counter()
+        recreate_database(args.database_url)
+        migrated = manage("migrate", "--noinput", "-v0", env=env)
+        if migrated.returncode:
+            raise SystemExit(f"migrate failed:\n{migrated.stderr}")
+        result["migrate_seconds"] = round(time.perf_counter() - started, 1)
+        echo(
+            f"  created and migrated {database_name(args.database_url)} in "
+            f"{result['migrate_seconds']} s"
+        )
+        result["seed"] = seed(database_url=args.database_url, scale=scale, echo=echo)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    catalog = Catalog(scale)
+    result["scenarios"] = {}
+    with (
+        cache_keys_dropped(redis_url=args.redis_url, prefix=cache_prefix),
+        daphne(env=env, port=port, log_path=workdir / "daphne.log") as server,
+    ):
+        echo(f"  daphne pid {server.pid} on {base}")
+        result["warm"] = warm(base=base, catalog=catalog, users=args.users, env=env)
+        cache_before: dict = {}
+        cache_source, cache_after = "not measured", {}
+        for scenario in selected:
+            if scenario.name == "mix":
+                cache_source, cache_before = cache_counts(base=base, metrics_token=metrics_token)
+            spy = workdir / f"profile-{scenario.name}.txt" if args.profile else None
+            cpu_before = cpu_seconds(server.pid)
+            with (
+                sampling(pid=server.pid, database_url=args.database_url) as samples,
+                profiling(pid=server.pid, path=spy, duration=duration),
+            ):
+                stats = run_locust(
+                    scenario=scenario,
+                    base=base,
+                    users=args.users,
+                    duration=duration,
+                    scale=scale,
+                    workdir=workdir,
+                )
+            if scenario.name == "mix":
+                cache_source, cache_after = cache_counts(base=base, metrics_token=metrics_token)
+            if spy is not None and spy.exists():
+                result.setdefault("profiles", {})[scenario.name] = summarise_profile(spy)
+            cpu_used = cpu_seconds(server.pid) - cpu_before
+            stats.update(
+                description=scenario.description,
+                server_cpu_ms_per_request=round(1000 * cpu_used / max(stats["requests"], 1), 2),
+                users=args.users,
+                db_connections_max=max(samples.db_connections, default=0),
+                db_connections_median=statistics.median(samples.db_connections or [0]),
+                db_active_max=max(samples.db_active, default=0),
+                rss_mb_max=round(max(samples.rss_mb, default=0), 1),
+            )
+            result["scenarios"][scenario.name] = stats
+            echo(
+                f"  {scenario.name}: {stats['rps']} req/s, p99 {stats['p99_ms']} ms, "
+                f"{stats['errors']} errors of {stats['requests']}"
+            )
+            for failure in stats["failures"][:5]:
+                echo(f"    {failure['count']} x {failure['name']}: {failure['error']}")
+        result["server"] = {"peak_memory_mb": round(proc_status_mb(server.pid, "VmHWM"), 1)}
+    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    baseline = result["scenarios"].get("healthz", {}).get("rps") or None
+    for stats in result["scenarios"].values():
+        stats["ratio_to_healthz"] = round(stats["rps"] / baseline, 2) if baseline else 0.0
+    result["cache_during_mix"] = {
+        "source": cache_source,
+        "rates": hit_rates(cache_before, cache_after),
+    }
+    result["targets"] = evaluate(result)
+    table = summarise(result)
+    result["table"] = table.splitlines()
+    echo("")
+    echo(table)
+    for name, profile in result.get("profiles", {}).items():
+        echo(f"\nwhere the server's Python time went during {name}:")
+        echo(render_profile(profile))
+    path = args.results_dir / f"bench-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.smoke and len(selected) == len(SCENARIOS):
+        # A profiled run is slowed by the profiler: its figures are kept apart from the latest.
+        latest = "profile-latest.json" if args.profile else "latest.json"
+        (args.results_dir / latest).write_text(json.dumps(result, indent=2) + "\n")
+    echo(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
