@@ -2,7 +2,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.views import CustomerViewSet, UserSessionViewSet
 
-# The customer API's paths have no trailing slash (SPEC §4).
+# The customer API's paths have no trailing slash.
 router = SimpleRouter(trailing_slash=False)
 router.register("sessions", UserSessionViewSet, basename="session")
 router.register("", CustomerViewSet, basename="customer")

@@ -1,7 +1,8 @@
 """Per-IP rate limits by path, and the employee rule for the admin API.
 
-The middleware maps every request path to one of the groups of SPEC §8 and counts it with
-django-ratelimit in the shared cache, so every instance enforces one limit together. Matching is
+The middleware maps every request path to one of four groups (auth, api, rankings, admin) and
+counts it with django-ratelimit in the shared cache, so every instance enforces one limit
+together. Matching is
 by path prefix, so a route added later under a prefix is limited without being decorated.
 
 When the limit store fails, each instance counts in process instead (same limits and window

@@ -189,7 +189,7 @@ def redis_status(alias: str = "default") -> str:
 
 
 def redis_log_startup() -> None:
-    """The SPEC §10 startup lines: which Redis this process uses and whether it answers."""
+    """The startup lines saying which Redis this process uses and whether it answers."""
     from django.conf import settings
     from django.core.cache import cache
 

@@ -13,7 +13,7 @@ from twisted.internet import reactor
 class RanklyServer(Server):
     def run(self) -> None:
         # daphne's WebSocket factory fails a message over its size limit by dropping the TCP
-        # connection; with failByDrop off, autobahn sends the close code 1009 first (SPEC §5).
+        # connection; with failByDrop off, autobahn sends the close code 1009 first.
         reactor.callWhenRunning(lambda: self.ws_factory.setProtocolOptions(failByDrop=False))
         super().run()
 

@@ -359,7 +359,7 @@ def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
     )
 
 
-# --- Cached reads (SPEC §7: each may be stale up to its type's TTL) ----------------------------
+# --- Cached reads (each may be stale up to its type's TTL) ----------------------------
 
 
 def leaderboard_cached(*, window: Window, limit: int) -> dict[str, Any]:

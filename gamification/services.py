@@ -131,7 +131,7 @@ class StreakChange:
 
 
 def streak_advance(*, user: User, local_date: date) -> StreakChange:
-    """Count an active local day (SPEC §6). The caller holds the user's row lock."""
+    """Count an active local day for the streak. The caller holds the user's row lock."""
     streak, _ = Streak.objects.select_for_update().get_or_create(user=user)
     last = streak.last_active_date
     if last is not None and local_date <= last:
@@ -301,7 +301,7 @@ class SubmissionReward:
 def submission_reward(
     *, user: User, category: str, product_ids: list[int], now: datetime
 ) -> SubmissionReward:
-    """Ledger, points, streak and achievements of one ranking submission (SPEC §6).
+    """Ledger, points, streak and achievements of one ranking submission.
 
     Runs inside the submission's transaction with the user's row already locked, so that
     concurrent submissions of one user count the daily cap one after the other.

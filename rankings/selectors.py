@@ -87,7 +87,7 @@ def recent_rankings_for_user(*, user: User, limit: int = 20) -> QuerySet[Product
     )
 
 
-# --- Cached reads (SPEC §7: may be stale up to the ranking stats TTL) --------------------------
+# --- Cached reads (may be stale up to the ranking stats TTL) --------------------------
 
 
 def category_stats(*, category: str) -> list[dict[str, Any]]:

@@ -52,7 +52,7 @@ def ranking_validate(*, category: str, product_ids: list[int]) -> list[Product]:
 def ranking_submit(
     *, user: User, category: str, product_ids: list[int], now: datetime | None = None
 ) -> RankingResult:
-    """Replace the user's ranking of a category and reward it (SPEC §6), in one transaction."""
+    """Replace the user's ranking of a category and reward it, in one transaction."""
     products = ranking_validate(category=category, product_ids=product_ids)
     now = now or timezone.now()
     with transaction.atomic():

@@ -214,7 +214,7 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
-# --- Rate limiting (SPEC §8; config/ratelimit.py) --------------------------------------------
+# --- Rate limiting (config/ratelimit.py) -----------------------------------------------------
 RATELIMIT_ENABLE = True
 # The shared cache: Redis when configured, so every instance counts against one limit.
 RATELIMIT_USE_CACHE = "default"

@@ -1,4 +1,4 @@
-"""The seed's post-deployment checklist, checked against this process's real configuration."""
+"""The post-deployment checklist, checked against this process's real configuration."""
 
 from dataclasses import dataclass
 from typing import Any

@@ -1,6 +1,6 @@
 """Abuse against a running instance: a sign-in flood, forged X-Forwarded-For, oversized,
-deeply nested and undecodable bodies, 10 MB WebSocket frames. Each is refused as SPEC §4, §5
-and §8 say, and the process stays healthy with its memory roughly flat."""
+deeply nested and undecodable bodies, 10 MB WebSocket frames. Each gets its documented refusal
+(4xx JSON, 429, close 1009), and the process stays healthy with its memory roughly flat."""
 
 import collections
 import contextlib
