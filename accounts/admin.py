@@ -6,7 +6,12 @@ from django.http import HttpRequest
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.services import user_session_end
-from adminops.admin_tools import exclude_from_leaderboards, include_in_leaderboards, rebuild_points
+from adminops.admin_tools import (
+    ReadOnlyAdmin,
+    exclude_from_leaderboards,
+    include_in_leaderboards,
+    rebuild_points,
+)
 
 
 class _EmailFormMixin:
@@ -75,20 +80,14 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(LoginCode)
-class LoginCodeAdmin(admin.ModelAdmin):
+class LoginCodeAdmin(ReadOnlyAdmin):
     """Read-only: codes are made by sign-in requests and only their hashes are kept."""
 
     list_display = ["email", "created_at", "expires_at", "attempts", "used_at"]
     list_filter = [("used_at", admin.EmptyFieldListFilter)]
     search_fields = ["email"]
     ordering = ["-created_at"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    records_deletable = True
 
 
 @admin.register(UserSession)

@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
+from adminops.admin_tools import ReadOnlyAdmin
 from adminops.models import AuditLog
 
 # The admin index links to the operations dashboard and tools.
@@ -8,7 +8,7 @@ admin.site.index_template = "adminops/index.html"
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """The audit trail: read-only, even for superusers."""
 
     list_display = ["created_at", "actor", "action", "target_type", "target_id", "reason"]
@@ -18,12 +18,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     readonly_fields = [f.name for f in AuditLog._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
-        return False

@@ -10,6 +10,25 @@ from django.http import HttpRequest
 from adminops import selectors, services
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the application writes itself: employees look, they do not add or edit.
+
+    `records_deletable` lets employees delete rows nothing depends on (old codes, searches).
+    """
+
+    records_deletable = False
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.records_deletable and super().has_delete_permission(request, obj)
+
+
 class AuditedAdminMixin:
     """Admin edits recorded in the audit log, invalidating the caches the model feeds.
 

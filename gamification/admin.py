@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from adminops.admin_tools import AuditedAdminMixin, reevaluate_achievements, warm_caches
+from adminops.admin_tools import (
+    AuditedAdminMixin,
+    ReadOnlyAdmin,
+    reevaluate_achievements,
+    warm_caches,
+)
 from gamification.models import (
     Achievement,
     ActivityLog,
@@ -9,21 +14,6 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the game itself: employees look, they do not edit."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Achievement)

@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.db import models
-from django.http import HttpRequest
 
-from adminops.admin_tools import AuditedAdminMixin, rebuild_ranking_stats, warm_caches
+from adminops.admin_tools import (
+    AuditedAdminMixin,
+    ReadOnlyAdmin,
+    rebuild_ranking_stats,
+    warm_caches,
+)
 from products.models import Product, ProductMetadata, UserProductSearch
 
 # Counters kept by the ranking and page-view services; the admin shows them, never edits them.
@@ -44,7 +48,7 @@ class ProductMetadataAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserProductSearch)
-class UserProductSearchAdmin(admin.ModelAdmin):
+class UserProductSearchAdmin(ReadOnlyAdmin):
     """Read-only: a record of what people searched."""
 
     list_display = ["query", "user", "result_count", "created_at"]
@@ -52,10 +56,4 @@ class UserProductSearchAdmin(admin.ModelAdmin):
     list_filter = ["created_at"]
     search_fields = ["query", "user__email"]
     ordering = ["-created_at"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    records_deletable = True

@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
+from adminops.admin_tools import ReadOnlyAdmin
 from rankings.models import ProductRanking
 
 
 @admin.register(ProductRanking)
-class ProductRankingAdmin(admin.ModelAdmin):
+class ProductRankingAdmin(ReadOnlyAdmin):
     """Read-only: rankings change through submissions, which keep counters and caches right."""
 
     list_display = ["user", "category", "position", "product", "points", "updated_at"]
@@ -13,13 +13,3 @@ class ProductRankingAdmin(admin.ModelAdmin):
     list_filter = ["position", "category"]
     search_fields = ["user__email", "product__name", "category"]
     ordering = ["-updated_at"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
