@@ -146,21 +146,39 @@ def product_update(
     return product
 
 
-def product_delete(*, actor: User | None, product: Product) -> None:
-    """Delete a product nobody ranks; a ranked product is deactivated instead, keeping history."""
-    blocker = delete_blocker(instance=product)
+def _delete_audited(
+    *,
+    actor: User | None,
+    instance: Product | Achievement,
+    action: str,
+    data: dict[str, Any],
+    cache_types: Iterable[CacheType],
+) -> None:
+    """Delete a row nothing depends on, audited; one that history needs is refused."""
+    blocker = delete_blocker(instance=instance)
     if blocker:
         raise ActionRefused(blocker)
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action=AuditAction.PRODUCT_DELETE,
-            target_type="product",
-            target_id=product.pk,
-            data={"slug": product.slug, "name": product.name},
+            action=action,
+            target_type=instance._meta.model_name,
+            target_id=instance.pk,
+            data=data,
         )
-        product.delete()
-        cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+        instance.delete()
+        cache_types_invalidate_on_commit(cache_types=cache_types)
+
+
+def product_delete(*, actor: User | None, product: Product) -> None:
+    """Delete a product nobody ranks; a ranked product is deactivated instead, keeping history."""
+    _delete_audited(
+        actor=actor,
+        instance=product,
+        action=AuditAction.PRODUCT_DELETE,
+        data={"slug": product.slug, "name": product.name},
+        cache_types=PRODUCT_CACHE_TYPES,
+    )
 
 
 # --- Achievements ---------------------------------------------------------------------------
@@ -199,19 +217,13 @@ def achievement_update(
 
 def achievement_delete(*, actor: User | None, achievement: Achievement) -> None:
     """Delete an achievement nobody unlocked; an unlocked one is deactivated instead."""
-    blocker = delete_blocker(instance=achievement)
-    if blocker:
-        raise ActionRefused(blocker)
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=AuditAction.ACHIEVEMENT_DELETE,
-            target_type="achievement",
-            target_id=achievement.pk,
-            data={"code": achievement.code, "name": achievement.name},
-        )
-        achievement.delete()
-        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    _delete_audited(
+        actor=actor,
+        instance=achievement,
+        action=AuditAction.ACHIEVEMENT_DELETE,
+        data={"code": achievement.code, "name": achievement.name},
+        cache_types=ACHIEVEMENT_CACHE_TYPES,
+    )
 
 
 # --- Edits made in the Django admin ---------------------------------------------------------

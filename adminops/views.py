@@ -48,7 +48,18 @@ class EmployeeViewSet(viewsets.GenericViewSet):
         return super().handle_exception(exc)
 
 
-class AdminProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EmployeeViewSet):
+class EmployeeCrudViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    EmployeeViewSet,
+):
+    """DRF's CRUD actions, with every write made by an audited service in perform_*."""
+
+
+class AdminProductViewSet(EmployeeCrudViewSet):
     """Products with their metadata; every write invalidates the caches products feed."""
 
     serializer_class = AdminProductSerializer
@@ -56,34 +67,25 @@ class AdminProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Empl
     def get_queryset(self):
         return selectors.admin_product_list(search=self.request.query_params.get("search", ""))
 
-    def _save(self, request: Request, product=None, partial: bool = False) -> Response:
-        serializer = self.get_serializer(product, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
+    def perform_create(self, serializer: AdminProductSerializer) -> None:
         fields = dict(serializer.validated_data)
         metadata = fields.pop("metadata", None)
-        if product is None:
-            product = services.product_create(actor=request.user, fields=fields, metadata=metadata)
-            return Response(self.get_serializer(product).data, status=status.HTTP_201_CREATED)
-        product = services.product_update(
-            actor=request.user, product=product, fields=fields, metadata=metadata
+        serializer.instance = services.product_create(
+            actor=self.request.user, fields=fields, metadata=metadata
         )
-        return Response(self.get_serializer(product).data)
 
-    def create(self, request: Request) -> Response:
-        return self._save(request)
+    def perform_update(self, serializer: AdminProductSerializer) -> None:
+        fields = dict(serializer.validated_data)
+        metadata = fields.pop("metadata", None)
+        serializer.instance = services.product_update(
+            actor=self.request.user, product=serializer.instance, fields=fields, metadata=metadata
+        )
 
-    def update(self, request: Request, pk: str) -> Response:
-        return self._save(request, self.get_object())
-
-    def partial_update(self, request: Request, pk: str) -> Response:
-        return self._save(request, self.get_object(), partial=True)
-
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.product_delete(actor=request.user, product=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance) -> None:
+        services.product_delete(actor=self.request.user, product=instance)
 
 
-class AdminAchievementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EmployeeViewSet):
+class AdminAchievementViewSet(EmployeeCrudViewSet):
     """Achievement definitions; every write invalidates the cached definitions."""
 
     serializer_class = AdminAchievementSerializer
@@ -92,31 +94,20 @@ class AdminAchievementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     def get_queryset(self):
         return selectors.admin_achievement_list()
 
-    def _save(self, request: Request, achievement=None, partial: bool = False) -> Response:
-        serializer = self.get_serializer(achievement, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        if achievement is None:
-            achievement = services.achievement_create(
-                actor=request.user, fields=dict(serializer.validated_data)
-            )
-            return Response(self.get_serializer(achievement).data, status=status.HTTP_201_CREATED)
-        achievement = services.achievement_update(
-            actor=request.user, achievement=achievement, fields=dict(serializer.validated_data)
+    def perform_create(self, serializer: AdminAchievementSerializer) -> None:
+        serializer.instance = services.achievement_create(
+            actor=self.request.user, fields=dict(serializer.validated_data)
         )
-        return Response(self.get_serializer(achievement).data)
 
-    def create(self, request: Request) -> Response:
-        return self._save(request)
+    def perform_update(self, serializer: AdminAchievementSerializer) -> None:
+        serializer.instance = services.achievement_update(
+            actor=self.request.user,
+            achievement=serializer.instance,
+            fields=dict(serializer.validated_data),
+        )
 
-    def update(self, request: Request, pk: str) -> Response:
-        return self._save(request, self.get_object())
-
-    def partial_update(self, request: Request, pk: str) -> Response:
-        return self._save(request, self.get_object(), partial=True)
-
-    def destroy(self, request: Request, pk: str) -> Response:
-        services.achievement_delete(actor=request.user, achievement=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, instance) -> None:
+        services.achievement_delete(actor=self.request.user, achievement=instance)
 
 
 class AdminUserViewSet(EmployeeViewSet):
