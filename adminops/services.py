@@ -41,18 +41,6 @@ LEADERBOARD_CACHE_TYPES = (CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION
 
 PRODUCT_FIELDS = ("name", "slug", "brand", "category", "image_url", "is_active")
 METADATA_FIELDS = ("description", "attributes", "tags")
-ACHIEVEMENT_FIELDS = (
-    "code",
-    "name",
-    "description",
-    "icon",
-    "points",
-    "metric",
-    "threshold",
-    "is_hidden",
-    "is_active",
-    "order",
-)
 
 Progress = Callable[[int, int], None]
 
