@@ -41,7 +41,6 @@ def main() -> None:
 
     django.setup()
     import asgiref.sync
-    from django.core.asgi import get_asgi_application
 
     from bench.scenarios import token_header
 
@@ -59,7 +58,7 @@ def main() -> None:
 
     asgiref.sync.SyncToAsync.__call__ = counted_sync_to_async
     asgiref.sync.AsyncToSync.__call__ = counted_async_to_sync
-    app = get_asgi_application()
+    from config.asgi import django_asgi_app as app
 
     async def request(scope: dict) -> int:
         sent: list[dict] = []

@@ -4,7 +4,7 @@ from config.settings import default_settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings_module())
 
-from django.core.asgi import get_asgi_application
+from config.handlers import get_asgi_application
 
 # Django first, so the app registry is ready before the consumers import models.
 django_asgi_app = get_asgi_application()
