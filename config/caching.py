@@ -52,6 +52,10 @@ LOCK_SECONDS = 15
 WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.02
 
+# Part of every value's key. Raised when what a type stores changes shape, so that during a
+# rolling deploy each release reads only the values it stored itself.
+VALUE_FORMAT = 2
+
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.:=,-]{1,150}")
 
 _counts_lock = threading.Lock()
@@ -72,7 +76,7 @@ def cache_key(cache_type: CacheType, key: str) -> str:
     """Where a value of a type is stored; keys with unsafe characters are hashed."""
     if not _SAFE_KEY.fullmatch(key):
         key = "h-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"{cache_type}:{key}"
+    return f"{cache_type}:v{VALUE_FORMAT}:{key}"
 
 
 def _generation(cache_type: CacheType, current: str | None) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import users_seen_since
-from config.caching import CacheType, cache_get_or_set, cache_warmer
+from config.caching import CacheType, cache_get_or_set
 from gamification.models import (
     Achievement,
     ActivityKind,
@@ -27,6 +27,7 @@ from products.selectors import product_categories, products_top_ranked
 Window = Literal["all", "week"]
 WINDOWS: tuple[Window, ...] = ("all", "week")
 LEADERBOARD_MAX = 100
+LEADERBOARD_DEFAULT_LIMIT = 10
 WEEK = timedelta(days=7)
 
 # The leaderboard's population; the same predicate as the partial index user_leaderboard.
@@ -362,28 +363,6 @@ def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
 # --- Cached reads (each may be stale up to its type's TTL) ----------------------------
 
 
-def leaderboard_cached(*, window: Window, limit: int) -> dict[str, Any]:
-    """`{window, generated_at, entries}`; the top 100 is cached once and cut to `limit`."""
-    board = cache_get_or_set(
-        CacheType.LEADERBOARD,
-        window,
-        lambda: {
-            "window": window,
-            "generated_at": timezone.now(),
-            "entries": leaderboard(window=window, limit=LEADERBOARD_MAX),
-        },
-    )
-    return {**board, "entries": board["entries"][:limit]}
-
-
-def leaderboard_position_cached(*, user: User, window: Window) -> dict[str, Any]:
-    return cache_get_or_set(
-        CacheType.LEADERBOARD_POSITION,
-        f"{window}:{user.pk}",
-        lambda: leaderboard_position(user=user, window=window),
-    )
-
-
 def home_stats() -> dict[str, Any]:
     """The community at a glance. "Today" starts at midnight UTC."""
     now = timezone.now()
@@ -407,10 +386,6 @@ def home_stats() -> dict[str, Any]:
         ],
         "generated_at": now,
     }
-
-
-def home_stats_cached() -> dict[str, Any]:
-    return cache_get_or_set(CacheType.HOME_STATS, "home", home_stats)
 
 
 def achievement_definitions_public() -> list[dict[str, Any]]:
@@ -461,31 +436,3 @@ def achievements_for_viewer(*, user: User | None) -> list[dict[str, Any]]:
         }
         for definition in achievement_definitions_cached()
     ]
-
-
-@cache_warmer(CacheType.LEADERBOARD)
-def leaderboard_warm() -> int:
-    for window in WINDOWS:
-        leaderboard_cached(window=window, limit=LEADERBOARD_MAX)
-    return len(WINDOWS)
-
-
-@cache_warmer(CacheType.LEADERBOARD_POSITION)
-def leaderboard_position_warm() -> int:
-    """Positions of the users on the visible board: the ones most likely to look."""
-    users = list(ranked_users().order_by("-points", "id")[:LEADERBOARD_MAX])
-    for user in users:
-        leaderboard_position_cached(user=user, window="all")
-    return len(users)
-
-
-@cache_warmer(CacheType.HOME_STATS)
-def home_stats_warm() -> int:
-    home_stats_cached()
-    return 1
-
-
-@cache_warmer(CacheType.ACHIEVEMENT_DEFINITIONS)
-def achievement_definitions_warm() -> int:
-    achievement_definitions_cached()
-    return 1

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from gamification.models import ActivityLog, Streak, UserAchievement
-from gamification.selectors import LEADERBOARD_MAX, WINDOWS
+from gamification.selectors import LEADERBOARD_DEFAULT_LIMIT, LEADERBOARD_MAX, WINDOWS
 
 
 class StreakSerializer(serializers.ModelSerializer):
@@ -55,7 +55,9 @@ class ActivitySerializer(serializers.ModelSerializer):
 
 class LeaderboardQuerySerializer(serializers.Serializer):
     window = serializers.ChoiceField(choices=WINDOWS, default="all")
-    limit = serializers.IntegerField(min_value=1, max_value=LEADERBOARD_MAX, default=10)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=LEADERBOARD_MAX, default=LEADERBOARD_DEFAULT_LIMIT
+    )
 
 
 class PositionQuerySerializer(serializers.Serializer):

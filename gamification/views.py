@@ -1,3 +1,4 @@
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
@@ -5,8 +6,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.http_cache import http_cache
-from gamification import selectors, services
+from config.http_cache import http_cache, rendered_response
+from gamification import caching, selectors, services
 from gamification.serializers import (
     AchievementDefinitionSerializer,
     ActivitySerializer,
@@ -30,12 +31,10 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=[LeaderboardQuerySerializer])
     @http_cache()
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request) -> HttpResponse:
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(
-            LeaderboardSerializer(selectors.leaderboard_cached(**query.validated_data)).data
-        )
+        return rendered_response(caching.leaderboard_cached(**query.validated_data))
 
     def get_permissions(self) -> list:
         if self.action == "list":
@@ -45,13 +44,14 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
     @extend_schema(parameters=[PositionQuerySerializer], responses=PositionSerializer)
     @action(detail=False)
     @http_cache(per_user=True)
-    def position(self, request: Request) -> Response:
+    def position(self, request: Request) -> HttpResponse:
         query = PositionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        position = selectors.leaderboard_position_cached(
-            user=request.user, window=query.validated_data["window"]
+        return rendered_response(
+            caching.leaderboard_position_cached(
+                user=request.user, window=query.validated_data["window"]
+            )
         )
-        return Response(PositionSerializer(position).data)
 
 
 class HomeStatsViewSet(viewsets.GenericViewSet):
@@ -62,8 +62,8 @@ class HomeStatsViewSet(viewsets.GenericViewSet):
     pagination_class = None
 
     @http_cache()
-    def list(self, request: Request) -> Response:
-        return Response(HomeStatsSerializer(selectors.home_stats_cached()).data)
+    def list(self, request: Request) -> HttpResponse:
+        return rendered_response(caching.home_stats_cached())
 
 
 class AchievementViewSet(viewsets.GenericViewSet):
@@ -76,7 +76,9 @@ class AchievementViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=AchievementDefinitionSerializer(many=True))
     # Hidden achievements show to the users who unlocked them: the answer depends on who asks.
     @http_cache(per_user=True)
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return rendered_response(caching.achievements_public_cached())
         definitions = selectors.achievements_for_viewer(user=request.user)
         return Response(AchievementDefinitionSerializer(definitions, many=True).data)
 

@@ -1,5 +1,5 @@
-"""Cached reads of the catalogue (serialized, so a hit touches neither the database nor a
-serializer) and the warmers that fill them ahead of demand."""
+"""Cached reads of the catalogue, kept rendered (see config.http_cache), so a hit touches
+neither the database nor a serializer; and the warmers that fill them ahead of demand."""
 
 from typing import Any
 
@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 
 from config.caching import CacheType, cache_get_or_set, cache_invalidate, cache_warmer
+from config.http_cache import RenderedJSON, json_render
 from products import selectors
 from products.serializers import CategorySerializer, ProductDetailSerializer, ProductSerializer
 
@@ -20,7 +21,10 @@ class ProductNotFound(LookupError):
 
 
 def products_page_cached(*, search: str, category: str, page: int, page_size: int) -> dict:
-    """One page of the catalogue: {count, page, num_pages, results}. Raises PageOutOfRange."""
+    """One page of the catalogue: {count, page, num_pages, results (rendered)}.
+
+    Raises PageOutOfRange.
+    """
 
     def compute() -> dict[str, Any]:
         paginator = Paginator(selectors.product_list(search=search, category=category), page_size)
@@ -33,30 +37,30 @@ def products_page_cached(*, search: str, category: str, page: int, page_size: in
             "count": paginator.count,
             "page": page,
             "num_pages": paginator.num_pages,
-            "results": [dict(p) for p in ProductSerializer(current.object_list, many=True).data],
+            "results": json_render(ProductSerializer(current.object_list, many=True).data),
         }
 
     key = f"list:{category}:{page}:{page_size}:{search}"
     return cache_get_or_set(CacheType.PRODUCTS, key, compute)
 
 
-def product_categories_cached() -> list[dict]:
-    def compute() -> list[dict]:
-        categories = CategorySerializer(selectors.product_categories(), many=True).data
-        return [dict(c) for c in categories]
+def product_categories_cached() -> RenderedJSON:
+    return cache_get_or_set(
+        CacheType.PRODUCTS,
+        "categories",
+        lambda: json_render(CategorySerializer(selectors.product_categories(), many=True).data),
+    )
 
-    return cache_get_or_set(CacheType.PRODUCTS, "categories", compute)
 
-
-def product_detail_cached(*, product_id: int) -> dict:
+def product_detail_cached(*, product_id: int) -> RenderedJSON:
     """A product with its metadata, as the detail endpoint shows it. Raises ProductNotFound."""
 
-    def compute() -> dict[str, Any]:
+    def compute() -> RenderedJSON:
         product = selectors.product_get(product_id=product_id)
         if product is None:
             # Not cached, for the same reason as out-of-range pages.
             raise ProductNotFound(product_id)
-        return dict(ProductDetailSerializer(product).data)
+        return json_render(ProductDetailSerializer(product).data)
 
     return cache_get_or_set(CacheType.PRODUCT_METADATA, f"detail:{product_id}", compute)
 
@@ -71,7 +75,8 @@ def catalogue_cache_invalidate() -> None:
 def products_warm() -> int:
     """The categories and the first page of the whole catalogue and of every category."""
     page_size = settings.REST_FRAMEWORK["PAGE_SIZE"]
-    categories = [c["category"] for c in product_categories_cached()]
+    product_categories_cached()
+    categories = [c["category"] for c in selectors.product_categories()]
     for category in ["", *categories]:
         products_page_cached(search="", category=category, page=1, page_size=page_size)
     return 2 + len(categories)

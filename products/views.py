@@ -1,12 +1,12 @@
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from config.http_cache import http_cache
+from config.http_cache import http_cache, json_object, rendered_response
 from products import caching, services
 from products.serializers import (
     CategorySerializer,
@@ -14,7 +14,7 @@ from products.serializers import (
     ProductListQuerySerializer,
     ProductSerializer,
 )
-from rankings.selectors import product_stats
+from rankings.caching import product_stats_cached
 
 
 class ProductViewSet(viewsets.GenericViewSet):
@@ -26,7 +26,7 @@ class ProductViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=[ProductListQuerySerializer])
     @http_cache()
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request) -> HttpResponse:
         query = ProductListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         search, category = query.validated_data["search"], query.validated_data["category"]
@@ -44,13 +44,13 @@ class ProductViewSet(viewsets.GenericViewSet):
             services.product_search_record(
                 user_id=user_id, query=search, result_count=page["count"]
             )
-        response = Response(
-            {
-                "count": page["count"],
-                "next": _page_link(request, page["page"] + 1, page["num_pages"]),
-                "previous": _page_link(request, page["page"] - 1, page["num_pages"]),
-                "results": page["results"],
-            }
+        response = rendered_response(
+            json_object(
+                count=page["count"],
+                next=_page_link(request, page["page"] + 1, page["num_pages"]),
+                previous=_page_link(request, page["page"] - 1, page["num_pages"]),
+                results=page["results"],
+            )
         )
         if search.strip():
             # Every search must reach Rankly to be recorded; a 304 still saves the body.
@@ -59,19 +59,20 @@ class ProductViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=ProductDetailSerializer)
     @http_cache()
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: str) -> HttpResponse:
         try:
-            data = caching.product_detail_cached(product_id=int(pk))
+            detail = caching.product_detail_cached(product_id=int(pk))
         except caching.ProductNotFound:
             raise NotFound("No active product has this id.") from None
         # Both parts are cached, each with its own type's TTL and invalidation.
-        return Response({**data, "ranking_stats": product_stats(product_id=int(pk))})
+        stats = product_stats_cached(product_id=int(pk))
+        return rendered_response(json_object(detail, ranking_stats=stats))
 
     @extend_schema(responses=CategorySerializer(many=True))
     @action(detail=False, pagination_class=None)
     @http_cache()
-    def categories(self, request: Request) -> Response:
-        return Response(caching.product_categories_cached())
+    def categories(self, request: Request) -> HttpResponse:
+        return rendered_response(caching.product_categories_cached())
 
 
 def _page_link(request: Request, number: int, num_pages: int) -> str | None:

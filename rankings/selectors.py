@@ -8,8 +8,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts.models import User
-from config.caching import CacheType, cache_get_or_set, cache_warmer
-from products.selectors import product_categories, product_list
+from products.selectors import product_list
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking
 
 
@@ -87,41 +86,16 @@ def recent_rankings_for_user(*, user: User, limit: int = 20) -> QuerySet[Product
     )
 
 
-# --- Cached reads (may be stale up to the ranking stats TTL) --------------------------
-
-
 def category_stats(*, category: str) -> list[dict[str, Any]]:
-    """Active products of a category by Borda score, with their names, cached."""
-
-    def compute() -> list[dict[str, Any]]:
-        products = {p.pk: p for p in product_list(category=category)}
-        return [
-            {
-                **row,
-                "name": products[row["product_id"]].name,
-                "slug": products[row["product_id"]].slug,
-                "brand": products[row["product_id"]].brand,
-            }
-            for row in ranking_stats_for_category(category=category)
-            if row["product_id"] in products
-        ]
-
-    return cache_get_or_set(CacheType.RANKING_STATS, f"category:{category}", compute)
-
-
-def product_stats(*, product_id: int) -> dict[str, Any]:
-    """One product's ranking stats, cached."""
-    return cache_get_or_set(
-        CacheType.RANKING_STATS,
-        f"product:{product_id}",
-        lambda: ranking_stats_for_product(product_id=product_id),
-    )
-
-
-@cache_warmer(CacheType.RANKING_STATS)
-def ranking_stats_warm() -> int:
-    """Every category's stats: the reads behind category pages."""
-    categories = [row["category"] for row in product_categories()]
-    for category in categories:
-        category_stats(category=category)
-    return len(categories)
+    """Active products of a category by Borda score, with their names."""
+    products = {p.pk: p for p in product_list(category=category)}
+    return [
+        {
+            **row,
+            "name": products[row["product_id"]].name,
+            "slug": products[row["product_id"]].slug,
+            "brand": products[row["product_id"]].brand,
+        }
+        for row in ranking_stats_for_category(category=category)
+        if row["product_id"] in products
+    ]

@@ -1,3 +1,4 @@
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
@@ -5,9 +6,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.http_cache import http_cache
+from config.http_cache import http_cache, rendered_response
 from products.caching import ProductNotFound, product_detail_cached
-from rankings import selectors, services
+from rankings import caching, selectors, services
 from rankings.serializers import (
     CategoryQuerySerializer,
     CategoryStatsSerializer,
@@ -45,11 +46,11 @@ class RankingViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, permission_classes=[permissions.AllowAny])
     @http_cache()
-    def stats(self, request: Request) -> Response:
+    def stats(self, request: Request) -> HttpResponse:
         query = CategoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        stats = selectors.category_stats(category=query.validated_data["category"])
-        return Response(CategoryStatsSerializer(stats, many=True).data)
+        category = query.validated_data["category"]
+        return rendered_response(caching.category_stats_cached(category=category))
 
     @extend_schema(responses=ProductStatsSerializer)
     @action(
@@ -58,11 +59,10 @@ class RankingViewSet(viewsets.GenericViewSet):
         permission_classes=[permissions.AllowAny],
     )
     @http_cache()
-    def product_stats(self, request: Request, product_id: str) -> Response:
+    def product_stats(self, request: Request, product_id: str) -> HttpResponse:
         try:
             # The catalogue's cached detail answers "is it active?" without a query.
             product_detail_cached(product_id=int(product_id))
         except ProductNotFound:
             raise NotFound("No active product has this id.") from None
-        stats = selectors.product_stats(product_id=int(product_id))
-        return Response(ProductStatsSerializer(stats).data)
+        return rendered_response(caching.product_stats_cached(product_id=int(product_id)))

@@ -1,10 +1,12 @@
+import json
+
 import pytest
 from rest_framework import permissions, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
-from config.http_cache import http_cache
+from config.http_cache import http_cache, json_object, json_render
 from products.caching import catalogue_cache_invalidate
 from products.models import Product, UserProductSearch
 from products.tests.factories import ProductFactory
@@ -79,3 +81,31 @@ def test_a_per_user_answer_is_private_and_varies_on_the_credentials(user):
     assert {"Authorization", "Cookie"} <= {v.strip() for v in response["Vary"].split(",")}
     again = view(APIRequestFactory().get("/greeting/", HTTP_IF_NONE_MATCH=response["ETag"]))
     assert again.render().status_code == 304
+
+
+def test_json_object_copies_rendered_members_and_renders_the_rest():
+    base = json_render({"id": 1, "name": "Ça"})
+    combined = json_object(base, stats=json_render({"score": 3}), note=None, tags=["a"])
+    assert json.loads(combined.body) == {
+        "id": 1,
+        "name": "Ça",
+        "stats": {"score": 3},
+        "note": None,
+        "tags": ["a"],
+    }
+    assert combined.etag != base.etag
+    assert json.loads(json_object(json_render({}), x=1).body) == {"x": 1}
+    assert json_object(count=0).body == b'{"count":0}'
+
+
+def test_json_object_extends_objects_only():
+    with pytest.raises(ValueError):
+        json_object(json_render([1, 2]), x=1)
+
+
+def test_a_rendered_answer_is_sent_with_the_etag_it_was_cached_with(api_client):
+    ProductFactory()
+    first = api_client.get("/api/products/categories/")
+    again = api_client.get("/api/products/categories/")
+    assert first.content == again.content
+    assert first["ETag"] == again["ETag"] == json_render(first.json()).etag

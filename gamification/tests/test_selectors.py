@@ -1,3 +1,4 @@
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -5,12 +6,12 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from config.caching import WARMERS, CacheType, cache_stats
-from gamification import selectors, services
+from gamification import caching, selectors, services
 from gamification.models import ActivityKind, Streak, UserAchievement
 from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
 from gamification.tests.factories import AchievementFactory, ActivityLogFactory, PageViewFactory
 from products.tests.factories import ProductFactory
-from rankings.selectors import category_stats
+from rankings.caching import category_stats_cached
 
 pytestmark = pytest.mark.django_db
 
@@ -119,10 +120,13 @@ def test_week_position_matches_the_week_board():
 def test_leaderboard_cache_serves_a_stale_board_until_its_ttl():
     user = UserFactory()
     award(user, 5)
-    first = selectors.leaderboard_cached(window="all", limit=10)
+    first = caching.leaderboard_cached(window="all", limit=10)
     award(UserFactory(), 50)
-    assert selectors.leaderboard_cached(window="all", limit=10) == first
-    assert len(selectors.leaderboard_cached(window="all", limit=1)["entries"]) == 1
+    assert caching.leaderboard_cached(window="all", limit=10) == first
+    # Every limit is cut from the same cached (stale) board.
+    cut = json.loads(caching.leaderboard_cached(window="all", limit=1).body)
+    assert cut["entries"] == json.loads(first.body)["entries"][:1]
+    assert [e["user_id"] for e in cut["entries"]] == [user.pk]
 
 
 # --- Achievements, streaks, home stats -------------------------------------------------------
@@ -385,13 +389,13 @@ def test_warmers_fill_every_game_cache_type():
     award(user, 10)
     product = ProductFactory(category="phones")
     reads = {
-        CacheType.LEADERBOARD: lambda: selectors.leaderboard_cached(window="week", limit=5),
-        CacheType.LEADERBOARD_POSITION: lambda: selectors.leaderboard_position_cached(
+        CacheType.LEADERBOARD: lambda: caching.leaderboard_cached(window="week", limit=10),
+        CacheType.LEADERBOARD_POSITION: lambda: caching.leaderboard_position_cached(
             user=user, window="all"
         ),
-        CacheType.HOME_STATS: selectors.home_stats_cached,
-        CacheType.ACHIEVEMENT_DEFINITIONS: selectors.achievement_definitions_cached,
-        CacheType.RANKING_STATS: lambda: category_stats(category=product.category),
+        CacheType.HOME_STATS: caching.home_stats_cached,
+        CacheType.ACHIEVEMENT_DEFINITIONS: caching.achievements_public_cached,
+        CacheType.RANKING_STATS: lambda: category_stats_cached(category=product.category),
     }
     for cache_type, read in reads.items():
         assert sum(warm() for warm in WARMERS[cache_type]) >= 1, cache_type
