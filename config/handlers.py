@@ -1,25 +1,57 @@
 """Rankly's ASGI handler for HTTP: Django's own, with each request's middleware and view run in
-one call on a worker thread.
+one call, on a worker thread kept from one request to the next.
 
 Rankly's middleware and views are synchronous. Django's ASGI handler builds the middleware
 chain in async mode, so a request crosses between the event loop and its worker thread at each
 sync-only step: six crossings for an API read, each a thread handoff and a context copy. Here
 the chain is built in sync mode and run as one synchronous call, as a WSGI server would run it,
 which leaves three crossings: the request_started signal, the chain, and closing the response.
-Everything else is Django's: each request still has a worker thread of its own (Django's
-ThreadSensitiveContext), request bodies are read and responses sent on the event loop, and an
-async view, should one be added, still works (Django wraps it for the sync chain).
+
+Django also starts a new worker thread for every request and joins it afterwards. Here a
+request borrows an idle worker (asgiref's ThreadSensitiveContext with an executor) and gives it
+back, as the threads of a threaded WSGI server are reused; it still has the thread to itself
+while it runs, so a slow request does not hold up the others.
+
+Everything else is Django's: request bodies are read and responses sent on the event loop, and
+an async view, should one be added, still works (Django wraps it for the sync chain).
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import django
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 
+# Idle workers kept for the next requests; more are started when more requests run at once,
+# and the ones beyond this are let go when their request ends.
+IDLE_WORKERS_MAX = 64
+
 
 class SyncChainASGIHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        # Only touched on the event loop's thread.
+        self._idle_workers: list[ThreadPoolExecutor] = []
+
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        worker = (
+            self._idle_workers.pop()
+            if self._idle_workers
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        )
+        try:
+            # Django's own context inside this one finds it set and uses this worker.
+            async with ThreadSensitiveContext(executor=worker):
+                await super().__call__(scope, receive, send)
+        finally:
+            if len(self._idle_workers) < IDLE_WORKERS_MAX:
+                self._idle_workers.append(worker)
+            else:
+                worker.shutdown(wait=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         return await sync_to_async(self.get_response)(request)
