@@ -3,12 +3,13 @@
 Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -240,6 +241,21 @@ def paid_submissions_on(*, user: User, local_date: date) -> int:
     ).count()
 
 
+@dataclass(frozen=True)
+class SubmissionCounts:
+    paid_today: int
+    total: int
+
+
+def submission_counts(*, user: User, local_date: date) -> SubmissionCounts:
+    """A user's paid submissions on one local day and all their submissions, in one query
+    (index activity_user_kind_day)."""
+    counts = ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
+        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)), total=Count("pk")
+    )
+    return SubmissionCounts(**counts)
+
+
 def activity_kind_count(*, user: User, kind: str) -> int:
     """How many ledger entries of a kind a user has (index activity_user_kind_day)."""
     return ActivityLog.objects.filter(user=user, kind=kind).count()
@@ -288,6 +304,19 @@ def achievement_unlock_counts() -> dict[int, int]:
 def achievements_unlocked_since(*, since: datetime) -> int:
     """Achievements unlocked since a time: home stats (index userach_unlocked)."""
     return UserAchievement.objects.filter(unlocked_at__gte=since).count()
+
+
+def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achievement]:
+    """The active achievements of `metrics` the user has not unlocked, in order, each with the
+    user's `progress` on it (None before the first evaluation), in one query."""
+    return list(
+        Achievement.objects.filter(is_active=True, metric__in=metrics)
+        .annotate(
+            held=FilteredRelation("user_achievements", condition=Q(user_achievements__user=user))
+        )
+        .filter(held__unlocked_at__isnull=True)
+        .annotate(progress=F("held__progress"))
+    )
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:

@@ -35,6 +35,13 @@ STREAK_BONUS_PER_DAY = 2
 STREAK_BONUS_MAX = 20
 STREAK_DAYS_PER_FREEZE = 7
 FREEZES_MAX = 2
+# The metrics a ranking submission can move.
+SUBMISSION_METRICS = (
+    Metric.RANKINGS_SUBMITTED,
+    Metric.STREAK_DAYS,
+    Metric.CATEGORIES_RANKED,
+    Metric.POINTS,
+)
 
 
 def local_date_for(*, user: User, now: datetime | None = None) -> date:
@@ -59,27 +66,39 @@ def points_award(
     now: datetime | None = None,
     notify: bool = True,
 ) -> ActivityLog:
-    """Append a ledger entry and move `User.points` by the same amount, in one transaction.
-
-    The only writer of `User.points`: the total can never drift from the ledger.
-    """
-    with transaction.atomic():
-        entry = ActivityLog.objects.create(
-            user=user,
-            kind=kind,
-            points=points,
-            local_date=local_date,
-            data=data or {},
-            actor=actor,
-            reason=reason,
-            created_at=now or timezone.now(),
-        )
+    """Append a ledger entry and move `User.points` by the same amount, in one transaction."""
+    entry = ActivityLog(
+        user=user,
+        kind=kind,
+        points=points,
+        local_date=local_date,
+        data=data or {},
+        actor=actor,
+        reason=reason,
+        created_at=now or timezone.now(),
+    )
+    # No savepoint: a failure here fails the caller's whole transaction, never half of it.
+    with transaction.atomic(savepoint=False):
         if points:
-            User.objects.filter(pk=user.pk).update(points=F("points") + points)
-            user.points = User.objects.values_list("points", flat=True).get(pk=user.pk)
-            if notify:
-                points_changed_notify(user=user)
+            _user_lock(user=user)
+        _ledger_append(user=user, entries=[entry])
+        if points and notify:
+            points_changed_notify(user=user)
     return entry
+
+
+def _ledger_append(*, user: User, entries: list[ActivityLog]) -> None:
+    """Write ledger entries and move `User.points` by their sum: with `points_award`, the only
+    writer of `User.points`, so the total can never drift from the ledger.
+
+    The caller holds the user's row lock and read `user.points` under it (`_user_lock`), so the
+    total in hand stays the stored one without reading it back.
+    """
+    ActivityLog.objects.bulk_create(entries)
+    total = sum(entry.points for entry in entries)
+    if total:
+        User.objects.filter(pk=user.pk).update(points=F("points") + total)
+        user.points += total
 
 
 def points_changed_notify(*, user: User) -> None:
@@ -176,21 +195,26 @@ def streak_notify(*, user: User, streak: Streak) -> None:
     )
 
 
-def _metric_values(*, user: User, metrics: set[str]) -> dict[str, int]:
-    values: dict[str, int] = {}
-    if Metric.RANKINGS_SUBMITTED in metrics:
+def _metric_values(
+    *, user: User, metrics: set[str], known: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The user's value of each metric, reading only those not `known` already; `user.points`
+    was read under the user's row lock."""
+    values = {metric: value for metric, value in (known or {}).items() if metric in metrics}
+    missing = metrics - values.keys()
+    if Metric.RANKINGS_SUBMITTED in missing:
         values[Metric.RANKINGS_SUBMITTED] = selectors.activity_kind_count(
             user=user, kind=ActivityKind.RANKING_SUBMITTED
         )
-    if Metric.STREAK_DAYS in metrics:
+    if Metric.STREAK_DAYS in missing:
         streak = Streak.objects.filter(user=user).first()
         values[Metric.STREAK_DAYS] = streak.longest_length if streak else 0
-    if Metric.CATEGORIES_RANKED in metrics:
+    if Metric.CATEGORIES_RANKED in missing:
         values[Metric.CATEGORIES_RANKED] = categories_ranked_count(user=user)
-    if Metric.SEARCHES_MADE in metrics:
+    if Metric.SEARCHES_MADE in missing:
         values[Metric.SEARCHES_MADE] = searches_for_user(user_id=user.pk).count()
-    if Metric.POINTS in metrics:
-        values[Metric.POINTS] = User.objects.values_list("points", flat=True).get(pk=user.pk)
+    if Metric.POINTS in missing:
+        values[Metric.POINTS] = user.points
     return values
 
 
@@ -200,62 +224,89 @@ class Evaluation:
     points: int = 0
 
 
-def _evaluate(*, user: User, metrics: Iterable[str], now: datetime, notify: bool) -> Evaluation:
-    """Progress and unlocks for `metrics`; the caller holds the user's row lock."""
+def _evaluate(
+    *,
+    user: User,
+    achievements: list[Achievement],
+    metrics: Iterable[str],
+    values: dict[str, int],
+    now: datetime,
+    notify: bool,
+) -> Evaluation:
+    """Progress and unlocks of the `achievements` of `metrics` given the user's metric `values`;
+    the points achievements among `achievements` are checked again when unlocks paid points.
+
+    `achievements` come from `selectors.achievements_to_unlock`; the caller holds the user's
+    row lock (`_user_lock`).
+    """
     result = Evaluation()
-    pending = set(metrics)
+    entries: list[ActivityLog] = []
+    held: dict[int, UserAchievement] = {}
+    pending = [a for a in achievements if a.metric in metrics]
     while pending:
-        achievements = list(Achievement.objects.filter(is_active=True, metric__in=pending))
-        values = _metric_values(user=user, metrics=pending)
-        pending = set()
-        held_by_id = {
-            held.achievement_id: held
-            for held in UserAchievement.objects.filter(user=user, achievement__in=achievements)
-        }
-        for achievement in achievements:
+        unlocked_points = 0
+        for achievement in pending:
             value = values[achievement.metric]
             reached = value >= achievement.threshold
-            held = held_by_id.get(achievement.pk) or UserAchievement(
-                user=user, achievement=achievement
-            )
             progress = min(value, achievement.threshold)
-            if held.unlocked_at is not None or (
-                held.pk and held.progress == progress and not reached
-            ):
+            if not reached and achievement.progress == progress:
                 continue
-            held.progress = progress
-            held.updated_at = now
-            if reached:
-                held.unlocked_at = now
-            held.save()
+            achievement.progress = progress
+            held[achievement.pk] = UserAchievement(
+                user=user,
+                achievement=achievement,
+                progress=progress,
+                unlocked_at=now if reached else None,
+                updated_at=now,
+            )
             if not reached:
                 continue
             result.unlocked.append(achievement)
             if achievement.points:
-                points_award(
-                    user=user,
-                    kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
-                    points=achievement.points,
-                    local_date=local_date_for(user=user, now=now),
-                    data={"achievement": achievement.code},
-                    now=now,
-                    notify=False,
+                entries.append(
+                    ActivityLog(
+                        user=user,
+                        kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
+                        points=achievement.points,
+                        local_date=local_date_for(user=user, now=now),
+                        data={"achievement": achievement.code},
+                        created_at=now,
+                    )
                 )
-                result.points += achievement.points
-                # The unlock's own points may reach a points achievement.
-                pending.add(Metric.POINTS)
+                unlocked_points += achievement.points
             if notify:
                 event_send(
                     group=user_group(user.pk),
                     event_type="achievement.unlocked",
                     data=achievement_event_data(achievement=achievement),
                 )
+        result.points += unlocked_points
+        # The unlocks' own points may reach a points achievement.
+        pending = [
+            a
+            for a in achievements
+            if unlocked_points and a.metric == Metric.POINTS and a not in result.unlocked
+        ]
+        if pending:
+            values = {**values, Metric.POINTS: values[Metric.POINTS] + unlocked_points}
+    if held:
+        # Only achievements not unlocked yet were evaluated, under the lock: an unlock is
+        # written once.
+        UserAchievement.objects.bulk_create(
+            held.values(),
+            update_conflicts=True,
+            unique_fields=["user", "achievement"],
+            update_fields=["progress", "unlocked_at", "updated_at"],
+        )
+    if entries:
+        _ledger_append(user=user, entries=entries)
     return result
 
 
 def _user_lock(*, user: User) -> None:
-    """Serialize every change of one user's points, streak and achievements."""
-    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).get()
+    """Serialize every change of one user's points, streak and achievements, and read the
+    user's points under the lock: while it is held, `user.points` is the stored total."""
+    user.points = User.objects.select_for_update().values_list("points", flat=True).get(pk=user.pk)
 
 
 def achievements_evaluate(
@@ -272,7 +323,20 @@ def achievements_evaluate(
     """
     with transaction.atomic():
         _user_lock(user=user)
-        result = _evaluate(user=user, metrics=metrics, now=now or timezone.now(), notify=notify)
+        metrics = set(metrics)
+        achievements = selectors.achievements_to_unlock(
+            user=user, metrics={*metrics, Metric.POINTS}
+        )
+        if not achievements:
+            return []
+        result = _evaluate(
+            user=user,
+            achievements=achievements,
+            metrics=metrics,
+            values=_metric_values(user=user, metrics={a.metric for a in achievements}),
+            now=now or timezone.now(),
+            notify=notify,
+        )
         if notify and result.points:
             points_changed_notify(user=user)
     return result.unlocked
@@ -307,38 +371,45 @@ def submission_reward(
     concurrent submissions of one user count the daily cap one after the other.
     """
     local_date = local_date_for(user=user, now=now)
-    paid = selectors.paid_submissions_on(user=user, local_date=local_date)
-    submission_points = SUBMISSION_POINTS if paid < PAID_SUBMISSIONS_PER_DAY else 0
-    points_award(
-        user=user,
-        kind=ActivityKind.RANKING_SUBMITTED,
-        points=submission_points,
-        local_date=local_date,
-        data={"category": category, "product_ids": product_ids},
-        now=now,
-        notify=False,
-    )
-    change = streak_advance(user=user, local_date=local_date)
-    awarded = submission_points
-    if change.first_today and change.bonus:
-        points_award(
+    achievements = selectors.achievements_to_unlock(user=user, metrics=SUBMISSION_METRICS)
+    metrics = {a.metric for a in achievements}
+    known: dict[str, int] = {}
+    if Metric.RANKINGS_SUBMITTED in metrics:
+        # The daily cap and the metric in one query, before this submission's entry is written.
+        counts = selectors.submission_counts(user=user, local_date=local_date)
+        paid, known[Metric.RANKINGS_SUBMITTED] = counts.paid_today, counts.total + 1
+    else:
+        paid = selectors.paid_submissions_on(user=user, local_date=local_date)
+    entries = [
+        ActivityLog(
             user=user,
-            kind=ActivityKind.STREAK_BONUS,
-            points=change.bonus,
+            kind=ActivityKind.RANKING_SUBMITTED,
+            points=SUBMISSION_POINTS if paid < PAID_SUBMISSIONS_PER_DAY else 0,
             local_date=local_date,
-            data={"streak_days": change.streak.current_length},
-            now=now,
-            notify=False,
+            data={"category": category, "product_ids": product_ids},
+            created_at=now,
         )
-        awarded += change.bonus
+    ]
+    change = streak_advance(user=user, local_date=local_date)
+    known[Metric.STREAK_DAYS] = change.streak.longest_length
+    if change.first_today and change.bonus:
+        entries.append(
+            ActivityLog(
+                user=user,
+                kind=ActivityKind.STREAK_BONUS,
+                points=change.bonus,
+                local_date=local_date,
+                data={"streak_days": change.streak.current_length},
+                created_at=now,
+            )
+        )
+    _ledger_append(user=user, entries=entries)
+    awarded = sum(entry.points for entry in entries)
     evaluation = _evaluate(
         user=user,
-        metrics=[
-            Metric.RANKINGS_SUBMITTED,
-            Metric.STREAK_DAYS,
-            Metric.CATEGORIES_RANKED,
-            Metric.POINTS,
-        ],
+        achievements=achievements,
+        metrics=SUBMISSION_METRICS,
+        values=_metric_values(user=user, metrics=metrics, known=known),
         now=now,
         notify=True,
     )

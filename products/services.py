@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, PositiveIntegerField, When
 
 from accounts.models import User
 from gamification.models import Metric
@@ -24,21 +24,24 @@ def product_search_record(*, user_id: int | None, query: str, result_count: int)
 def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:
     """Keep how many users rank each product right as rankings come and go (F(): no lost counts)."""
     added, removed = list(added), list(removed)
-    # Lock the rows in one order, so two submissions sharing products cannot deadlock.
-    list(
+    if not added and not removed:
+        return
+    # The subquery locks the rows in one order before the update writes them, so two
+    # submissions sharing products cannot deadlock.
+    locked = (
         ProductMetadata.objects.select_for_update()
         .filter(product_id__in=[*added, *removed])
         .order_by("product_id")
-        .values_list("pk", flat=True)
+        .values("pk")
     )
-    if added:
-        ProductMetadata.objects.filter(product_id__in=added).update(
-            ranking_count=F("ranking_count") + 1
+    ProductMetadata.objects.filter(pk__in=locked).update(
+        ranking_count=Case(
+            When(product_id__in=added, then=F("ranking_count") + 1),
+            When(ranking_count__gt=0, then=F("ranking_count") - 1),
+            default=F("ranking_count"),
+            output_field=PositiveIntegerField(),
         )
-    if removed:
-        ProductMetadata.objects.filter(product_id__in=removed, ranking_count__gt=0).update(
-            ranking_count=F("ranking_count") - 1
-        )
+    )
 
 
 def product_ranking_counts_reset(*, count: Callable[[], dict[int, int]]) -> int:

@@ -76,9 +76,6 @@ def ranking_submit(
             )
             for position, product in enumerate(products, start=1)
         )
-        product_ranking_counts_update(
-            added=set(product_ids) - previous_ids, removed=previous_ids - set(product_ids)
-        )
         reward = submission_reward(user=user, category=category, product_ids=product_ids, now=now)
         event_send(
             group=LIVE_GROUP,
@@ -88,6 +85,10 @@ def ranking_submit(
                 "category": category,
                 "product_ids": product_ids,
             },
+        )
+        # Last: other users' submissions wait on these rows' locks until this one commits.
+        product_ranking_counts_update(
+            added=set(product_ids) - previous_ids, removed=previous_ids - set(product_ids)
         )
     return RankingResult(
         rankings=rankings,

@@ -10,13 +10,15 @@ re-joins its groups by itself.
 """
 
 import asyncio
+import atexit
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -244,18 +246,76 @@ def _running_hub() -> Hub | None:
 _layer_skip_until = 0.0
 
 
+class Publisher:
+    """Sends layer messages, in order, from a thread and event loop of its own, for a process
+    whose hub is not running: a request hands its events over and never waits on the layer."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._unsent = 0
+        self._sent = threading.Condition()
+        threading.Thread(target=self._run, name="rankly-publisher", daemon=True).start()
+
+    def submit(self, message: dict[str, Any]) -> None:
+        with self._sent:
+            self._unsent += 1
+        self.loop.call_soon_threadsafe(self._queue.put_nowait, message)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until every message submitted so far is sent or given up; False on timeout."""
+        with self._sent:
+            return self._sent.wait_for(lambda: not self._unsent, timeout)
+
+    def _run(self) -> None:
+        self.loop.run_until_complete(self._send_forever())
+
+    async def _send_forever(self) -> None:
+        while True:
+            message = await self._queue.get()
+            await _layer_send(message)
+            with self._sent:
+                self._unsent -= 1
+                self._sent.notify_all()
+
+
+_publisher: Publisher | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher_running() -> Publisher:
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None:
+            _publisher = Publisher()
+            # A command that raises events and exits still gets them out.
+            atexit.register(_publisher.wait, LAYER_TIMEOUT_SECONDS)
+        return _publisher
+
+
 def message_publish(message: dict[str, Any]) -> None:
-    """Publish from synchronous code without waiting on the layer when a hub runs here."""
+    """Publish from synchronous code without waiting on the layer."""
     hub = _running_hub()
     if hub is not None:
         asyncio.run_coroutine_threadsafe(hub.publish(message), hub.loop)
         return
+    if get_channel_layer() is None or time.monotonic() < _layer_skip_until:
+        return
+    _publisher_running().submit(message)
+
+
+def messages_published(*, timeout: float = LAYER_TIMEOUT_SECONDS + 1) -> bool:
+    """Wait until the messages published so far without a hub are sent or given up."""
+    return _publisher is None or _publisher.wait(timeout)
+
+
+async def _layer_send(message: dict[str, Any]) -> None:
     global _layer_skip_until
     layer = get_channel_layer()
     if layer is None or time.monotonic() < _layer_skip_until:
         return
     try:
-        async_to_sync(_group_send_bounded)(layer, message)
+        await asyncio.wait_for(layer.group_send(message["group"], message), LAYER_TIMEOUT_SECONDS)
     except Exception:
         # A hung or dead layer costs one timeout per cool-down, not one per event.
         _layer_skip_until = time.monotonic() + settings.REDIS_BREAKER_COOLDOWN
@@ -265,7 +325,3 @@ def message_publish(message: dict[str, Any]) -> None:
             message["group"],
             exc_info=True,
         )
-
-
-async def _group_send_bounded(layer: Any, message: dict[str, Any]) -> None:
-    await asyncio.wait_for(layer.group_send(message["group"], message), LAYER_TIMEOUT_SECONDS)

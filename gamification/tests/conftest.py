@@ -5,6 +5,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from realtime.hub import messages_published
+
 
 @pytest.fixture
 def events(django_capture_on_commit_callbacks, settings) -> Callable[..., list[dict]]:
@@ -15,6 +17,8 @@ def events(django_capture_on_commit_callbacks, settings) -> Callable[..., list[d
     These tests pin which events a service sends; carrying them over Redis is the realtime
     tests' subject, so they listen on the in-memory layer, whose channels outlive a loop.
     """
+    # Events of earlier tests still on their way must not reach this test's listeners.
+    assert messages_published()
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     layer = get_channel_layer()
 
@@ -22,6 +26,11 @@ def events(django_capture_on_commit_callbacks, settings) -> Callable[..., list[d
         channel = async_to_sync(layer.new_channel)()
         for group in groups:
             async_to_sync(layer.group_add)(group, channel)
+
+        def listen() -> list[dict]:
+            # Without a hub, events reach the layer from the publisher's thread.
+            assert messages_published()
+            return async_to_sync(drain)()
 
         async def drain() -> list[dict]:
             received = []
@@ -31,7 +40,7 @@ def events(django_capture_on_commit_callbacks, settings) -> Callable[..., list[d
                 except TimeoutError:
                     return received
 
-        return lambda: async_to_sync(drain)()
+        return listen
 
     yield subscribe
     if hasattr(layer, "flush"):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from config.caching import WARMERS, CacheType, cache_stats
 from gamification import caching, selectors, services
-from gamification.models import ActivityKind, Streak, UserAchievement
+from gamification.models import Achievement, ActivityKind, Streak, UserAchievement
 from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
 from gamification.tests.factories import AchievementFactory, ActivityLogFactory, PageViewFactory
 from products.tests.factories import ProductFactory
@@ -194,6 +194,34 @@ def test_paid_submissions_count_only_paid_ones_of_that_day():
     assert selectors.paid_submissions_on(user=user, local_date=day) == 1
 
 
+def test_submission_counts_give_the_days_paid_ones_and_all_submissions():
+    user = UserFactory()
+    day = date(2026, 5, 1)
+    ActivityLogFactory(user=user, points=10, local_date=day)
+    ActivityLogFactory(user=user, points=0, local_date=day)
+    ActivityLogFactory(user=user, points=10, local_date=day - timedelta(days=1))
+    ActivityLogFactory(user=user, kind=ActivityKind.STREAK_BONUS, points=2, local_date=day)
+    ActivityLogFactory(points=10, local_date=day)
+    counts = selectors.submission_counts(user=user, local_date=day)
+    assert (counts.paid_today, counts.total) == (1, 3)
+
+
+def test_achievements_to_unlock_leave_out_unlocked_and_carry_progress():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    unlocked, started, untouched = (
+        AchievementFactory(metric="searches_made", threshold=5, order=n) for n in range(3)
+    )
+    AchievementFactory(metric="points", threshold=5)
+    UserAchievement.objects.create(
+        user=user, achievement=unlocked, progress=5, unlocked_at=timezone.now()
+    )
+    UserAchievement.objects.create(user=user, achievement=started, progress=2)
+    UserAchievement.objects.create(user=UserFactory(), achievement=untouched, progress=4)
+    to_unlock = selectors.achievements_to_unlock(user=user, metrics=["searches_made"])
+    assert [(a, a.progress) for a in to_unlock] == [(started, 2), (untouched, None)]
+
+
 def test_page_view_reads():
     product = ProductFactory()
     user = UserFactory()
@@ -310,6 +338,9 @@ def selector_calls(first_user: int, first_product: int) -> dict:
         "paid_submissions_on": lambda: selectors.paid_submissions_on(
             user=user, local_date=date.today()
         ),
+        "submission_counts": lambda: selectors.submission_counts(
+            user=user, local_date=date.today()
+        ),
         "leaderboard_week": lambda: selectors.leaderboard_week(limit=10),
         "activity_count_since": lambda: selectors.activity_count_since(
             kind=ActivityKind.RANKING_SUBMITTED, since=now - timedelta(hours=12)
@@ -333,6 +364,7 @@ SELECTOR_INDEXES = {
     "streaks_with_freezes": "streak_freezes",
     "activity_for_user": "activity_user_created",
     "paid_submissions_on": "activity_user_kind_day",
+    "submission_counts": "activity_user_kind_day",
     "leaderboard_week": "activity_created_user",
     "activity_count_since": "activity_kind_created",
     "product_view_counts": "pageview_product_created",

@@ -225,3 +225,36 @@ def test_concurrent_submissions_by_one_user_neither_lose_nor_double_points():
     assert user.points == ledger_sum(user) == min(workers, 5) * 10 + 2
     assert ProductRanking.objects.filter(user=user).count() == 2
     assert sum(ranking_count(p) for p in products) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submissions_sharing_products_neither_deadlock_nor_lose_counts():
+    products = [ProductFactory(category="phones") for _ in range(6)]
+    users = [UserFactory() for _ in range(8)]
+    barrier = threading.Barrier(len(users))
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            # Each user's rankings overlap everyone else's, listed in different orders.
+            for rounds in range(3):
+                start = (index + rounds) % len(products)
+                picked = products[start:] + products[:start]
+                if index % 2:
+                    picked.reverse()
+                submit(users[index], picked[: 3 + rounds])
+        except BaseException as error:  # reported below, a thread cannot fail the test itself
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(users))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    for product in products:
+        assert ranking_count(product) == ProductRanking.objects.filter(product=product).count()

@@ -5,6 +5,7 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from realtime.events import LIVE_GROUP, event_send, user_group
+from realtime.hub import messages_published
 from realtime.tests.conftest import committed_event, socket_open, user_with_token
 
 pytestmark = [
@@ -19,6 +20,8 @@ def ticks_committed(*, group: str, numbers: range) -> None:
     for n in numbers:
         with transaction.atomic():
             event_send(group=group, event_type="ranking.submitted", data={"n": n})
+    # With no socket open there is no hub: these go out from the publisher's thread.
+    assert messages_published()
 
 
 async def test_events_raised_while_away_are_replayed_in_order_once_then_live():
