@@ -91,8 +91,8 @@ def _ledger_append(*, user: User, entries: list[ActivityLog]) -> None:
     """Write ledger entries and move `User.points` by their sum: with `points_award`, the only
     writer of `User.points`, so the total can never drift from the ledger.
 
-    The caller holds the user's row lock and read `user.points` under it (`_user_lock`), so the
-    total in hand stays the stored one without reading it back.
+    The caller holds the user's row lock and read `user.points` under it (as `_user_lock`
+    does), so the total in hand stays the stored one without reading it back.
     """
     ActivityLog.objects.bulk_create(entries)
     total = sum(entry.points for entry in entries)
