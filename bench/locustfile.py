@@ -10,6 +10,7 @@ import json
 import os
 import random
 
+import gevent
 from locust import FastHttpUser, constant, constant_pacing, task
 
 from bench import scenarios
@@ -162,6 +163,14 @@ class Writes(BenchUser):
 
 
 class WritesPaced(Writes):
-    """The same users each submitting every 2 s (16 a second in all), below saturation."""
+    """The same users each submitting every 2 s (16 a second in all), below saturation.
+
+    Each user starts at its own moment within the first period, as real users do: started
+    together, the 32 would submit in lockstep, one burst of 32 every 2 s.
+    """
 
     wait_time = constant_pacing(2)
+
+    def on_start(self) -> None:
+        super().on_start()
+        gevent.sleep(self.rng.uniform(0, 2))
