@@ -363,17 +363,23 @@ class SubmissionReward:
 
 
 def submission_reward(
-    *, user: User, category: str, product_ids: list[int], now: datetime
+    *,
+    user: User,
+    category: str,
+    product_ids: list[int],
+    categories_ranked: int,
+    now: datetime,
 ) -> SubmissionReward:
     """Ledger, points, streak and achievements of one ranking submission.
 
     Runs inside the submission's transaction with the user's row already locked, so that
-    concurrent submissions of one user count the daily cap one after the other.
+    concurrent submissions of one user count the daily cap one after the other; the caller
+    has just replaced the user's rankings and knows how many categories they now cover.
     """
     local_date = local_date_for(user=user, now=now)
     achievements = selectors.achievements_to_unlock(user=user, metrics=SUBMISSION_METRICS)
     metrics = {a.metric for a in achievements}
-    known: dict[str, int] = {}
+    known: dict[str, int] = {Metric.CATEGORIES_RANKED: categories_ranked}
     if Metric.RANKINGS_SUBMITTED in metrics:
         # The daily cap and the metric in one query, before this submission's entry is written.
         counts = selectors.submission_counts(user=user, local_date=local_date)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import User
@@ -58,12 +58,12 @@ def ranking_submit(
     with transaction.atomic():
         # Concurrent submissions by one user run one after the other from here on.
         user = User.objects.select_for_update().get(pk=user.pk)
-        # A product that moved category since it was ranked still holds its (user, product) row.
-        previous = ProductRanking.objects.filter(user=user).filter(
-            Q(category=category) | Q(product_id__in=product_ids)
-        )
-        previous_ids = set(previous.values_list("product_id", flat=True))
-        previous.delete()
+        # The rankings this submission replaces go, the others stay: a product that moved
+        # category since it was ranked still holds its (user, product) row.
+        held = list(ProductRanking.objects.filter(user=user).values_list("product_id", "category"))
+        previous_ids = {p for p, in_category in held if in_category == category or p in product_ids}
+        ProductRanking.objects.filter(user=user, product_id__in=previous_ids).delete()
+        categories = {in_category for p, in_category in held if p not in previous_ids} | {category}
         rankings = ProductRanking.objects.bulk_create(
             ProductRanking(
                 user=user,
@@ -76,7 +76,13 @@ def ranking_submit(
             )
             for position, product in enumerate(products, start=1)
         )
-        reward = submission_reward(user=user, category=category, product_ids=product_ids, now=now)
+        reward = submission_reward(
+            user=user,
+            category=category,
+            product_ids=product_ids,
+            categories_ranked=len(categories),
+            now=now,
+        )
         event_send(
             group=LIVE_GROUP,
             event_type="ranking.submitted",

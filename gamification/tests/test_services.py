@@ -207,7 +207,9 @@ def test_earlier_local_day_after_a_zone_change_counts_nothing():
 
 
 def reward(user, now: datetime) -> services.SubmissionReward:
-    return services.submission_reward(user=user, category="phones", product_ids=[1], now=now)
+    return services.submission_reward(
+        user=user, category="phones", product_ids=[1], categories_ranked=1, now=now
+    )
 
 
 def test_five_paid_submissions_per_local_day(no_achievements):

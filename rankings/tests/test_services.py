@@ -187,6 +187,19 @@ def test_categories_ranked_unlocks_explorer(user):
     assert "explorer" in [a.code for a in result.new_achievements]
 
 
+def test_a_category_left_by_its_only_ranked_product_no_longer_counts(user):
+    moving, staying = ProductFactory(category="a"), ProductFactory(category="b")
+    submit(user, [moving], category="a")
+    submit(user, [staying], category="b")
+    moving.category = "c"
+    moving.save()
+    # The user now ranks b and c: "a" went with the product's old row.
+    result = submit(user, [moving], category="c")
+    assert "explorer" not in [a.code for a in result.new_achievements]
+    result = submit(user, [ProductFactory(category="d")], category="d")
+    assert "explorer" in [a.code for a in result.new_achievements]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_submissions_by_one_user_neither_lose_nor_double_points():
