@@ -64,9 +64,9 @@ def json_object(base: RenderedJSON | None = None, /, **members: Any) -> Rendered
     return RenderedJSON(body=body, etag=_etag(body))
 
 
-def rendered_response(rendered: RenderedJSON, *, status: int = 200) -> HttpResponse:
-    """An answer with a body rendered earlier; `http_cache` adds its caching headers."""
-    response = HttpResponse(rendered.body, content_type="application/json", status=status)
+def rendered_response(rendered: RenderedJSON) -> HttpResponse:
+    """A 200 answer with a body rendered earlier; `http_cache` adds its caching headers."""
+    response = HttpResponse(rendered.body, content_type="application/json")
     response["ETag"] = rendered.etag
     return response
 
