@@ -2,7 +2,6 @@ import asyncio
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import websockets
+
+from config.tests.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,12 +23,6 @@ def procfile() -> dict[str, str]:
             name, _, command = line.partition(":")
             processes[name.strip()] = command.strip()
     return processes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_release_step_migrates_before_the_new_version_serves():
@@ -62,7 +57,7 @@ async def websocket_ping_then_oversize(port: int) -> tuple[dict, int]:
 
 @pytest.mark.slow
 def test_the_procfile_web_command_serves_healthz_and_websockets_on_port():
-    port = _free_port()
+    port = free_port()
     command = procfile()["web"].replace("$PORT", str(port))
     env = {k: v for k, v in os.environ.items() if k not in ("REPLIT_DEPLOYMENT", "PORT")}
     env["PORT"] = str(port)

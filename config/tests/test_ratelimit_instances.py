@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import pytest
 from django.conf import settings
 from django_ratelimit.core import _get_window
 
+from config.tests.private_redis import free_port
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 DAPHNE = BASE_DIR / ".venv" / "bin" / "daphne"
 STARTUP_TIMEOUT = 40
@@ -27,12 +28,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
 
 
 def migrated_database_url() -> str:

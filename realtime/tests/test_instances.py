@@ -18,6 +18,7 @@ from django.conf import settings
 from accounts.models import UserSession
 from accounts.services import token_hash
 from accounts.tests.factories import UserFactory
+from config.tests.private_redis import free_port
 from gamification.models import Achievement
 from gamification.tests.factories import AchievementFactory
 from products.tests.factories import ProductFactory
@@ -31,12 +32,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_wait(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
