@@ -2,7 +2,9 @@
 
 import hashlib
 import hmac
+import logging
 import secrets
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
@@ -10,6 +12,7 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
@@ -17,11 +20,17 @@ from django.utils import timezone
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
 
+logger = logging.getLogger(__name__)
+
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 class InvalidLoginCode(Exception):
     """The code is wrong, expired, used up or was never sent."""
+
+
+class LoginEmailUnavailable(Exception):
+    """The mail server could not take the sign-in e-mail; the code was withdrawn."""
 
 
 def _code_hash(email: str, code: str) -> str:
@@ -41,19 +50,33 @@ def login_code_request(*, email: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         LoginCode.objects.filter(email=email, used_at__isnull=True).update(used_at=now)
-        LoginCode.objects.create(
+        login_code = LoginCode.objects.create(
             email=email,
             code_hash=_code_hash(email, code),
             created_at=now,
             expires_at=now + timedelta(seconds=settings.LOGIN_CODE_TTL_SECONDS),
         )
+    try:
+        login_code_email_send(email=email, code=code)
+    except LoginEmailUnavailable:
+        LoginCode.objects.filter(pk=login_code.pk).delete()
+        raise
+
+
+def login_code_email_send(*, email: str, code: str) -> None:
+    """Send one sign-in code. The code goes only into the message, never into a log line."""
     minutes = settings.LOGIN_CODE_TTL_SECONDS // 60
-    send_mail(
-        subject=f"Your Rankly sign-in code: {code}",
-        message=f"Your Rankly sign-in code is {code}. It works once, for {minutes} minutes.",
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[email],
-    )
+    try:
+        send_mail(
+            subject=f"Your Rankly sign-in code: {code}",
+            message=f"Your Rankly sign-in code is {code}. It works once, for {minutes} minutes.",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+        )
+    except (OSError, smtplib.SMTPException, ImproperlyConfigured) as error:
+        # The error names the server's complaint; the message (and its code) is not in it.
+        logger.error("Sign-in e-mail not sent: %s: %s", type(error).__name__, error)
+        raise LoginEmailUnavailable from error
 
 
 def login_code_verify(*, email: str, code: str) -> User:

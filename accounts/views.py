@@ -14,6 +14,7 @@ from accounts.serializers import (
     UserUpdateSerializer,
     VerifySerializer,
 )
+from config.api import ServiceUnavailable
 from config.client_ip import client_ip
 
 
@@ -32,7 +33,13 @@ class CustomerViewSet(viewsets.GenericViewSet):
     def email_login(self, request: Request) -> Response:
         serializer = EmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.login_code_request(email=serializer.validated_data["email"])
+        try:
+            services.login_code_request(email=serializer.validated_data["email"])
+        except services.LoginEmailUnavailable as error:
+            raise ServiceUnavailable(
+                "The sign-in e-mail could not be sent; try again in a few minutes.",
+                code="email_unavailable",
+            ) from error
         # The same answer whether or not the address has an account.
         return Response(
             {"detail": "If this address can sign in, a code is on its way."},

@@ -7,6 +7,7 @@ from pathlib import Path
 import environ
 
 from config.database import PoolSettings, databases_config
+from config.mail import email_choice
 from config.redis import redis_cache_options, redis_choice, redis_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -15,6 +16,7 @@ env = environ.Env()
 
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = False
+IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -112,11 +114,24 @@ LOGIN_URL = "/admin/login/"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 LOGIN_CODE_TTL_SECONDS = 10 * 60
 LOGIN_CODE_MAX_ATTEMPTS = 5
+
+# --- E-mail ---------------------------------------------------------------------------------
+# EMAIL_URL in django-environ's form (smtp+tls://user:password@host:587). Development without
+# it prints mail on the console; production refuses the console and locmem (config.mail).
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rankly <no-reply@rankly.local>")
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_URL = env.str("EMAIL_URL", default="")
+EMAIL_CHOICE = email_choice(url=EMAIL_URL, production=IS_PRODUCTION)
+EMAIL_BACKEND = EMAIL_CHOICE.backend
+EMAIL_HOST = EMAIL_CHOICE.host
+EMAIL_PORT = EMAIL_CHOICE.port
+EMAIL_HOST_USER = EMAIL_CHOICE.user
+EMAIL_HOST_PASSWORD = EMAIL_CHOICE.password
+EMAIL_USE_TLS = EMAIL_CHOICE.use_tls
+EMAIL_USE_SSL = EMAIL_CHOICE.use_ssl
+# A mail server that hangs fails the sign-in request instead of holding its worker.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Redis: cache, sessions and channel layer ----------------------------------------------
-IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
 REDIS_CHOICE = redis_choice(production=IS_PRODUCTION)
 REDIS_URL = REDIS_CHOICE.url
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
