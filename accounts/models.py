@@ -101,6 +101,19 @@ class LoginCode(models.Model):
         return f"code for {self.email}"
 
 
+class LoginFailure(models.Model):
+    """One wrong code tried for an address: the per-address budget counts these over all IPs."""
+
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "created_at"], name="loginfailure_email_time")]
+
+    def __str__(self) -> str:
+        return f"wrong code for {self.email}"
+
+
 class UserSession(models.Model):
     """One signed-in device: a Django session (browsers) and an API token (clients)."""
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -58,6 +58,10 @@ class CustomerViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         try:
             user = services.login_code_verify(**serializer.validated_data)
+        except services.LoginCodeLocked as error:
+            raise Throttled(
+                wait=error.retry_after, detail=str(error), code="too_many_wrong_codes"
+            ) from error
         except services.InvalidLoginCode as error:
             raise ValidationError({"code": [str(error)]}, code="invalid_code") from error
         sign_in = services.user_session_start(

@@ -2,6 +2,7 @@
 
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -114,6 +115,10 @@ LOGIN_URL = "/admin/login/"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 LOGIN_CODE_TTL_SECONDS = 10 * 60
 LOGIN_CODE_MAX_ATTEMPTS = 5
+# Codes per address that work at once: the newest ones, so a stranger cannot cancel yours.
+LOGIN_CODE_LIVE_MAX = 3
+# Wrong codes per address, from every client together, in a sliding window.
+LOGIN_FAILURES_PER_ADDRESS = (10, timedelta(minutes=15))
 
 # --- E-mail ---------------------------------------------------------------------------------
 # EMAIL_URL in django-environ's form (smtp+tls://user:password@host:587). Development without
