@@ -89,7 +89,7 @@ def test_a_strangers_request_for_a_new_code_does_not_cancel_mine():
 
 
 def test_only_the_newest_three_codes_work():
-    first, second, third, fourth = (requested_code("ada@example.com") for _ in range(4))
+    first, second, *_newer = (requested_code("ada@example.com") for _ in range(4))
 
     with pytest.raises(services.InvalidLoginCode):
         services.login_code_verify(email="ada@example.com", code=first)
