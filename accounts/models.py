@@ -1,3 +1,4 @@
+import unicodedata
 import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -6,9 +7,31 @@ from django.db import models
 from django.utils import timezone as dj_timezone
 
 
+# They render as a dot but are not one: "jane․doe@" would pass for another's "jane.doe@".
+CONFUSABLE_DOTS = frozenset(
+    "\u00b7\u0701\u0702\u2024\u2027\u2219\u22c5\u2e31\u3002\u30fb\ufe52\uff0e\uff61"
+)
+
+
 def normalize_email(email: str) -> str:
-    """E-mail addresses are compared case-insensitively; store them the way they compare."""
-    return email.strip().lower()
+    """One mailbox, one spelling: lower case, NFC, the domain in its ASCII (IDNA) form.
+
+    Raises ValueError for what one mailbox could be spelt as twice or passed off as another:
+    quoted local parts, control and invisible characters, look-alike dots.
+    """
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError("An e-mail address is local-part@domain.")
+    if local.startswith('"') or local.endswith('"'):
+        raise ValueError("Quoted e-mail addresses are not accepted.")
+    local = unicodedata.normalize("NFC", local).lower()
+    if any(unicodedata.category(c).startswith("C") or c in CONFUSABLE_DOTS for c in local):
+        raise ValueError("The address holds an invisible, control or look-alike character.")
+    try:
+        domain = domain.lower().encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise ValueError("The address's domain is not a valid domain name.") from error
+    return f"{local}@{domain}"
 
 
 def validate_timezone(value: str) -> None:
@@ -20,7 +43,11 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str) -> "User":
-        return self.get(email=normalize_email(username))
+        try:
+            email = normalize_email(username)
+        except ValueError as error:
+            raise self.model.DoesNotExist from error
+        return self.get(email=email)
 
     def create_user(self, email: str, password: str | None = None, **fields) -> "User":
         if not email:
@@ -39,7 +66,11 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    email = models.EmailField(max_length=254, unique=True, help_text="Stored in lower case.")
+    email = models.EmailField(
+        max_length=254,
+        unique=True,
+        help_text="Stored canonically: lower case, the domain in ASCII.",
+    )
     display_name = models.CharField(max_length=50, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")

@@ -414,3 +414,26 @@ def test_a_malformed_profile_update_is_refused(user, user_client):
 
 def test_unknown_customer_paths_are_json_404s(user_client):
     assert_error(user_client.get("/api/customer/nope"), 404)
+
+
+# --- One mailbox, one account ----------------------------------------------------------------
+
+
+def test_a_unicode_domain_and_its_ascii_form_are_one_account(api_client):
+    first = sign_in(api_client, email="user@bücher.example")
+    second = sign_in(APIClient(), email="user@xn--bcher-kva.example")
+
+    assert first["user"]["id"] == second["user"]["id"]
+    assert User.objects.get().email == "user@xn--bcher-kva.example"
+    assert mail.outbox[0].to == ["user@xn--bcher-kva.example"]
+
+
+@pytest.mark.parametrize(
+    "email", ['"jane.doe"@example.com', '"jane\\u0001"@example.com', '"a b"@example.com']
+)
+def test_a_quoted_address_is_refused_and_sends_nothing(api_client, email):
+    response = api_client.post(REQUEST_URL, {"email": email}, format="json")
+
+    assert_error(response, 400)
+    assert mail.outbox == []
+    assert not LoginCode.objects.exists()

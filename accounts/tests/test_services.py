@@ -8,7 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import LoginCode, User, UserSession
+from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +210,23 @@ def test_user_update_changes_only_the_given_fields():
     user.refresh_from_db()
 
     assert (user.display_name, user.timezone) == ("Ada", "Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jane\u2024doe@example.com",
+        "jane\uff0edoe@example.com",
+        "ja\u200bne@example.com",
+        "ja\x00ne@example.com",
+        '"jane"@example.com',
+    ],
+)
+def test_an_address_with_a_look_alike_or_control_character_cannot_make_an_account(email):
+    with pytest.raises(ValueError):
+        User.objects.create_user(email)
+    assert not User.objects.exists()
+
+
+def test_the_canonical_address_has_the_domain_in_ascii_and_lower_case():
+    assert normalize_email(" Jane.Doe@Bücher.Example ") == "jane.doe@xn--bcher-kva.example"
