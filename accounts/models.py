@@ -6,8 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
 
-
-# They render as a dot but are not one: "jane․doe@" would pass for another's "jane.doe@".
+# They render as a dot but are not one: "jane<U+2024>doe@" would pass for "jane.doe@".
 CONFUSABLE_DOTS = frozenset(
     "\u00b7\u0701\u0702\u2024\u2027\u2219\u22c5\u2e31\u3002\u30fb\ufe52\uff0e\uff61"
 )

@@ -1,6 +1,6 @@
 """Existing addresses in their canonical spelling, so that old and new sign-ins meet."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 
 def canonical_emails(apps, schema_editor) -> None:
@@ -23,4 +23,15 @@ def canonical_emails(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [("accounts", "0004_login_failure")]
 
-    operations = [migrations.RunPython(canonical_emails, migrations.RunPython.noop)]
+    operations = [
+        migrations.AlterField(
+            model_name="user",
+            name="email",
+            field=models.EmailField(
+                help_text="Stored canonically: lower case, the domain in ASCII.",
+                max_length=254,
+                unique=True,
+            ),
+        ),
+        migrations.RunPython(canonical_emails, migrations.RunPython.noop),
+    ]
