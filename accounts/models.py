@@ -1,3 +1,4 @@
+import secrets
 import unicodedata
 import zoneinfo
 
@@ -31,6 +32,11 @@ def normalize_email(email: str) -> str:
     except UnicodeError as error:
         raise ValueError("The address's domain is not a valid domain name.") from error
     return f"{local}@{domain}"
+
+
+def handle_generate() -> str:
+    """A public name that says nothing about its owner: 48 random bits, as 12 hex digits."""
+    return f"player-{secrets.token_hex(6)}"
 
 
 def validate_timezone(value: str) -> None:
@@ -71,6 +77,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Stored canonically: lower case, the domain in ASCII.",
     )
     display_name = models.CharField(max_length=50, blank=True)
+    handle = models.CharField(
+        max_length=20,
+        unique=True,
+        default=handle_generate,
+        editable=False,
+        help_text="Shown publicly until the user chooses a display name.",
+    )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
     leaderboard_opt_out = models.BooleanField(default=False)
@@ -111,7 +124,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def public_name(self) -> str:
-        return self.display_name or self.email.split("@", 1)[0]
+        # Never derived from the e-mail: public names show on the board and the live feed.
+        return self.display_name or self.handle
 
 
 class LoginCode(models.Model):

@@ -40,13 +40,14 @@ class UserSerializer(serializers.ModelSerializer):
             "id",
             "email",
             "display_name",
+            "handle",
             "timezone",
             "points",
             "leaderboard_opt_out",
             "is_staff",
             "date_joined",
         ]
-        read_only_fields = ["id", "email", "points", "is_staff", "date_joined"]
+        read_only_fields = ["id", "email", "handle", "points", "is_staff", "date_joined"]
 
 
 class UserUpdateSerializer(serializers.Serializer):
