@@ -63,6 +63,8 @@ MIDDLEWARE = [
     # Outermost, so that the latency it records covers every other middleware.
     "config.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the path or the query: a NUL would reach the database as a 500.
+    "config.request_guard.ControlCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
