@@ -261,6 +261,8 @@ STORAGES = {
 }
 
 # --- Observability --------------------------------------------------------------------------
+# /readyz answers from a result at most this old: a flood of probes costs one check a second.
+READYZ_MAX_AGE_SECONDS = 1.0
 INSTANCE_ID = env.str("INSTANCE_ID", default="") or f"{socket.gethostname()}-{os.getpid()}"
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SLOW_QUERY_SECONDS = env.float("SLOW_QUERY_SECONDS", default=1.0)
