@@ -229,8 +229,12 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
+        "config.openapi.hide_employee_operations",
     ],
 }
+# Development shows every operation to anyone; production describes /api/admin/ and /api/tools/
+# to employees only.
+API_SCHEMA_EMPLOYEE_OPERATIONS_PUBLIC = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
