@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     # After authentication: the admin API's employee rule needs the session user. The chain
     # runs in sync mode, as one call on the request's worker thread (config.handlers).
     "config.ratelimit.RateLimitMiddleware",
