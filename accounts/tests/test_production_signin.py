@@ -109,6 +109,14 @@ def test_production_mails_the_sign_in_code_and_never_logs_it(production_database
                     token = signed_in.json()["token"]
                     me = client.get("/api/customer/me", headers={"Authorization": f"Token {token}"})
                     assert me.json()["email"] == "ada@example.com"
+                    # The public schema holds the customer API only.
+                    schema = client.get("/api/schema/?format=json").json()
+                    assert "/api/customer/me" in schema["paths"]
+                    assert not [p for p in schema["paths"] if p.startswith("/api/admin/")]
+                    # A client's Daphne-Root-Path does not move the page's links.
+                    moved = client.get("/admin/", headers={"Daphne-Root-Path": "/x"})
+                    assert moved.headers["Location"].startswith("/admin/login/")
+                    assert "script-src 'self'" in moved.headers["Content-Security-Policy"]
             finally:
                 web.terminate()
                 try:
