@@ -34,8 +34,11 @@ def _errors_for(path: str, method: str, operation: dict[str, Any]) -> dict[str, 
         "429": _error("Rate limit of the path's group reached.", retry_after=True),
         "503": _error("The database is unavailable; try again shortly.", retry_after=True),
     }
-    if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
-        errors["400"] = _error("Invalid input; field errors are listed under `errors`.")
+    # Any operation: a control character in its path or in a query string is refused too.
+    errors["400"] = _error(
+        "Invalid input (field errors are listed under `errors`), or a control character in "
+        "the path or query."
+    )
     # Employees-only paths refuse customers; a write on a session cookie needs its CSRF token.
     if path.startswith(EMPLOYEE_PREFIXES) or method in WRITE_METHODS:
         errors["403"] = _error("Not allowed (employees only, or a missing CSRF token).")

@@ -19,10 +19,10 @@ def _operations(schema: dict):
             yield path, method, operation
 
 
-def test_every_operation_documents_401_429_and_503_as_errors(schema):
+def test_every_operation_documents_400_401_429_and_503_as_errors(schema):
     assert schema["components"]["schemas"]["Error"]["required"] == ["detail", "code"]
     for _path, _method, operation in _operations(schema):
-        for status in ("401", "429", "503"):
+        for status in ("400", "401", "429", "503"):
             content = operation["responses"][status]["content"]["application/json"]
             assert content["schema"] == {"$ref": "#/components/schemas/Error"}
 
