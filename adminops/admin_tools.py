@@ -7,7 +7,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from adminops import selectors, services
+from accounts.services import user_leaderboard_exclusion_set
+from adminops import services
+from config.services import ActionRefused
+from gamification.models import Achievement
+from gamification.selectors import achievement_delete_blocker
+from gamification.services import achievement_admin_edit_record, achievement_delete
+from products.models import Product
+from products.selectors import product_delete_blocker
+from products.services import product_admin_edit_record, product_delete
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,12 +50,19 @@ class AuditedAdminMixin:
         for formset in formsets:
             for inline_form in formset.forms:
                 changed += [f"{formset.prefix}.{name}" for name in inline_form.changed_data]
-        services.admin_edit_record(
-            actor=request.user, instance=form.instance, created=not change, changed=changed
-        )
+        if isinstance(form.instance, Product):
+            product_admin_edit_record(
+                actor=request.user, product=form.instance, created=not change, changed=changed
+            )
+        else:
+            achievement_admin_edit_record(
+                actor=request.user, achievement=form.instance, created=not change, changed=changed
+            )
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        if obj is not None and selectors.delete_blocker(instance=obj):
+        if isinstance(obj, Product) and product_delete_blocker(product=obj):
+            return False
+        if isinstance(obj, Achievement) and achievement_delete_blocker(achievement=obj):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -58,8 +73,11 @@ class AuditedAdminMixin:
 
     def delete_model(self, request: HttpRequest, obj) -> None:
         try:
-            services.admin_delete(actor=request.user, instance=obj)
-        except services.ActionRefused as exc:
+            if isinstance(obj, Product):
+                product_delete(actor=request.user, product=obj)
+            else:
+                achievement_delete(actor=request.user, achievement=obj)
+        except ActionRefused as exc:
             messages.error(request, str(exc))
 
 
@@ -92,12 +110,12 @@ def rebuild_points(modeladmin, request: HttpRequest, queryset: QuerySet) -> None
 @admin.action(description="Exclude selected users from leaderboards")
 def exclude_from_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for user in queryset:
-        services.user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=True)
+        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=True)
     modeladmin.message_user(request, f"{len(queryset)} users excluded from leaderboards")
 
 
 @admin.action(description="Include selected users in leaderboards again")
 def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for user in queryset:
-        services.user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=False)
+        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=False)
     modeladmin.message_user(request, f"{len(queryset)} users included in leaderboards")

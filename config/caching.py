@@ -11,11 +11,12 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.core.cache import cache
+from django.db import transaction
 
 logger = logging.getLogger("rankly.cache")
 
@@ -147,6 +148,12 @@ def _compute_and_store(
 def cache_invalidate(cache_type: CacheType) -> None:
     """Drop every cached value of a type at once, on every instance."""
     cache.set(_version_key(cache_type), secrets.token_hex(8), timeout=None)
+
+
+def cache_types_invalidate_on_commit(*, cache_types: Iterable[CacheType]) -> None:
+    """Invalidate after commit, so no request refills a type from rows about to change."""
+    for cache_type in cache_types:
+        transaction.on_commit(lambda t=cache_type: cache_invalidate(t))
 
 
 def cache_stats() -> dict[str, dict[str, int]]:

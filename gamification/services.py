@@ -13,7 +13,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
-from config.caching import CacheType, cache_key
+from config.audit import AuditAction, audit_record
+from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
+from config.services import ActionRefused, fields_apply
 from gamification import selectors
 from gamification.models import (
     Achievement,
@@ -461,3 +463,150 @@ def page_view_record(
         session_key=(session_key or "")[:40],
         referrer=referrer[:500],
     )
+
+
+# --- Edits made by employees ----------------------------------------------------------------
+
+ACHIEVEMENT_CACHE_TYPES = (CacheType.ACHIEVEMENT_DEFINITIONS,)
+LEADERBOARD_CACHE_TYPES = (CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION)
+
+
+def achievement_create(*, actor: User | None, fields: dict[str, Any]) -> Achievement:
+    with transaction.atomic():
+        achievement = Achievement.objects.create(**fields)
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACHIEVEMENT_CREATE,
+            target_type="achievement",
+            target_id=achievement.pk,
+            data={"fields": fields},
+        )
+        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    return achievement
+
+
+def achievement_update(
+    *, actor: User | None, achievement: Achievement, fields: dict[str, Any]
+) -> Achievement:
+    with transaction.atomic():
+        changes = fields_apply(achievement, fields)
+        achievement.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACHIEVEMENT_UPDATE,
+            target_type="achievement",
+            target_id=achievement.pk,
+            data={"changes": changes},
+        )
+        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    return achievement
+
+
+def achievement_delete(*, actor: User | None, achievement: Achievement) -> None:
+    """Delete an achievement nobody unlocked; an unlocked one is deactivated instead."""
+    blocker = selectors.achievement_delete_blocker(achievement=achievement)
+    if blocker:
+        raise ActionRefused(blocker)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACHIEVEMENT_DELETE,
+            target_type="achievement",
+            target_id=achievement.pk,
+            data={"code": achievement.code, "name": achievement.name},
+        )
+        achievement.delete()
+        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+
+
+def achievement_admin_edit_record(
+    *, actor: User, achievement: Achievement, created: bool, changed: list[str]
+) -> None:
+    """Audit an achievement the Django admin just saved, and invalidate the definitions."""
+    cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    audit_record(
+        actor=actor,
+        action=AuditAction.ACHIEVEMENT_CREATE if created else AuditAction.ACHIEVEMENT_UPDATE,
+        target_type="achievement",
+        target_id=achievement.pk,
+        data={"changed": changed, "via": "django-admin"},
+    )
+
+
+def user_points_adjust(*, actor: User, user: User, points: int, reason: str) -> User:
+    """Add (or take away) points through the ledger, naming the employee and the reason."""
+
+    with transaction.atomic():
+        points_award(
+            user=user,
+            kind=ActivityKind.ADJUSTMENT,
+            points=points,
+            local_date=local_date_for(user=user),
+            data={"employee_id": actor.pk},
+            actor=actor,
+            reason=reason,
+        )
+        user.refresh_from_db(fields=["points"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.POINTS_ADJUST,
+            target_type="user",
+            target_id=user.pk,
+            reason=reason,
+            data={"points": points, "total": user.points},
+        )
+        cache_types_invalidate_on_commit(cache_types=LEADERBOARD_CACHE_TYPES)
+    return user
+
+
+def streak_repair(
+    *, actor: User, user: User, current_length: int, longest_length: int, reason: str
+) -> Streak:
+    """Set a user's streak by hand; a live repaired streak counts yesterday as active."""
+    if longest_length < current_length:
+        raise ActionRefused("longest_length cannot be shorter than current_length.")
+    today = local_date_for(user=user)
+    with transaction.atomic():
+        streak, _ = Streak.objects.select_for_update().get_or_create(user=user)
+        before = {
+            "current_length": streak.current_length,
+            "longest_length": streak.longest_length,
+            "last_active_date": streak.last_active_date,
+        }
+        streak.current_length = current_length
+        streak.longest_length = longest_length
+        # Without this the next submission would restart the repaired streak at 1.
+        yesterday = today - timedelta(days=1)
+        if current_length and (
+            streak.last_active_date is None or streak.last_active_date < yesterday
+        ):
+            streak.last_active_date = yesterday
+        streak.updated_at = timezone.now()
+        streak.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.STREAK_REPAIR,
+            target_type="user",
+            target_id=user.pk,
+            reason=reason,
+            data={
+                "before": before,
+                "after": {
+                    "current_length": current_length,
+                    "longest_length": longest_length,
+                    "last_active_date": streak.last_active_date,
+                },
+            },
+        )
+        event_send(
+            group=user_group(user.pk),
+            event_type="streak.updated",
+            data={
+                "current_length": streak.current_length,
+                "longest_length": streak.longest_length,
+                "last_active_date": streak.last_active_date.isoformat()
+                if streak.last_active_date
+                else None,
+            },
+        )
+    return streak
