@@ -1,12 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from adminops.admin_tools import (
-    AuditedAdminMixin,
-    ReadOnlyAdmin,
-    reevaluate_achievements,
-    warm_caches,
-)
+from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from gamification.models import (
     Achievement,
     ActivityLog,
@@ -14,6 +9,8 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
+from gamification.selectors import achievement_delete_blocker
+from gamification.services import achievement_admin_edit_record, achievement_delete
 
 
 @admin.register(Achievement)
@@ -31,7 +28,19 @@ class AchievementAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["metric", "is_hidden", "is_active"]
     search_fields = ["code", "name"]
     prepopulated_fields = {"code": ["name"]}
-    actions = [reevaluate_achievements, warm_caches]
+
+    def edit_record(
+        self, request: HttpRequest, obj: Achievement, created: bool, changed: list[str]
+    ) -> None:
+        achievement_admin_edit_record(
+            actor=request.user, achievement=obj, created=created, changed=changed
+        )
+
+    def delete_through_service(self, request: HttpRequest, obj: Achievement) -> None:
+        achievement_delete(actor=request.user, achievement=obj)
+
+    def delete_refusal(self, obj: Achievement) -> str | None:
+        return achievement_delete_blocker(achievement=obj)
 
 
 @admin.register(UserAchievement)

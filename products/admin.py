@@ -1,13 +1,11 @@
 from django.contrib import admin
 from django.db import models
+from django.http import HttpRequest
 
-from adminops.admin_tools import (
-    AuditedAdminMixin,
-    ReadOnlyAdmin,
-    rebuild_ranking_stats,
-    warm_caches,
-)
+from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from products.models import Product, ProductMetadata, UserProductSearch
+from products.selectors import product_delete_blocker
+from products.services import product_admin_edit_record, product_delete
 
 # Counters kept by the ranking and page-view services; the admin shows them, never edits them.
 COUNTERS = ["view_count", "ranking_count"]
@@ -28,7 +26,18 @@ class ProductAdmin(AuditedAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ProductMetadataInline]
-    actions = [warm_caches, rebuild_ranking_stats]
+
+    def edit_record(
+        self, request: HttpRequest, obj: Product, created: bool, changed: list[str]
+    ) -> None:
+        product_admin_edit_record(actor=request.user, product=obj, created=created, changed=changed)
+
+    def delete_through_service(self, request: HttpRequest, obj: Product) -> None:
+        product_delete(actor=request.user, product=obj)
+
+    def delete_refusal(self, obj: Product) -> str | None:
+        return product_delete_blocker(product=obj)
+
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(ordering="metadata__ranking_count")
