@@ -17,6 +17,7 @@ from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
 from config.services import ActionRefused, fields_apply
 from gamification import selectors
+from gamification.hooks import metric_source_value
 from gamification.models import (
     Achievement,
     ActivityKind,
@@ -28,7 +29,6 @@ from gamification.models import (
 )
 from gamification.selectors import WINDOWS
 from products.selectors import product_get, searches_for_user
-from rankings.selectors import categories_ranked_count
 from realtime.events import LIVE_GROUP, event_send, user_group
 
 SUBMISSION_POINTS = 10
@@ -212,7 +212,9 @@ def _metric_values(
         streak = Streak.objects.filter(user=user).first()
         values[Metric.STREAK_DAYS] = streak.longest_length if streak else 0
     if Metric.CATEGORIES_RANKED in missing:
-        values[Metric.CATEGORIES_RANKED] = categories_ranked_count(user=user)
+        values[Metric.CATEGORIES_RANKED] = metric_source_value(
+            metric=Metric.CATEGORIES_RANKED, user=user
+        )
     if Metric.SEARCHES_MADE in missing:
         values[Metric.SEARCHES_MADE] = searches_for_user(user_id=user.pk).count()
     if Metric.POINTS in missing:

@@ -10,10 +10,9 @@ from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
 from config.services import ActionRefused, fields_apply
-from gamification.models import Metric
-from gamification.services import achievements_evaluate
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import normalize_query, product_delete_blocker
+from products.signals import product_searched
 
 
 def product_search_record(*, user_id: int | None, query: str, result_count: int) -> None:
@@ -22,7 +21,7 @@ def product_search_record(*, user_id: int | None, query: str, result_count: int)
         user_id=user_id, query=normalize_query(query)[:200], result_count=result_count
     )
     if user_id is not None:
-        achievements_evaluate(user=User.objects.get(pk=user_id), metrics=[Metric.SEARCHES_MADE])
+        product_searched.send(sender=UserProductSearch, user_id=user_id)
 
 
 def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:
