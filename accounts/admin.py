@@ -78,6 +78,17 @@ class UserAdmin(DjangoUserAdmin):
         ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        if not (change and "leaderboard_excluded" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        # The exclusion goes through its service, which audits it and refills the boards.
+        excluded = obj.leaderboard_excluded
+        obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
+        super().save_model(request, obj, form, change)
+        user_leaderboard_exclusion_set(actor=request.user, user=obj, excluded=excluded)
+
     add_fieldsets = [
         (
             None,

@@ -561,20 +561,57 @@ def user_points_adjust(*, actor: User, user: User, points: int, reason: str) -> 
     return user
 
 
+def streak_lengths_refusal(*, current_length: int, longest_length: int) -> str | None:
+    """Why a streak cannot have these lengths, or None."""
+    if longest_length < current_length:
+        return "longest_length cannot be shorter than current_length."
+    return None
+
+
+def _streak_state(streak: Streak) -> dict[str, Any]:
+    return {
+        "current_length": streak.current_length,
+        "longest_length": streak.longest_length,
+        "last_active_date": streak.last_active_date,
+    }
+
+
+def _streak_repaired(
+    *, actor: User, streak: Streak, before: dict[str, Any], reason: str, data: dict[str, Any]
+) -> None:
+    """Audit a streak set by hand and tell the user's sockets, in the caller's transaction."""
+    audit_record(
+        actor=actor,
+        action=AuditAction.STREAK_REPAIR,
+        target_type="user",
+        target_id=streak.user_id,
+        reason=reason,
+        data={"before": before, "after": _streak_state(streak), **data},
+    )
+    event_send(
+        group=user_group(streak.user_id),
+        event_type="streak.updated",
+        data={
+            "current_length": streak.current_length,
+            "longest_length": streak.longest_length,
+            "last_active_date": streak.last_active_date.isoformat()
+            if streak.last_active_date
+            else None,
+        },
+    )
+
+
 def streak_repair(
     *, actor: User, user: User, current_length: int, longest_length: int, reason: str
 ) -> Streak:
     """Set a user's streak by hand; a live repaired streak counts yesterday as active."""
-    if longest_length < current_length:
-        raise ActionRefused("longest_length cannot be shorter than current_length.")
+    refusal = streak_lengths_refusal(current_length=current_length, longest_length=longest_length)
+    if refusal:
+        raise ActionRefused(refusal)
     today = local_date_for(user=user)
     with transaction.atomic():
         streak, _ = Streak.objects.select_for_update().get_or_create(user=user)
-        before = {
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "last_active_date": streak.last_active_date,
-        }
+        before = _streak_state(streak)
         streak.current_length = current_length
         streak.longest_length = longest_length
         # Without this the next submission would restart the repaired streak at 1.
@@ -585,30 +622,28 @@ def streak_repair(
             streak.last_active_date = yesterday
         streak.updated_at = timezone.now()
         streak.save()
-        audit_record(
-            actor=actor,
-            action=AuditAction.STREAK_REPAIR,
-            target_type="user",
-            target_id=user.pk,
-            reason=reason,
-            data={
-                "before": before,
-                "after": {
-                    "current_length": current_length,
-                    "longest_length": longest_length,
-                    "last_active_date": streak.last_active_date,
-                },
-            },
-        )
-        event_send(
-            group=user_group(user.pk),
-            event_type="streak.updated",
-            data={
-                "current_length": streak.current_length,
-                "longest_length": streak.longest_length,
-                "last_active_date": streak.last_active_date.isoformat()
-                if streak.last_active_date
-                else None,
-            },
-        )
+        _streak_repaired(actor=actor, streak=streak, before=before, reason=reason, data={})
     return streak
+
+
+def streak_admin_edit(*, actor: User, streak: Streak, fields: dict[str, Any]) -> Streak:
+    """Save the fields of a streak edited in the Django admin, audited as a repair."""
+    with transaction.atomic():
+        locked = Streak.objects.select_for_update().get(pk=streak.pk)
+        before = _streak_state(locked)
+        changes = fields_apply(locked, fields)
+        refusal = streak_lengths_refusal(
+            current_length=locked.current_length, longest_length=locked.longest_length
+        )
+        if refusal:
+            raise ActionRefused(refusal)
+        locked.updated_at = timezone.now()
+        locked.save()
+        _streak_repaired(
+            actor=actor,
+            streak=locked,
+            before=before,
+            reason="",
+            data={"changed": sorted(changes), "via": "django-admin"},
+        )
+    return locked

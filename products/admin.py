@@ -5,7 +5,12 @@ from django.http import HttpRequest
 from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import product_delete_blocker
-from products.services import product_admin_edit_record, product_delete
+from products.services import (
+    METADATA_FIELDS,
+    product_admin_edit_record,
+    product_delete,
+    product_update,
+)
 
 # Counters kept by the ranking and page-view services; the admin shows them, never edits them.
 COUNTERS = ["view_count", "ranking_count"]
@@ -54,6 +59,12 @@ class ProductMetadataAdmin(admin.ModelAdmin):
     autocomplete_fields = ["product"]
     readonly_fields = [*COUNTERS, "updated_at"]
     ordering = ["-ranking_count", "product"]
+
+    def save_model(self, request: HttpRequest, obj: ProductMetadata, form, change: bool) -> None:
+        metadata = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in METADATA_FIELDS
+        }
+        product_update(actor=request.user, product=obj.product, fields={}, metadata=metadata)
 
 
 @admin.register(UserProductSearch)

@@ -15,10 +15,9 @@ from config.audit import AuditAction, audit_record
 from config.caching import cache_types_invalidate_on_commit
 from config.services import Progress, fields_apply, tool_running
 from products.models import Product, ProductMetadata
-from products.services import PRODUCT_CACHE_TYPES
+from products.services import METADATA_FIELDS, PRODUCT_CACHE_TYPES
 
 PRODUCT_FIELDS = ("name", "slug", "brand", "category", "image_url", "is_active")
-METADATA_FIELDS = ("description", "attributes", "tags")
 
 
 class CsvImportError(ValueError):

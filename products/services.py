@@ -68,6 +68,8 @@ def product_ranking_counts_reset(*, count: Callable[[], dict[int, int]]) -> int:
 
 # --- Edits made by employees ----------------------------------------------------------------
 
+METADATA_FIELDS = ("description", "attributes", "tags")
+
 # What a catalogue edit makes stale.
 PRODUCT_CACHE_TYPES = (
     CacheType.PRODUCTS,
