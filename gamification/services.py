@@ -27,16 +27,17 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
+from gamification.rules import (
+    FREEZES_MAX,
+    PAID_SUBMISSIONS_PER_DAY,
+    STREAK_DAYS_PER_FREEZE,
+    SUBMISSION_POINTS,
+    streak_bonus,
+)
 from gamification.selectors import WINDOWS
 from products.selectors import product_get, searches_for_user
 from realtime.events import LIVE_GROUP, event_send, user_group
 
-SUBMISSION_POINTS = 10
-PAID_SUBMISSIONS_PER_DAY = 5
-STREAK_BONUS_PER_DAY = 2
-STREAK_BONUS_MAX = 20
-STREAK_DAYS_PER_FREEZE = 7
-FREEZES_MAX = 2
 # The metrics a ranking submission can move.
 SUBMISSION_METRICS = (
     Metric.RANKINGS_SUBMITTED,
@@ -178,7 +179,7 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
     streak.last_active_date = local_date
     streak.updated_at = timezone.now()
     streak.save()
-    change.bonus = min(STREAK_BONUS_PER_DAY * streak.current_length, STREAK_BONUS_MAX)
+    change.bonus = streak_bonus(streak_length=streak.current_length)
     return change
 
 
