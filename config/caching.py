@@ -162,20 +162,6 @@ def cache_stats() -> dict[str, dict[str, int]]:
         return {t.value: {"hits": _hits[t], "misses": _misses[t]} for t in CacheType}
 
 
-def cache_key_counts() -> dict[str, int]:
-    """Keys stored per type, older generations included until they expire.
-
-    A SCAN of the type's keys: for the admin API and occasional metrics, not per request.
-    """
-    if hasattr(cache, "iter_keys"):
-        return {t.value: len(cache.iter_keys(f"{t}:*")) for t in CacheType}
-    local = getattr(cache, "_cache", {})
-    return {
-        t.value: sum(1 for k in list(local) if k.startswith(cache.make_key(f"{t}:")))
-        for t in CacheType
-    }
-
-
 def cache_warmer(cache_type: CacheType) -> Callable[[Callable[[], int]], Callable[[], int]]:
     """Register a function that fills `cache_type` and returns how many keys it wrote."""
 
