@@ -1,3 +1,5 @@
+import asyncio
+import importlib
 import logging
 import re
 import shutil
@@ -82,3 +84,49 @@ def test_websocket_app_is_left_alone_while_sentry_is_off():
 def test_websocket_app_reports_to_sentry_once_it_is_on(sentry_off_afterwards):
     sentry_init(dsn=DSN, environment="development", traces_sample_rate=0.0, release="r1")
     assert isinstance(sentry_asgi_app(_websocket_app), SentryAsgiMiddleware)
+
+
+@pytest.fixture
+def asgi_rebuilt_afterwards():
+    """The next tests get config.asgi as built with Sentry off again."""
+    yield
+    import config.asgi
+
+    importlib.reload(config.asgi)
+
+
+def _asgi_application():
+    """config.asgi built afresh, so it sees whether Sentry is on at this moment."""
+    import config.asgi
+
+    return importlib.reload(config.asgi).application
+
+
+async def _websocket_to_unknown_path(application) -> None:
+    scope = {
+        "type": "websocket",
+        "path": "/ws/no-such-route/",
+        "headers": [(b"host", b"testserver"), (b"origin", b"http://testserver")],
+        "query_string": b"",
+        "subprotocols": [],
+    }
+    queue: asyncio.Queue = asyncio.Queue()
+    await queue.put({"type": "websocket.connect"})
+
+    async def send(message) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="No route found"):
+        await application(scope, queue.get, send)
+
+
+def test_a_websocket_error_reaches_sentry(asgi_rebuilt_afterwards, sentry_off_afterwards):
+    sent = []
+    sentry_sdk.init(dsn=DSN, transport=sent.append, default_integrations=False)
+
+    asyncio.run(_websocket_to_unknown_path(_asgi_application()))
+    sentry_sdk.flush()
+
+    errors = [event["exception"]["values"][-1] for event in sent if event.get("exception")]
+    assert [error["type"] for error in errors] == ["ValueError"]
+    assert "No route found" in errors[0]["value"]
