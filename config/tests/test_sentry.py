@@ -8,6 +8,7 @@ import pytest
 import sentry_sdk
 from django.apps import apps
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+from sentry_sdk.transport import Transport
 
 from config.sentry import RELEASE_ENV_VARS, sentry_asgi_app, sentry_init, sentry_release
 
@@ -120,13 +121,27 @@ async def _websocket_to_unknown_path(application) -> None:
         await application(scope, queue.get, send)
 
 
+class CapturingTransport(Transport):
+    """Keeps what Sentry would send, instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.envelopes = []
+
+    def capture_envelope(self, envelope) -> None:
+        self.envelopes.append(envelope)
+
+
 def test_a_websocket_error_reaches_sentry(asgi_rebuilt_afterwards, sentry_off_afterwards):
-    sent = []
-    sentry_sdk.init(dsn=DSN, transport=sent.append, default_integrations=False)
+    transport = CapturingTransport()
+    sentry_sdk.init(dsn=DSN, transport=transport, default_integrations=False)
 
     asyncio.run(_websocket_to_unknown_path(_asgi_application()))
     sentry_sdk.flush()
 
-    errors = [event["exception"]["values"][-1] for event in sent if event.get("exception")]
+    events = [envelope.get_event() for envelope in transport.envelopes]
+    errors = [
+        event["exception"]["values"][-1] for event in events if event and "exception" in event
+    ]
     assert [error["type"] for error in errors] == ["ValueError"]
     assert "No route found" in errors[0]["value"]
