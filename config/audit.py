@@ -7,6 +7,7 @@ commit or roll back together.
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.dispatch import Signal
 
@@ -33,7 +34,7 @@ class AuditAction(models.TextChoices):
 
 def audit_record(
     *,
-    actor: Any,
+    actor: AbstractBaseUser | None,
     action: AuditAction,
     target_type: str = "",
     target_id: object = "",
