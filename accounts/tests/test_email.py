@@ -1,6 +1,7 @@
 """Sign-in codes travel by real mail: a real SMTP server of the test's own receives them."""
 
 import re
+import socket
 
 import pytest
 from django.test import override_settings
@@ -82,6 +83,25 @@ def test_email_url_selects_the_smtp_server(url, backend, host, port, tls, ssl):
 def test_email_url_carries_the_smtp_credentials():
     choice = email_choice(url="smtp+tls://mailer:s3cret@mail.example.com:587", production=True)
     assert (choice.user, choice.password) == ("mailer", "s3cret")
+
+
+def test_a_percent_encoded_user_name_and_password_are_decoded():
+    choice = email_choice(
+        url="smtp+tls://me%40x.example:p%3As%2Fs@mail.example.com:587", production=True
+    )
+    assert (choice.user, choice.password) == ("me@x.example", "p:s/s")
+
+
+def test_a_mail_server_that_never_answers_fails_the_request_after_email_timeout(api_client):
+    # Accepts the connection, never sends its greeting.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        hung = {**smtp_settings(silent.getsockname()[1]), "EMAIL_TIMEOUT": 1}
+        with override_settings(**hung):
+            response = api_client.post(REQUEST_URL, {"email": "ada@example.com"}, format="json")
+    assert response.status_code == 503
+    assert response.json()["code"] == "email_unavailable"
 
 
 def test_development_without_email_url_prints_mail_on_the_console():
