@@ -36,7 +36,7 @@ class LoginCodeLocked(Exception):
     """Too many wrong codes for this address lately, from any client."""
 
     def __init__(self, *, retry_after: int) -> None:
-        super().__init__(f"Too many wrong codes for this address; try again in {retry_after} s.")
+        super().__init__("Too many wrong codes for this address; ask for a new code later.")
         self.retry_after = retry_after
 
 
