@@ -119,7 +119,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def save(self, *args, **kwargs) -> None:
-        self.email = normalize_email(self.email)
+        try:
+            self.email = normalize_email(self.email)
+        except ValueError:
+            # An address stored before the rules tightened stays as it was, so its owner can
+            # still be saved; a new account is refused.
+            if self._state.adding:
+                raise
         super().save(*args, **kwargs)
 
     @property

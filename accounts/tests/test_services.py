@@ -230,3 +230,13 @@ def test_an_address_with_a_look_alike_or_control_character_cannot_make_an_accoun
 
 def test_the_canonical_address_has_the_domain_in_ascii_and_lower_case():
     assert normalize_email(" Jane.Doe@Bücher.Example ") == "jane.doe@xn--bcher-kva.example"
+
+
+def test_an_account_stored_before_the_address_rules_can_still_change_its_profile():
+    user = UserFactory()
+    User.objects.filter(pk=user.pk).update(email='"legacy"@example.com')
+    user.refresh_from_db()
+
+    services.user_update(user=user, display_name="Still here")
+
+    assert User.objects.get(pk=user.pk).display_name == "Still here"
