@@ -1,6 +1,7 @@
 """`make bench`: a fresh database, seeded; one daphne process; Locust per scenario; one table.
 
     python -m bench.run [--smoke] [--duration 30] [--users 32] [--profile]
+    python -m bench.run --soak [--users 5000] ...   (bench/soak.py: many users, two instances)
 
 Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), give
 the run a cache key prefix of its own (a cold cache, no flush of a shared Redis), start Rankly
@@ -560,6 +561,11 @@ def evaluate(result: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--soak" in argv:
+        from bench import soak
+
+        return soak.main([arg for arg in argv if arg != "--soak"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny data, 3 s per scenario")
     parser.add_argument("--duration", type=int, help="seconds per scenario (30; smoke 3)")
