@@ -120,8 +120,276 @@ def performance_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def performance_doc_write(*, result_path: Path = LATEST, doc_path: Path = DOC) -> Path:
-    doc_path.write_text(performance_markdown(json.loads(result_path.read_text())))
+SOAK_INTRO = """\
+## Soak: a community on two instances
+
+`make bench BENCH_ARGS="--soak --users 5000"` (`bench/soak.py`) runs two instances of the
+Procfile's `web` command on PostgreSQL and Redis with the real per-IP rate limits
+(`bench/soak_settings.py`), and drives the users from load-generator processes of their own
+(asyncio clients with httpx and websockets), each user from a loopback address of its own
+(127.x.y.z), which the server takes as the client's IP. Each user arrives over the ramp, signs
+in once (with the token the seeder gave it, `bench-token-<id>`, rather than the e-mail flow),
+opens `/ws/me/` (every third user also `/ws/live/`), then every 10 to 30 s browses (the
+catalogue by category, a search, a product, the leaderboard or the home stats) or, one action
+in ten, submits a ranking; it pings each socket every 25 s. One user in five leaves once for 5
+to 90 s and comes back on the other instance with `last_event_id`.
+
+"Sent" events are what the run can prove was sent: on `/ws/live/`, every id any subscriber saw
+(each subscriber must have seen every one between its first and last event) and one
+`ranking.submitted` per public submission; on `/ws/me/`, a `points.updated` per submission that
+awarded points and an `achievement.unlocked` per unlock the answer named. Latency of an event is
+its arrival at the client less its `ts`, live events only (a replayed one is as old as the gap).
+Resources are sampled every 2 s once every user has arrived; an instance's CPU and memory are
+those of its whole process tree. The load generators share the machine's cores with the
+servers, PostgreSQL and Redis, so their event-loop lag is printed with the latencies it inflates.
+"""
+
+# Prices are assumptions made on 2026-11-29 for the model, not figures looked up: check the
+# providers' current price lists before relying on any of them.
+PRICES_ASSUMED_ON = "2026-11-29"
+PRICES = {
+    "compute_per_vcpu_hour": 0.09,
+    "memory_per_gib_hour": 0.01,
+    "upstash_free_commands_per_day": 10_000,
+    "upstash_per_100k_commands": 0.20,
+    "neon_plan_per_month": 19.0,
+    "neon_compute_unit_hour": 0.16,
+}
+HOURS_PER_MONTH = 730
+
+
+def _objective_label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def soak_markdown(result: dict, knee: list[dict] | None = None) -> str:
+    """The soak's section: the latest run, the knee across user counts, the capacity model."""
+    settings, machine, load = result["settings"], result["machine"], result["load"]
+    resources = result["resources"]
+    lines = [SOAK_INTRO, "### Latest soak", ""]
+    lines.append(
+        f"Run {result['started_at']} at commit `{result['commit']}` on {machine['cpu']}, "
+        f"{machine['cores']} cores; load average {machine['load_average_at_start'][0]} at start, "
+        f"{machine['load_average_at_end'][0]} at end. {settings['users']:,} users on "
+        f"{settings['instances']} instances for {settings['duration_s']} s "
+        f"({settings['ramp_s']} s ramp), {settings['generators']} load-generator processes; "
+        f"WEB_CONCURRENCY: {settings['web_concurrency']}; DB_POOL_MAX_SIZE "
+        f"{settings['db_pool_max']} per process; Redis: {settings['redis']}."
+    )
+    lines += [
+        "",
+        "| group | kind | req/s | p50 ms | p95 ms | p99 ms | requests | answers |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for group, row in load["http"].items():
+        answers = ", ".join(f"{k} {v:,}" for k, v in sorted(row["status"].items())) or "-"
+        lines.append(
+            f"| {group} | {row['kind']} | {row['per_s']:.1f} | {row['p50_ms']:.0f} "
+            f"| {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['count']:,} | {answers} |"
+        )
+    events, pong, lag = load["events"], load["pong"], load["generator_loop_lag"]
+    me, live, sockets = load["me_delivery"], load["live_delivery"], load["sockets"]
+    lines += [
+        "",
+        f"- Events delivered live: {events['count']:,}, p50 {events['p50_ms']} ms, "
+        f"p95 {events['p95_ms']} ms, p99 {events['p99_ms']} ms; socket ping to pong p50 "
+        f"{pong['p50_ms']} ms, p99 {pong['p99_ms']} ms; the load generators' event-loop lag p50 "
+        f"{lag['p50_ms']} ms, p99 {lag['p99_ms']} ms.",
+        f"- `/ws/me/`: {me['received']:,} of the {me['expected']:,} events the submissions "
+        f"sent arrived ({me['missing']} missing, {me['missing_after_gap']} missed across a gap "
+        f"with no id to resume from, {me['duplicates']} duplicates).",
+        f"- `/ws/live/`: {live['subscriber_received']:,} of the {live['subscriber_expected']:,} "
+        f"events in the subscribers' windows arrived ({live['duplicates']} duplicates); "
+        f"{live['public_submissions_seen']:,} of {live['public_submissions']:,} public "
+        "submissions were seen as `ranking.submitted`.",
+        f"- Sockets: {sockets['connects']:,} connects, "
+        f"{sum(sockets['connect_failures'].values())} failed, "
+        f"{sum(sockets['drops'].values())} dropped by the server, {sockets['returns']} users "
+        f"came back, {sockets['resyncs']} were told to resync.",
+    ]
+    for i, instance in enumerate(resources.get("instances", []), start=1):
+        lines.append(
+            f"- Instance {i}: CPU {instance['cpu_cores_mean']} cores on average "
+            f"({instance['cpu_cores_max']} at most), RSS at most {instance['rss_mb_max']:.0f} MB, "
+            f"at most {instance['open_connections_max']:,} open connections."
+        )
+    if resources:
+        lines.append(
+            f"- PostgreSQL: at most {resources['db_connections_max']} connections "
+            f"({resources['db_active_max']} active); the database grew "
+            f"{resources['database_growth_mb']} MB. Redis: at most "
+            f"{resources['redis_memory_mb_max']} MB used, {resources['redis_commands_per_s']:,} "
+            "commands a second."
+        )
+    lines += ["", "| objective | measured | |", "|---|---:|---|"]
+    for name, target in result["targets"].items():
+        verdict = "met" if target["met"] else "**missed**"
+        lines.append(
+            f"| {_objective_label(name)} {target['target']} | {target['value']} | {verdict} |"
+        )
+    if knee:
+        lines += ["", knee_markdown(knee)]
+    lines += ["", capacity_markdown(result, knee or [result])]
+    return "\n".join(lines)
+
+
+def knee_markdown(runs: list[dict]) -> str:
+    runs = sorted(runs, key=lambda r: r["settings"]["users"])
+    lines = [
+        "### The knee",
+        "",
+        "One run per user count (the latest of each), shorter than the 10 minutes the soak "
+        "defaults to; each line is one run on a shared machine, not a median.",
+        "",
+        "| users | run | s | load avg | cached p99 | DB read p99 | submit p99 | event p99 "
+        "| 5xx | lost | CPU cores (servers) | RSS MB max | all met | missed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in runs:
+        t = r["targets"]
+        cores = sum(i["cpu_cores_mean"] for i in r["resources"].get("instances", []))
+        missed = ", ".join(_objective_label(n) for n, v in t.items() if not v["met"]) or "-"
+        met = "yes" if all(v["met"] for v in t.values()) else "no"
+        lines.append(
+            f"| {r['settings']['users']:,} | {r['started_at']} | {r['settings']['duration_s']} "
+            f"| {r['machine']['load_average_at_start'][0]} "
+            f"| {t['cached_reads_p99_ms']['value']} | {t['database_reads_p99_ms']['value']} "
+            f"| {t['submissions_p99_ms']['value']} | {t['event_delivery_p99_ms']['value']} "
+            f"| {t['http_5xx_or_no_answer']['value']} | {t['events_lost']['value']} "
+            f"| {cores:.2f} | {t['instance_rss_mb_max']['value']} | {met} | {missed} |"
+        )
+    passing = [r["settings"]["users"] for r in runs if all(v["met"] for v in r["targets"].values())]
+    lines.append("")
+    lines.append(
+        f"Largest user count that met every objective: {max(passing):,}."
+        if passing
+        else "No user count met every objective."
+    )
+    return "\n".join(lines)
+
+
+def capacity_markdown(result: dict, runs: list[dict]) -> str:
+    """Per 1,000 concurrent users, from the measured run, and what it would cost a month."""
+    users = result["settings"]["users"]
+    resources, load = result["resources"], result["load"]
+    per_k = 1000 / users
+    instances = resources.get("instances", [])
+    cores = sum(i["cpu_cores_mean"] for i in instances) * per_k
+    memory_mb = sum(i["rss_mb_max"] for i in instances)
+    commands_per_s = resources.get("redis_commands_per_s", 0)
+    commands_day = commands_per_s * per_k * 86_400
+    user_hour_commands = commands_per_s * 3600 / users
+    free = PRICES["upstash_free_commands_per_day"]
+    passing = [r["settings"]["users"] for r in runs if all(v["met"] for v in r["targets"].values())]
+    per_instance = max(passing) / result["settings"]["instances"] if passing else None
+    submissions_per_s = load["http"]["submit"]["per_s"]
+    growth_mb = resources.get("database_growth_mb", 0)
+    seconds = result["settings"]["duration_s"]
+    lines = [
+        "### Capacity and cost model",
+        "",
+        f"From the latest soak ({users:,} users, {len(instances)} instances), scaled linearly "
+        "per 1,000 concurrent users; the model holds as far as the knee above, not beyond it.",
+        "",
+        "| per 1,000 concurrent users | measured |",
+        "|---|---:|",
+        f"| server CPU (cores, mean) | {cores:.2f} |",
+        f"| server memory (MB, the instances' peak RSS over {users:,} users, "
+        f"fixed cost included) | {memory_mb * per_k:,.0f} |",
+        f"| instances (at the knee's {per_instance or 0:,.0f} users per instance) | "
+        + (f"{1000 / per_instance:.2f} |" if per_instance else "none met every objective |"),
+        f"| Redis commands a second | {commands_per_s * per_k:,.1f} |",
+        f"| Redis commands a day, if held around the clock | {commands_day:,.0f} |",
+        f"| Redis memory (MB, peak) | {resources.get('redis_memory_mb_max', 0) * per_k:,.1f} |",
+        f"| PostgreSQL connections (peak) | {resources.get('db_connections_max', 0) * per_k:.1f} |",
+        f"| ranking submissions a second | {submissions_per_s * per_k:.2f} |",
+        f"| database growth (MB an hour) | {growth_mb * per_k * 3600 / seconds:,.1f} |",
+        "",
+        f"One user-hour costs {user_hour_commands:,.0f} Redis commands (rate-limit counters, cache "
+        "reads, the event streams and their fan-out, presence). Upstash's free tier "
+        f"({free:,} commands a day) therefore covers {free / user_hour_commands:,.1f} user-hours "
+        "a day: it breaks with the first few users who keep the app open, well before 1,000.",
+        "",
+        f"Monthly cost, held around the clock (prices assumed on {PRICES_ASSUMED_ON}, not looked "
+        "up: "
+        f"compute ${PRICES['compute_per_vcpu_hour']}/vCPU-hour and "
+        f"${PRICES['memory_per_gib_hour']}/GiB-hour, Upstash pay-as-you-go "
+        f"${PRICES['upstash_per_100k_commands']} per 100,000 commands, Neon "
+        f"${PRICES['neon_plan_per_month']:.0f}/month plan plus "
+        f"${PRICES['neon_compute_unit_hour']}/compute-unit-hour for one compute unit):",
+        "",
+        "| concurrent users | compute | Upstash | Neon | total |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for concurrent in (1000, 2500, 5000):
+        scale = concurrent / 1000
+        compute = (
+            cores * scale * PRICES["compute_per_vcpu_hour"]
+            + memory_mb * per_k * scale / 1024 * PRICES["memory_per_gib_hour"]
+        ) * HOURS_PER_MONTH
+        redis_cost = (
+            max(0.0, commands_day * scale - free)
+            * 30
+            / 100_000
+            * PRICES["upstash_per_100k_commands"]
+        )
+        neon = PRICES["neon_plan_per_month"] + PRICES["neon_compute_unit_hour"] * HOURS_PER_MONTH
+        total = compute + redis_cost + neon
+        lines.append(
+            f"| {concurrent:,} | ${compute:,.0f} | ${redis_cost:,.0f} | ${neon:,.0f} "
+            f"| ${total:,.0f} |"
+        )
+    lines += ["", savings_markdown(result)]
+    return "\n".join(lines)
+
+
+def savings_markdown(result: dict) -> str:
+    load = result["load"]
+    lines = ["What the cache and the coalescing saved in this run:", ""]
+    hits = misses = 0
+    for sample in result.get("server_cache", []):
+        for counts in sample.get("counts", {}).values():
+            hits += counts.get("hits", 0)
+            misses += counts.get("misses", 0)
+    if hits + misses:
+        lines.append(
+            f"- Cache: {hits / (hits + misses):.1%} of lookups hit ({hits:,.0f} hits, "
+            f"{misses:,.0f} misses, one server process per instance counted since its start): "
+            "each hit is a database query set not run."
+        )
+    live = load["live_delivery"]
+    points = load["me_delivery"]["received_by_type"].get("points.updated", 0)
+    subscribers = load.get("live_users", 0)
+    updates = live["received_by_type"].get("leaderboard.updated", 0)
+    if subscribers and points:
+        lines.append(
+            f"- Coalescing: `leaderboard.updated` reached the live subscribers {updates:,} times; "
+            f"without it each of the {points:,} point changes would have gone to each of the "
+            f"{subscribers:,} subscribers, {points * subscribers:,} frames."
+        )
+    lines.append(
+        "- The fast path (cached GETs answered before Django) is not switched off by the soak: "
+        "its saving shows in the `make bench` scenarios above, not here."
+    )
+    return "\n".join(lines)
+
+
+def soak_results(results_dir: Path = LATEST.parent) -> tuple[dict | None, list[dict]]:
+    """The latest soak and the latest run at each user count, if any were run."""
+    latest = results_dir / "soak-latest.json"
+    soak = json.loads(latest.read_text()) if latest.exists() else None
+    knee = [json.loads(path.read_text()) for path in sorted(results_dir.glob("soak-*u.json"))]
+    return soak, knee
+
+
+def performance_doc_write(
+    *, result_path: Path = LATEST, doc_path: Path = DOC, soak_dir: Path | None = None
+) -> Path:
+    text = performance_markdown(json.loads(result_path.read_text()))
+    soak, knee = soak_results(soak_dir or result_path.parent)
+    if soak is not None:
+        text += "\n" + soak_markdown(soak, knee) + "\n"
+    doc_path.write_text(text)
     return doc_path
 
 
