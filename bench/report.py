@@ -242,12 +242,17 @@ def knee_markdown(runs: list[dict]) -> str:
         "defaults to; each line is one run on a shared machine, not a median.",
         "",
         "| users | run | s | load avg | cached p99 | DB read p99 | submit p99 | event p99 "
-        "| 5xx | lost | CPU cores (servers) | RSS MB max | all met | missed |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| 5xx | failed connects | lost | server cores | generator cores | client lag p99 "
+        "| DB conns | Redis cmd/s | RSS MB max | all met | missed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+        "|---|---|",
     ]
     for r in runs:
-        t = r["targets"]
-        cores = sum(i["cpu_cores_mean"] for i in r["resources"].get("instances", []))
+        t, res = r["targets"], r["resources"]
+        cores = sum(i["cpu_cores_mean"] for i in res.get("instances", []))
+        generator_cores = sum(g["cpu_seconds"] for g in r["load"]["generators"]) / max(
+            r["settings"]["duration_s"], 1
+        )
         missed = ", ".join(_objective_label(n) for n, v in t.items() if not v["met"]) or "-"
         met = "yes" if all(v["met"] for v in t.values()) else "no"
         lines.append(
@@ -255,8 +260,11 @@ def knee_markdown(runs: list[dict]) -> str:
             f"| {r['machine']['load_average_at_start'][0]} "
             f"| {t['cached_reads_p99_ms']['value']} | {t['database_reads_p99_ms']['value']} "
             f"| {t['submissions_p99_ms']['value']} | {t['event_delivery_p99_ms']['value']} "
-            f"| {t['http_5xx_or_no_answer']['value']} | {t['events_lost']['value']} "
-            f"| {cores:.2f} | {t['instance_rss_mb_max']['value']} | {met} | {missed} |"
+            f"| {t['http_5xx_or_no_answer']['value']} | {t['socket_connect_failures']['value']} "
+            f"| {t['events_lost']['value']} | {cores:.2f} | {generator_cores:.2f} "
+            f"| {r['load']['generator_loop_lag']['p99_ms']} | {res.get('db_connections_max')} "
+            f"| {res.get('redis_commands_per_s')} | {t['instance_rss_mb_max']['value']} "
+            f"| {met} | {missed} |"
         )
     passing = [r["settings"]["users"] for r in runs if all(v["met"] for v in r["targets"].values())]
     lines.append("")

@@ -140,6 +140,17 @@ def test_each_objective_is_missed_by_what_breaks_it(change, value, missed):
     assert [name for name, target in targets.items() if not target["met"]] == [missed]
 
 
+def test_a_kind_of_request_that_never_got_an_answer_misses_its_objective():
+    result = run_result()
+    result["load"]["combined"]["cached"] = {"count": 0, "p99_ms": 0.0}
+    result["load"]["events"] = {"count": 0, "p99_ms": 0.0}
+
+    targets = evaluate(result)
+
+    assert targets["cached_reads_p99_ms"] == {"value": None, "target": "< 100", "met": False}
+    assert targets["event_delivery_p99_ms"]["met"] is False
+
+
 def soak_result(users: int, *, met: bool) -> dict:
     status = {"2xx": 100}
     histogram = {"kind": "cached", "per_s": 12.5, "p50_ms": 8.0, "p95_ms": 30.0, "p99_ms": 61.0}
@@ -194,6 +205,7 @@ def soak_result(users: int, *, met: bool) -> dict:
                 "resyncs": 0,
             },
             "live_users": 334,
+            "generators": [{"cpu_seconds": 30.0}, {"cpu_seconds": 30.0}],
         },
         "resources": {
             "instances": [
@@ -217,6 +229,7 @@ def soak_result(users: int, *, met: bool) -> dict:
             "database_reads_p99_ms": {"value": 90.0, "target": "< 500", "met": True},
             "submissions_p99_ms": {"value": 61.0, "target": "< 500", "met": True},
             "http_5xx_or_no_answer": {"value": 0, "target": "== 0", "met": True},
+            "socket_connect_failures": {"value": 0, "target": "== 0", "met": True},
             "events_lost": {"value": 0, "target": "== 0", "met": True},
             "event_delivery_p99_ms": {"value": 110.0, "target": "< 1000", "met": True},
             "instance_rss_mb_max": {"value": 150.0, "target": "< 500", "met": True},
@@ -236,6 +249,8 @@ def test_the_soak_section_shows_the_run_the_knee_and_the_model():
     assert "Instance 2: CPU 0.25 cores on average" in doc
     assert "| cached reads p99 ms < 100 | 61.0 | met |" in doc
     assert "| 4,000 |" in doc and "| no | cached reads p99 ms |" in doc
+    # Servers 0.5 cores; generators 60 CPU s over 120 s; client lag, DB connections, Redis.
+    assert "| 0.50 | 0.50 | 30.0 | 12 | 500.0 | 150.0 | yes | - |" in doc
     assert "Largest user count that met every objective: 2,000." in doc
     # 0.5 cores over 2,000 users; 500 commands a second over 2,000 users.
     assert "| server CPU (cores, mean) | 0.25 |" in doc
