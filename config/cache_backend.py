@@ -8,6 +8,7 @@ when it comes back, so it never serves what the outage made stale (a logged-out 
 invalidated meanwhile).
 """
 
+# Pinned: Django==5.2.19 (reads LocMemCache._cache, _expire_info, _lock; requirements.txt).
 import fnmatch
 import logging
 import threading

@@ -16,6 +16,7 @@ Everything else is Django's: request bodies are read and responses sent on the e
 an async view, should one be added, still works (Django wraps it for the sync chain).
 """
 
+# Pinned: Django==5.2.19, asgiref==3.13.0 (overrides ASGIHandler internals; requirements.txt).
 from concurrent.futures import ThreadPoolExecutor
 
 import django

@@ -5,6 +5,7 @@ bound once, so the middleware costs two lock-protected additions per request. Fi
 elsewhere (cache hits, open sockets, the connection pool) are read only when scraped.
 """
 
+# Pinned: Django==5.2.19 (reads DatabaseWrapper._connection_pools; requirements.txt).
 import hmac
 import logging
 from collections.abc import Callable, Iterator

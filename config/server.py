@@ -3,6 +3,7 @@
 Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
 """
 
+# Pinned: daphne==4.2.3, autobahn==26.10.2 (overrides Server.run; requirements.txt).
 import sys
 
 from daphne.cli import CommandLineInterface

@@ -1,5 +1,6 @@
 """The two WebSocket streams: /ws/live/ for everyone, /ws/me/ for the signed-in user."""
 
+# Pinned: channels==4.3.2 (overrides AsyncConsumer.dispatch; requirements.txt).
 import json
 import logging
 from urllib.parse import parse_qs
