@@ -74,17 +74,22 @@ def _cache_check() -> str:
     if redis_status() == "degraded":
         # The resilient backend answered from its local fallback: Redis itself is down.
         raise ConnectionError("Redis is unreachable; the cache is serving from local memory")
-    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    backend: str = settings.CACHES["default"]["BACKEND"]
+    return backend.rsplit(".", 1)[-1]
 
 
 def _redis_client(host: dict[str, Any]) -> redis.Redis:
-    timeouts = {
-        "socket_connect_timeout": REDIS_PROBE_TIMEOUT_SECONDS,
-        "socket_timeout": REDIS_PROBE_TIMEOUT_SECONDS,
-    }
+    timeout = REDIS_PROBE_TIMEOUT_SECONDS
     if "address" in host:
-        return redis.Redis.from_url(host["address"], **timeouts)
-    return redis.Redis(host=host.get("host", "localhost"), port=host.get("port", 6379), **timeouts)
+        return redis.Redis.from_url(
+            host["address"], socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+    return redis.Redis(
+        host=host.get("host", "localhost"),
+        port=host.get("port", 6379),
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+    )
 
 
 def _channel_layer_check() -> str:
@@ -100,7 +105,8 @@ def _channel_layer_check() -> str:
                 client.ping()
             finally:
                 client.close()
-    return config["BACKEND"].rsplit(".", 1)[-1]
+    backend: str = config["BACKEND"]
+    return backend.rsplit(".", 1)[-1]
 
 
 def _cache_check_bounded() -> str:

@@ -175,7 +175,8 @@ def redis_call(command: Callable[[Redis], T], *, default: T, alias: str = "defau
     backend = caches[alias]
     if not hasattr(backend, "call"):
         return default
-    return backend.call(command, default)
+    result: T = backend.call(command, default)
+    return result
 
 
 def redis_status(alias: str = "default") -> str:
@@ -209,7 +210,9 @@ def redis_log_startup() -> None:
     logger.info("🔌 Establishing Redis connection pool for %s...", choice.environment)
     if not redis_is_configured():
         return
-    if cache.ping():
+    from config.cache_backend import ResilientRedisCache
+
+    if isinstance(cache, ResilientRedisCache) and cache.ping():
         logger.info("✅ Redis connected successfully")
 
 

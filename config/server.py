@@ -16,7 +16,7 @@ class RanklyServer(Server):
         # daphne's WebSocket factory fails a message over its size limit by dropping the TCP
         # connection; with failByDrop off, autobahn sends the close code 1009 first.
         reactor.callWhenRunning(lambda: self.ws_factory.setProtocolOptions(failByDrop=False))
-        super().run()
+        super().run()  # type: ignore[no-untyped-call]  # daphne ships no annotations
 
 
 class RanklyCommandLineInterface(CommandLineInterface):
@@ -24,4 +24,4 @@ class RanklyCommandLineInterface(CommandLineInterface):
 
 
 if __name__ == "__main__":
-    sys.exit(RanklyCommandLineInterface.entrypoint())
+    sys.exit(RanklyCommandLineInterface.entrypoint())  # type: ignore[no-untyped-call]

@@ -6,7 +6,7 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from django.db import connection
 from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
@@ -24,6 +24,31 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked
+
+
+class _Progress(TypedDict):
+    progress: int | None
+
+
+class _Total(TypedDict):
+    total: int
+
+
+class _UserTotal(TypedDict):
+    user_id: int
+    total: int
+
+
+class PathViews(TypedDict):
+    path: str
+    views: int
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # An achievement with the user's progress on it (`achievements_to_unlock`).
+    AchievementWithProgress = WithAnnotations[Achievement, _Progress]
 
 Window = Literal["all", "week"]
 WINDOWS: tuple[Window, ...] = ("all", "week")
@@ -46,9 +71,9 @@ def _display_name(*, display_name: str, email: str) -> str:
     return display_name or email.split("@", 1)[0]
 
 
-def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict]:
+def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict[str, Any]]:
     """Competition ranks (1, 1, 3) for a run of entries that is contiguous in board order."""
-    ranked: list[dict] = []
+    ranked: list[dict[str, Any]] = []
     for index, entry in enumerate(entries):
         if index == 0:
             rank = first_rank
@@ -64,7 +89,7 @@ def ranked_users() -> QuerySet[User]:
     return User.objects.filter(RANKED)
 
 
-def leaderboard_all(*, limit: int) -> list[dict]:
+def leaderboard_all(*, limit: int) -> list[dict[str, Any]]:
     """The top users by total points; ties list the lower user id first (index user_leaderboard)."""
     rows = (
         ranked_users()
@@ -78,7 +103,9 @@ def leaderboard_all(*, limit: int) -> list[dict]:
     return _ranked(entries, first_rank=1, first_position=1)
 
 
-def _week_totals(*, since: datetime) -> QuerySet:
+def _week_totals(
+    *, since: datetime
+) -> "QuerySet[WithAnnotations[ActivityLog, _Total], _UserTotal]":
     """Points per ranked user since a time, from the ledger (index activity_created_user)."""
     return (
         ActivityLog.objects.filter(created_at__gte=since)
@@ -88,7 +115,7 @@ def _week_totals(*, since: datetime) -> QuerySet:
     )
 
 
-def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
+def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
     """The top users by points earned in the last 7 days (index activity_created_user)."""
     since = (now or timezone.now()) - WEEK
     totals = list(
@@ -109,7 +136,7 @@ def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
     return _ranked(entries, first_rank=1, first_position=1)
 
 
-def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict]:
+def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
     if window == "week":
         return leaderboard_week(limit=limit, now=now)
     return leaderboard_all(limit=limit)
@@ -134,7 +161,8 @@ def _count_in_board_order(users: QuerySet[User]) -> int:
     sql, params = users.order_by("-points", "id").values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
-        return cursor.fetchone()[0]
+        count: int = cursor.fetchone()[0]
+        return count
 
 
 def leaderboard_total() -> int:
@@ -306,7 +334,9 @@ def achievements_unlocked_since(*, since: datetime) -> int:
     return UserAchievement.objects.filter(unlocked_at__gte=since).count()
 
 
-def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achievement]:
+def achievements_to_unlock(
+    *, user: User, metrics: Iterable[str]
+) -> "list[AchievementWithProgress]":
     """The active achievements of `metrics` the user has not unlocked, in order, each with the
     user's `progress` on it (None before the first evaluation), in one query."""
     return list(
@@ -379,7 +409,7 @@ def traffic_since(*, since: datetime) -> int:
     return PageView.objects.filter(created_at__gte=since).count()
 
 
-def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
+def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
     """The most viewed paths since a time (index pageview_path_created)."""
     return list(
         PageView.objects.filter(created_at__gte=since)
