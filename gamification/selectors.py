@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import users_seen_since
 from config.caching import CacheType, cache_get_or_set
+from config.db_router import replica_reads
 from gamification.models import (
     Achievement,
     ActivityKind,
@@ -409,6 +410,7 @@ def traffic_since(*, since: datetime) -> int:
     return PageView.objects.filter(created_at__gte=since).count()
 
 
+@replica_reads()
 def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
     """The most viewed paths since a time (index pageview_path_created)."""
     return list(

@@ -5,6 +5,7 @@ from typing import TypedDict
 
 from django.db.models import Count, Q, QuerySet
 
+from config.db_router import replica_reads
 from products.models import Product, ProductMetadata, UserProductSearch
 
 
@@ -73,6 +74,7 @@ def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
     return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
 
 
+@replica_reads()
 def popular_searches(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
     """The most searched queries since a time (index search_created_query)."""
     return list(

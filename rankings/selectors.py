@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts.models import User
+from config.db_router import replica_reads
 from products.selectors import product_list
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking
 
@@ -36,6 +37,7 @@ def _stats(*, rankers: int, score: int, first_places: int) -> dict[str, Any]:
     }
 
 
+@replica_reads()
 def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
     """Rankers, Borda score, average position, first places of a product (ranking_product_pos)."""
     row = ProductRanking.objects.filter(product_id=product_id).aggregate(
@@ -51,6 +53,7 @@ def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
     }
 
 
+@replica_reads()
 def ranking_stats_for_category(*, category: str) -> list[dict[str, Any]]:
     """Products of a category by Borda score, best first (index ranking_cat_product)."""
     rows = (
