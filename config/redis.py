@@ -192,7 +192,7 @@ def redis_status(alias: str = "default") -> str:
 def redis_log_startup() -> None:
     """The startup lines saying which Redis this process uses and whether it answers."""
     from django.conf import settings
-    from django.core.cache import cache
+    from django.core.cache import caches
 
     choice: RedisChoice = settings.REDIS_CHOICE
     if choice.refused:
@@ -212,7 +212,8 @@ def redis_log_startup() -> None:
         return
     from config.cache_backend import ResilientRedisCache
 
-    if isinstance(cache, ResilientRedisCache) and cache.ping():
+    backend = caches["default"]
+    if isinstance(backend, ResilientRedisCache) and backend.ping():
         logger.info("✅ Redis connected successfully")
 
 
