@@ -348,6 +348,7 @@ def streak_repair(
             data={
                 "current_length": streak.current_length,
                 "longest_length": streak.longest_length,
+                "freezes_left": streak.freezes_left,
                 "last_active_date": streak.last_active_date.isoformat()
                 if streak.last_active_date
                 else None,

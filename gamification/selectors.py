@@ -9,7 +9,16 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.utils import timezone
 
 from accounts.models import User
@@ -147,6 +156,21 @@ def leaderboard_total() -> int:
 def leaderboard_rank(*, points: int) -> int:
     """The competition rank of a score on the `all` board: 1 + users with more points."""
     return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
+
+
+def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
+    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
+    points, ranked = (
+        User.objects.filter(pk=user_id)
+        .annotate(ranked=ExpressionWrapper(RANKED, output_field=BooleanField()))
+        .values_list("points", "ranked")
+        .get()
+    )
+    total = leaderboard_total()
+    if not ranked:
+        return {"window": "all", "rank": None, "points": points, "total": total}
+    rank = leaderboard_rank(points=points)
+    return {"window": "all", "rank": rank, "points": points, "total": max(total, rank)}
 
 
 def _position_all(*, user: User, around: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
+import time
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,8 +109,19 @@ def points_changed_notify(*, user: User) -> None:
     """
     stale = [cache_key(CacheType.LEADERBOARD_POSITION, f"{w}:{user.pk}") for w in WINDOWS]
     transaction.on_commit(lambda: cache.delete_many(stale))
-    event_send(group=user_group(user.pk), event_type="points.updated", data={"points": user.points})
-    event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={})
+    user_id = user.pk
+    event_send(group=user_group(user_id), event_type="points.updated", data={"points": user.points})
+    event_send(
+        group=user_group(user_id),
+        event_type="leaderboard.position",
+        data=lambda: selectors.leaderboard_standing(user_id=user_id),
+    )
+    event_send(
+        group=LIVE_GROUP,
+        event_type="leaderboard.updated",
+        # Read when sent: a coalesced event carries the time of the latest change it stands for.
+        data=lambda: {"windows": list(WINDOWS), "version": int(time.time() * 1000)},
+    )
 
 
 def points_rebuild(*, user: User | None = None) -> int:

@@ -22,6 +22,7 @@ from config.tests.private_redis import free_port
 from gamification.models import Achievement
 from gamification.tests.factories import AchievementFactory
 from products.tests.factories import ProductFactory
+from realtime.events import EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -132,6 +133,10 @@ def ranking_post(port: int, token: str, body: dict) -> int:
         return response.status
 
 
+def events_of(stream: str) -> set[str]:
+    return {name for name, event in EVENTS.items() if event.stream == stream}
+
+
 async def frames_until(ws, wanted: set[str]) -> dict[str, dict]:
     """Frames by type until every wanted type has arrived."""
     seen: dict[str, dict] = {}
@@ -172,12 +177,19 @@ def test_a_ranking_submitted_on_one_instance_reaches_sockets_on_the_other(instan
             )
             assert status == 201
 
-            live = await frames_until(live_a, {"ranking.submitted"})
+            # Every declared event is raised by this one submission.
+            live = await frames_until(live_a, events_of("live"))
             assert live["ranking.submitted"]["data"]["display_name"] == "Alice"
             assert live["ranking.submitted"]["data"]["product_ids"] == phones
-            mine = await frames_until(alice_a, {"achievement.unlocked", "points.updated"})
+            assert {p["product_id"] for p in live["stats.updated"]["data"]["products"]} == set(
+                phones
+            )
+            mine = await frames_until(alice_a, events_of("me"))
             assert mine["achievement.unlocked"]["data"]["code"] in first_codes
             assert mine["points.updated"]["data"]["points"] > 0
+            assert mine["leaderboard.position"]["data"]["rank"] == 1
+            for frame in [*live.values(), *mine.values()]:
+                assert set(frame["data"]) == set(EVENTS[frame["type"]].fields)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(bob_a.recv(), 0.5)
 
@@ -244,7 +256,7 @@ PUBLISH_EVERY_100_MS = (
     "from realtime.events import event_send\n"
     "for n in range(300):\n"
     "    with transaction.atomic():\n"
-    "        event_send(group='live', event_type='tick', data={'n': n})\n"
+    "        event_send(group='live', event_type='ranking.submitted', data={'n': n})\n"
     "    time.sleep(0.1)\n"
 )
 
@@ -278,7 +290,7 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
                     stderr=subprocess.DEVNULL,
                 )
                 [frame] = await frames(ws, 1)
-                assert frame["type"] == "tick"
+                assert frame["type"] == "ranking.submitted"
 
         asyncio.run(asyncio.wait_for(scenario(), 40))
     finally:
@@ -297,16 +309,21 @@ def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other
 
     async def scenario() -> None:
         async with websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as ws:
-            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 0})])
+            await asyncio.to_thread(
+                events_raise_elsewhere, [("live", "ranking.submitted", {"n": 0})]
+            )
             [seen] = await frames(ws, 1)
 
         await asyncio.to_thread(
-            events_raise_elsewhere, [("live", "tick", {"n": 1}), ("live", "tick", {"n": 2})]
+            events_raise_elsewhere,
+            [("live", "ranking.submitted", {"n": 1}), ("live", "ranking.submitted", {"n": 2})],
         )
         url = f"ws://127.0.0.1:{port_b}/ws/live/?last_event_id={seen['id']}"
         async with websockets.connect(url, **origin) as ws:
             replayed = await frames(ws, 2)
-            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 3})])
+            await asyncio.to_thread(
+                events_raise_elsewhere, [("live", "ranking.submitted", {"n": 3})]
+            )
             [live] = await frames(ws, 1)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(ws.recv(), 0.5)
