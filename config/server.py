@@ -1,21 +1,115 @@
-"""daphne, with oversized WebSocket messages refused by a close frame (1009), not a dropped link.
+"""daphne, with per-socket limits that hold before the application sees a frame.
+
+- A message over the size limit is refused with the close code 1009, not a dropped link.
+- A client sending more than REALTIME_MAX_FRAMES_PER_SECOND frames, or more than
+  REALTIME_RECEIVE_QUEUE frames ahead of the application, is closed with 1008 and its further
+  frames are dropped: daphne's own queue to the application is unbounded.
+- A client that does not read is closed with 1013 once REALTIME_SEND_BUFFER_BYTES wait for it
+  beyond the transport's own buffer, instead of being buffered without bound.
+- A text frame that is not UTF-8 reaches the application as bytes, which answers with an error
+  frame, rather than failing the connection.
 
 Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
 """
 
 import sys
+import time
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+from django.conf import settings
 from twisted.internet import reactor
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+@implementer(IPushProducer)
+class RanklyWebSocketProtocol(WebSocketProtocol):
+    refused = False
+    # Set by the transport (as this socket's producer) while its buffer is full.
+    paused = False
+    sent_while_paused = 0
+    window_start = 0.0
+    window_frames = 0
+
+    def onOpen(self) -> None:
+        super().onOpen()
+        # The HTTP channel that upgraded the connection is its producer until now.
+        if getattr(self.transport, "producer", None) is not None:
+            self.transport.unregisterProducer()
+        self.transport.registerProducer(self, True)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.sent_while_paused = 0
+
+    def stopProducing(self) -> None:
+        self.paused = False
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.refused:
+            return
+        now = time.monotonic()
+        if now - self.window_start >= 1.0:
+            self.window_start, self.window_frames = now, 0
+        self.window_frames += 1
+        queue = getattr(self, "application_queue", None)
+        if self.window_frames > settings.REALTIME_MAX_FRAMES_PER_SECOND or (
+            queue is not None and queue.qsize() >= settings.REALTIME_RECEIVE_QUEUE
+        ):
+            self.refuse(CLOSE_POLICY_VIOLATION)
+            return
+        if not isBinary:
+            try:
+                payload.decode("utf8")
+            except UnicodeDecodeError:
+                isBinary = True
+        super().onMessage(payload, isBinary)
+
+    def serverSend(self, content, binary: bool = False) -> None:
+        if self.refused:
+            return
+        if self.paused:
+            self.sent_while_paused += len(content)
+            if self.sent_while_paused > settings.REALTIME_SEND_BUFFER_BYTES:
+                self.refuse(CLOSE_TRY_AGAIN_LATER)
+                return
+        super().serverSend(content, binary)
+
+    def serverClose(self, code: int | None = None) -> None:
+        # autobahn's sendClose takes only 1000 and 3000-4999; the application closes with the
+        # protocol's own codes too (1008, 1009, 1013).
+        self.sendCloseFrame(code=1000 if code is None else code)
+
+    def refuse(self, code: int) -> None:
+        self.refused = True
+        # The close frame may wait behind unread data: autobahn drops the link if unanswered.
+        self.sendCloseFrame(code=code)
 
 
 class RanklyServer(Server):
     def run(self) -> None:
         # daphne's WebSocket factory fails a message over its size limit by dropping the TCP
-        # connection; with failByDrop off, autobahn sends the close code 1009 first.
-        reactor.callWhenRunning(lambda: self.ws_factory.setProtocolOptions(failByDrop=False))
+        # connection; with failByDrop off, autobahn sends the close code 1009 first. UTF-8 is
+        # checked by onMessage above, so autobahn must not fail the connection for it first.
+        reactor.callWhenRunning(self.websocket_options)
         super().run()
+
+    def websocket_options(self) -> None:
+        factory = self.ws_factory
+        factory.protocol = RanklyWebSocketProtocol
+        factory.setProtocolOptions(
+            failByDrop=False,
+            utf8validateIncoming=False,
+            closeHandshakeTimeout=1,
+        )
 
 
 class RanklyCommandLineInterface(CommandLineInterface):

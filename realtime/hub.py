@@ -59,6 +59,7 @@ class Hub:
         self._layer_down = False
         self._tasks: list[asyncio.Task] = []
         self._seen: set[int] = set()
+        self._pending: set[asyncio.Task] = set()
 
     # --- sockets ---------------------------------------------------------------------------
     async def join(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
@@ -70,7 +71,11 @@ class Hub:
         # Joined before the socket is told it is open, so no event after that is missed.
         await self._sync_groups_bounded()
 
-    async def leave(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
+    def leave(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
+        """Forget a socket now; the layer membership follows in the background.
+
+        Synchronous, so that a consumer being cancelled still leaves.
+        """
         sockets = self.members.get(group)
         if sockets is not None:
             sockets.discard(socket)
@@ -82,7 +87,10 @@ class Hub:
                 self.user_sockets[user_id] = left
             else:
                 self.user_sockets.pop(user_id, None)
-        await self._sync_groups_bounded()
+        if self.layer is not None and not self.loop.is_closed():
+            task = self.loop.create_task(self._sync_groups_bounded())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def user_seen(self, *, user_id: int) -> None:
         self._seen.add(user_id)
@@ -132,9 +140,10 @@ class Hub:
             self._tasks.append(self.loop.create_task(self._refresh_loop()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._pending]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
 
     async def _sync_groups_bounded(self) -> None:

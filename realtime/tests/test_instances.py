@@ -1,6 +1,7 @@
 """Two daphne processes sharing PostgreSQL and Redis, started as the Procfile starts them."""
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -331,3 +332,47 @@ def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other
         assert [frame["data"]["n"] for frame in [*replayed, live]] == [1, 2, 3]
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_socket_that_does_not_read_is_closed_not_buffered_without_bound(instances):
+    port_a, _ = instances
+    sock = socket.socket()
+    # A small receive window, so what the client does not read stays in the server.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port_a))
+    sock.sendall(
+        (
+            f"GET /ws/live/ HTTP/1.1\r\nHost: 127.0.0.1:{port_a}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(4096)
+    assert received.startswith(b"HTTP/1.1 101")
+
+    code = (
+        "from django.db import transaction\n"
+        "from realtime.events import event_send\n"
+        "data = {'display_name': 'x' * 60000, 'category': 'c', 'product_ids': [1]}\n"
+        "for _ in range(200):\n"
+        "    with transaction.atomic():\n"
+        "        event_send(group='live', event_type='ranking.submitted', data=data)\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=service_env(),
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    sock.settimeout(5)
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+    sock.close()
+
+    # 200 events of 60 KB are 12 MB: the server gave up on this reader long before.
+    assert len(received) < 100 * 60_000
