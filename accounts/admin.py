@@ -5,13 +5,19 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
-from accounts.services import user_session_end
+from accounts.services import user_deactivate, user_session_end, user_sessions_end_all
 from adminops.admin_tools import (
     ReadOnlyAdmin,
     exclude_from_leaderboards,
     include_in_leaderboards,
     rebuild_points,
 )
+
+
+@admin.action(description="Sign out of every device (tokens, cookies and open sockets)")
+def sign_out_everywhere(modeladmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    for user in queryset:
+        user_sessions_end_all(user=user)
 
 
 class _EmailFormMixin:
@@ -55,7 +61,12 @@ class UserAdmin(DjangoUserAdmin):
     ]
     search_fields = ["email", "display_name"]
     show_full_result_count = False
-    actions = [exclude_from_leaderboards, include_in_leaderboards, rebuild_points]
+    actions = [
+        exclude_from_leaderboards,
+        include_in_leaderboards,
+        rebuild_points,
+        sign_out_everywhere,
+    ]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
     readonly_fields = ["points", "last_login", "date_joined"]
     fieldsets = [
@@ -77,6 +88,11 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     ]
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivate(user=obj)
 
 
 @admin.register(LoginCode)

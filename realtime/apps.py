@@ -10,6 +10,10 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self) -> None:
+        from accounts.signals import sign_ins_revoked
+        from realtime.revocation import sign_ins_revoked_publish
+
+        sign_ins_revoked.connect(sign_ins_revoked_publish, dispatch_uid="realtime.revocation")
         backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
         if backend.startswith("channels_redis."):
             logger.info("✅ Channels using Redis channel layer")

@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -132,6 +133,15 @@ class EventConsumer(AsyncWebsocketConsumer):
         presence.socket_closed()
         hub_for_loop().leave(group=group, socket=self, user_id=self.user_id)
 
+    async def revoke_if_matching(self, message: dict[str, Any]) -> None:
+        """Close with 4401 if this socket's sign-in is among those revoked."""
+        if self.closing or not self.signed_in_with(message):
+            return
+        await self.close_with(CLOSE_UNAUTHORIZED)
+
+    def signed_in_with(self, message: dict[str, Any]) -> bool:
+        return False
+
     async def deliver_frame(self, frame: str, event_id: str | None) -> None:
         if self.held is not None:
             self.held.append((frame, event_id))
@@ -211,3 +221,13 @@ class MeConsumer(EventConsumer):
         if user is None or not user.is_authenticated:
             return None
         return user_group(user.pk), user.pk
+
+    def signed_in_with(self, message: dict[str, Any]) -> bool:
+        if message["everywhere"]:
+            return True
+        user_session_id = self.scope.get("user_session_id")
+        if user_session_id is not None:
+            return user_session_id in message["user_session_ids"]
+        session = self.scope.get("session")
+        # The cookie's key, known from the handshake: reading it touches no database.
+        return session is not None and session.session_key in message["session_keys"]

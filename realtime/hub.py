@@ -34,8 +34,14 @@ PRESENCE_FLUSH_SECONDS = 2.0
 LAYER_TIMEOUT_SECONDS = 2.0
 
 
+# A layer message that closes the sockets of revoked sign-ins (realtime.revocation).
+REVOKE_TYPE = "sockets.revoke"
+
+
 class Socket(Protocol):
     async def deliver_frame(self, frame: str, event_id: str | None) -> None: ...
+
+    async def revoke_if_matching(self, message: dict[str, Any]) -> None: ...
 
 
 def frame_encode(message: dict[str, Any]) -> str:
@@ -113,7 +119,17 @@ class Hub:
                 "realtime layer unavailable; %s delivered to this instance only",
                 message["event"],
             )
+            await self.dispatch(message)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "event.deliver":
             await self.fanout(message)
+        elif message.get("type") == REVOKE_TYPE:
+            await self.revoke(message)
+
+    async def revoke(self, message: dict[str, Any]) -> None:
+        for socket in list(self.members.get(message["group"], ())):
+            await socket.revoke_if_matching(message)
 
     async def fanout(self, message: dict[str, Any]) -> int:
         """Write one event to this process's sockets of its group; returns how many."""
@@ -205,8 +221,7 @@ class Hub:
                 continue
             retry = RETRY_MIN_SECONDS
             self._layer_back()
-            if message.get("type") == "event.deliver":
-                await self.fanout(message)
+            await self.dispatch(message)
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -376,3 +376,28 @@ def test_a_socket_that_does_not_read_is_closed_not_buffered_without_bound(instan
 
     # 200 events of 60 KB are 12 MB: the server gave up on this reader long before.
     assert len(received) < 100 * 60_000
+
+
+def test_a_session_deleted_on_one_instance_closes_its_socket_on_the_other_within_a_second(
+    instances,
+):
+    port_a, port_b = instances
+    user = UserFactory()
+    revoked = UserSession.objects.create(user=user, token_hash=token_hash(f"a-{user.pk}"))
+    UserSession.objects.create(user=user, token_hash=token_hash(f"b-{user.pk}"))
+
+    async def scenario() -> None:
+        url = f"ws://127.0.0.1:{port_a}/ws/me/?token=a-{user.pk}"
+        async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port_b}/api/customer/sessions/{revoked.pk}",
+                headers={"Authorization": f"Token b-{user.pk}"},
+                method="DELETE",
+            )
+            status = await asyncio.to_thread(lambda: urllib.request.urlopen(request).status)
+            assert status == 204
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 1)
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
