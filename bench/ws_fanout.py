@@ -71,6 +71,8 @@ async def client_run(url: str, clients: int, expect: int, timeout: float) -> dic
     import websockets
 
     semaphore = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    # The page's own origin: the server's scheme, host and port.
+    origin = "http://" + url.split("://", 1)[1].split("/", 1)[0]
     failed = 0
     latencies: list[float] = []
     received = 0
@@ -80,7 +82,7 @@ async def client_run(url: str, clients: int, expect: int, timeout: float) -> dic
         async with semaphore:
             try:
                 return await websockets.connect(
-                    url, origin="http://127.0.0.1", open_timeout=30, ping_interval=None
+                    url, origin=origin, open_timeout=30, ping_interval=None
                 )
             except Exception:
                 failed += 1

@@ -160,14 +160,17 @@ def test_a_ranking_submitted_on_one_instance_reaches_sockets_on_the_other(instan
     phones = [ProductFactory(category="phones").pk for _ in range(3)]
 
     async def scenario() -> None:
-        origin = {"origin": "http://127.0.0.1"}
         async with (
-            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
             websockets.connect(
-                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+                f"ws://127.0.0.1:{port_a}/ws/live/", origin=f"http://127.0.0.1:{port_a}"
+            ) as live_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}",
+                origin=f"http://127.0.0.1:{port_a}",
             ) as alice_a,
             websockets.connect(
-                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{bob.pk}", **origin
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{bob.pk}",
+                origin=f"http://127.0.0.1:{port_a}",
             ) as bob_a,
         ):
             status = await asyncio.to_thread(
@@ -205,15 +208,20 @@ def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
         UserSession.objects.create(user=user, token_hash=token_hash(f"token-{user.pk}"))
 
     async def scenario() -> None:
-        origin = {"origin": "http://127.0.0.1"}
         async with (
-            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
-            websockets.connect(f"ws://127.0.0.1:{port_b}/ws/live/", **origin) as live_b,
             websockets.connect(
-                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+                f"ws://127.0.0.1:{port_a}/ws/live/", origin=f"http://127.0.0.1:{port_a}"
+            ) as live_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_b}/ws/live/", origin=f"http://127.0.0.1:{port_b}"
+            ) as live_b,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}",
+                origin=f"http://127.0.0.1:{port_a}",
             ) as alice_a,
             websockets.connect(
-                f"ws://127.0.0.1:{port_b}/ws/me/?token=token-{bob.pk}", **origin
+                f"ws://127.0.0.1:{port_b}/ws/me/?token=token-{bob.pk}",
+                origin=f"http://127.0.0.1:{port_b}",
             ) as bob_b,
         ):
             await asyncio.to_thread(
@@ -278,7 +286,7 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
 
         async def scenario() -> None:
             url = f"ws://127.0.0.1:{web_port}/ws/live/"
-            async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+            async with websockets.connect(url, origin=f"http://127.0.0.1:{web_port}") as ws:
                 processes["redis"].terminate()
                 processes["redis"].wait(timeout=10)
                 await asyncio.sleep(1)
@@ -306,10 +314,11 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
 
 def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other(instances):
     port_a, port_b = instances
-    origin = {"origin": "http://127.0.0.1"}
 
     async def scenario() -> None:
-        async with websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port_a}/ws/live/", origin=f"http://127.0.0.1:{port_a}"
+        ) as ws:
             await asyncio.to_thread(
                 events_raise_elsewhere, [("live", "ranking.submitted", {"n": 0})]
             )
@@ -320,7 +329,7 @@ def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other
             [("live", "ranking.submitted", {"n": 1}), ("live", "ranking.submitted", {"n": 2})],
         )
         url = f"ws://127.0.0.1:{port_b}/ws/live/?last_event_id={seen['id']}"
-        async with websockets.connect(url, **origin) as ws:
+        async with websockets.connect(url, origin=f"http://127.0.0.1:{port_b}") as ws:
             replayed = await frames(ws, 2)
             await asyncio.to_thread(
                 events_raise_elsewhere, [("live", "ranking.submitted", {"n": 3})]
@@ -344,7 +353,7 @@ def test_a_socket_that_does_not_read_is_closed_not_buffered_without_bound(instan
         (
             f"GET /ws/live/ HTTP/1.1\r\nHost: 127.0.0.1:{port_a}\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port_a}\r\n\r\n"
         ).encode()
     )
     received = b""
@@ -388,7 +397,7 @@ def test_a_session_deleted_on_one_instance_closes_its_socket_on_the_other_within
 
     async def scenario() -> None:
         url = f"ws://127.0.0.1:{port_a}/ws/me/?token=a-{user.pk}"
-        async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+        async with websockets.connect(url, origin=f"http://127.0.0.1:{port_a}") as ws:
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port_b}/api/customer/sessions/{revoked.pk}",
                 headers={"Authorization": f"Token b-{user.pk}"},
