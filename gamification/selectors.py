@@ -22,7 +22,6 @@ from django.db.models import (
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import users_seen_since
 from config.caching import CacheType, cache_get_or_set
 from gamification.models import (
     Achievement,
@@ -33,6 +32,7 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked
+from realtime.presence import users_online_count
 
 Window = Literal["all", "week"]
 WINDOWS: tuple[Window, ...] = ("all", "week")
@@ -426,7 +426,7 @@ def home_stats() -> dict[str, Any]:
         "rankings_today": activity_count_since(kind=ActivityKind.RANKING_SUBMITTED, since=midnight),
         "active_streaks": active_streak_count(today=(now - timedelta(hours=12)).date()),
         "achievements_unlocked_today": achievements_unlocked_since(since=midnight),
-        "users_online": users_seen_since(minutes=5),
+        "users_online": users_online_count(),
         "top_products": [
             {
                 "product_id": meta.product_id,
