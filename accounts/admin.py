@@ -5,13 +5,27 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
-from accounts.services import user_deactivate, user_session_end, user_sessions_end_all
-from adminops.admin_tools import (
-    ReadOnlyAdmin,
-    exclude_from_leaderboards,
-    include_in_leaderboards,
-    rebuild_points,
+from accounts.services import (
+    user_deactivate,
+    user_leaderboard_exclusion_set,
+    user_session_end,
+    user_sessions_end_all,
 )
+from config.admin import ReadOnlyAdmin
+
+
+@admin.action(description="Exclude selected users from leaderboards")
+def exclude_from_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for user in queryset:
+        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=True)
+    modeladmin.message_user(request, f"{len(queryset)} users excluded from leaderboards")
+
+
+@admin.action(description="Include selected users in leaderboards again")
+def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for user in queryset:
+        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=False)
+    modeladmin.message_user(request, f"{len(queryset)} users included in leaderboards")
 
 
 @admin.action(description="Sign out of every device (tokens, cookies and open sockets)")
@@ -61,12 +75,8 @@ class UserAdmin(DjangoUserAdmin):
     ]
     search_fields = ["email", "display_name"]
     show_full_result_count = False
-    actions = [
-        exclude_from_leaderboards,
-        include_in_leaderboards,
-        rebuild_points,
-        sign_out_everywhere,
-    ]
+    # The employee tools add their own actions (adminops.admin).
+    actions = [exclude_from_leaderboards, include_in_leaderboards, sign_out_everywhere]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
     readonly_fields = ["points", "last_login", "date_joined"]
     fieldsets = [
@@ -79,6 +89,20 @@ class UserAdmin(DjangoUserAdmin):
         ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        excluded = obj.leaderboard_excluded
+        exclusion_changed = change and "leaderboard_excluded" in form.changed_data
+        if exclusion_changed:
+            # The exclusion goes through its service, which audits it and refills the boards.
+            obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
+        super().save_model(request, obj, form, change)
+        if exclusion_changed:
+            user_leaderboard_exclusion_set(actor=request.user, user=obj, excluded=excluded)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Every sign-in of the user ends with it, open sockets included.
+            user_deactivate(user=obj)
+
     add_fieldsets = [
         (
             None,
@@ -88,11 +112,6 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     ]
-
-    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change and "is_active" in form.changed_data and not obj.is_active:
-            user_deactivate(user=obj)
 
 
 @admin.register(LoginCode)
