@@ -8,6 +8,9 @@
   beyond the transport's own buffer, instead of being buffered without bound.
 - A text frame that is not UTF-8 reaches the application as bytes, which answers with an error
   frame, rather than failing the connection.
+- A WebSocket's scope carries `extensions["rankly.wire_write"]`: a function that writes a
+  frame already encoded for the wire (realtime.hub.wire_frame) straight to the transport, so
+  a broadcast is framed once, not once per socket through ASGI and autobahn.
 
 Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
 """
@@ -88,6 +91,18 @@ class RanklyWebSocketProtocol(WebSocketProtocol):
         # protocol's own codes too (1008, 1009, 1013).
         self.sendCloseFrame(code=1000 if code is None else code)
 
+    def wire_write(self, wire: bytes) -> bool:
+        """Write a whole server frame; False when only the ASGI path can send now."""
+        if self.refused or self.state != self.STATE_OPEN or self._perMessageCompress is not None:
+            return False
+        if self.paused:
+            self.sent_while_paused += len(wire)
+            if self.sent_while_paused > settings.REALTIME_SEND_BUFFER_BYTES:
+                self.refuse(CLOSE_TRY_AGAIN_LATER)
+                return True
+        self.transport.write(wire)
+        return True
+
     def refuse(self, code: int) -> None:
         self.refused = True
         # The close frame may wait behind unread data: autobahn drops the link if unanswered.
@@ -95,6 +110,12 @@ class RanklyWebSocketProtocol(WebSocketProtocol):
 
 
 class RanklyServer(Server):
+    def create_application(self, protocol, scope):
+        if scope.get("type") == "websocket" and isinstance(protocol, RanklyWebSocketProtocol):
+            extensions = {**scope.get("extensions", {}), "rankly.wire_write": protocol.wire_write}
+            scope = {**scope, "extensions": extensions}
+        return super().create_application(protocol, scope)
+
     def run(self) -> None:
         # daphne's WebSocket factory fails a message over its size limit by dropping the TCP
         # connection; with failByDrop off, autobahn sends the close code 1009 first. UTF-8 is

@@ -39,6 +39,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     accepted = False
     held: list[tuple[str, str | None]] | None = None
+    wire_write = None
     closing = False
     window_start = 0.0
     window_frames = 0
@@ -87,6 +88,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.accepted = True
         if last_event_id is not None:
             await self.replay(last_event_id)
+        # From here on the hub may write its frames straight to the server's transport.
+        self.wire_write = self.scope.get("extensions", {}).get("rankly.wire_write")
 
     def last_event_id(self) -> str | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
@@ -127,6 +130,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.release()
 
     def release(self) -> None:
+        self.wire_write = None
         if self.group is None:
             return
         group, self.group = self.group, None
@@ -191,6 +195,7 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     async def close_with(self, code: int) -> None:
         self.closing = True
+        self.wire_write = None
         await self.close(code=code)
 
     async def send_error(self, code: str, detail: str) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
@@ -32,6 +32,9 @@ RETRY_MAX_SECONDS = 5.0
 MEMBERSHIP_REFRESH_SECONDS = 60.0
 PRESENCE_FLUSH_SECONDS = 2.0
 LAYER_TIMEOUT_SECONDS = 2.0
+# Sockets written per turn of the event loop during a fan-out, so the first frames leave
+# while the rest are written.
+FANOUT_CHUNK = 500
 
 
 # A layer message that closes the sockets of revoked sign-ins (realtime.revocation).
@@ -39,9 +42,25 @@ REVOKE_TYPE = "sockets.revoke"
 
 
 class Socket(Protocol):
+    # Set while the socket can take a frame encoded for the wire (see wire_frame).
+    wire_write: Callable[[bytes], bool] | None
+
     async def deliver_frame(self, frame: str, event_id: str | None) -> None: ...
 
     async def revoke_if_matching(self, message: dict[str, Any]) -> None: ...
+
+
+def wire_frame(text: str) -> bytes:
+    """A final, unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 1 << 16:
+        header = bytes((0x81, 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + length.to_bytes(8, "big")
+    return header + payload
 
 
 def frame_encode(message: dict[str, Any]) -> str:
@@ -132,18 +151,29 @@ class Hub:
             await socket.revoke_if_matching(message)
 
     async def fanout(self, message: dict[str, Any]) -> int:
-        """Write one event to this process's sockets of its group; returns how many."""
+        """Write one event to this process's sockets of its group; returns how many.
+
+        The frame is encoded once; a socket served by config.server takes it as wire bytes
+        in a plain call, the others (another ASGI server, a replay in progress) through ASGI.
+        Every FANOUT_CHUNK sockets the loop lets the transports write what they were given.
+        """
         sockets = self.members.get(message.get("group", ""))
         if not sockets:
             return 0
         frame = frame_encode(message)
+        wire = wire_frame(frame)
+        event_id = message.get("id")
         delivered = 0
-        for socket in list(sockets):
+        for index, socket in enumerate(list(sockets), start=1):
+            write = socket.wire_write
             try:
-                await socket.deliver_frame(frame, message.get("id"))
+                if write is None or not write(wire):
+                    await socket.deliver_frame(frame, event_id)
                 delivered += 1
             except Exception:
                 logger.debug("socket gone during fan-out", exc_info=True)
+            if not index % FANOUT_CHUNK:
+                await asyncio.sleep(0)
         return delivered
 
     # --- background tasks ------------------------------------------------------------------
