@@ -22,7 +22,7 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
-from twisted.internet import reactor
+from twisted.internet import reactor, tcp
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -100,7 +100,21 @@ class RanklyWebSocketProtocol(WebSocketProtocol):
             if self.sent_while_paused > settings.REALTIME_SEND_BUFFER_BYTES:
                 self.refuse(CLOSE_TRY_AGAIN_LATER)
                 return True
-        self.transport.write(wire)
+        transport = self.transport
+        if (
+            isinstance(transport, tcp.Connection)
+            and not transport.dataBuffer
+            and not transport._tempDataLen
+            and not transport.disconnecting
+        ):
+            # Nothing queued: one send() now, as asyncio's transports do, instead of Twisted
+            # buffering it and asking the event loop to watch the socket for writability.
+            sent = transport.writeSomeData(wire)
+            if not isinstance(sent, int) or sent == len(wire):
+                # Sent, or the connection is lost (Twisted notices when it reads).
+                return True
+            wire = wire[sent:]
+        transport.write(wire)
         return True
 
     def refuse(self, code: int) -> None:
