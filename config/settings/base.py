@@ -215,6 +215,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
+        "realtime.openapi.add_realtime_events",
     ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -105,3 +105,16 @@ def test_the_documented_event_table_is_the_declared_list():
     }
     declared = {name: (STREAM_PATHS[event.stream], event.fields) for name, event in EVENTS.items()}
     assert documented == declared
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_lists_the_declared_events(client):
+    schema = client.get("/api/schema/?format=json").json()
+
+    listed = {
+        e["type"]: (e["stream"], tuple(e["fields"])) for e in schema["info"]["x-websocket-events"]
+    }
+    assert listed == {
+        name: (STREAM_PATHS[event.stream], event.fields) for name, event in EVENTS.items()
+    }
+    assert all(f"`{name}`" in schema["info"]["description"] for name in EVENTS)
