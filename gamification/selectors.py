@@ -9,11 +9,19 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import users_seen_since
 from config.caching import CacheType, cache_get_or_set
 from config.db_router import replica_reads
 from gamification.models import (
@@ -25,6 +33,7 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked
+from realtime.presence import users_online_count
 
 
 class _Progress(TypedDict):
@@ -177,6 +186,21 @@ def leaderboard_total() -> int:
 def leaderboard_rank(*, points: int) -> int:
     """The competition rank of a score on the `all` board: 1 + users with more points."""
     return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
+
+
+def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
+    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
+    points, ranked = (
+        User.objects.filter(pk=user_id)
+        .annotate(ranked=ExpressionWrapper(RANKED, output_field=BooleanField()))
+        .values_list("points", "ranked")
+        .get()
+    )
+    total = leaderboard_total()
+    if not ranked:
+        return {"window": "all", "rank": None, "points": points, "total": total}
+    rank = leaderboard_rank(points=points)
+    return {"window": "all", "rank": rank, "points": points, "total": max(total, rank)}
 
 
 def _position_all(*, user: User, around: int) -> dict[str, Any]:
@@ -435,7 +459,7 @@ def home_stats() -> dict[str, Any]:
         "rankings_today": activity_count_since(kind=ActivityKind.RANKING_SUBMITTED, since=midnight),
         "active_streaks": active_streak_count(today=(now - timedelta(hours=12)).date()),
         "achievements_unlocked_today": achievements_unlocked_since(since=midnight),
-        "users_online": users_seen_since(minutes=5),
+        "users_online": users_online_count(),
         "top_products": [
             {
                 "product_id": meta.product_id,

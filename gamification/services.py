@@ -1,5 +1,6 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
+import time
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -111,8 +112,19 @@ def points_changed_notify(*, user: User) -> None:
     """
     stale = [cache_key(CacheType.LEADERBOARD_POSITION, f"{w}:{user.pk}") for w in WINDOWS]
     transaction.on_commit(lambda: cache.delete_many(stale))
-    event_send(group=user_group(user.pk), event_type="points.updated", data={"points": user.points})
-    event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={})
+    user_id = user.pk
+    event_send(group=user_group(user_id), event_type="points.updated", data={"points": user.points})
+    event_send(
+        group=user_group(user_id),
+        event_type="leaderboard.position",
+        data=lambda: selectors.leaderboard_standing(user_id=user_id),
+    )
+    event_send(
+        group=LIVE_GROUP,
+        event_type="leaderboard.updated",
+        # Read when sent: a coalesced event carries the time of the latest change it stands for.
+        data=lambda: {"windows": list(WINDOWS), "version": int(time.time() * 1000)},
+    )
 
 
 def points_rebuild(*, user: User | None = None) -> int:
@@ -183,18 +195,22 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
     return change
 
 
+def streak_event_data(*, streak: Streak) -> dict[str, Any]:
+    return {
+        "current_length": streak.current_length,
+        "longest_length": streak.longest_length,
+        "freezes_left": streak.freezes_left,
+        "last_active_date": streak.last_active_date.isoformat()
+        if streak.last_active_date
+        else None,
+    }
+
+
 def streak_notify(*, user: User, streak: Streak) -> None:
     event_send(
         group=user_group(user.pk),
         event_type="streak.updated",
-        data={
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "freezes_left": streak.freezes_left,
-            "last_active_date": streak.last_active_date.isoformat()
-            if streak.last_active_date
-            else None,
-        },
+        data=streak_event_data(streak=streak),
     )
 
 
@@ -592,13 +608,7 @@ def _streak_repaired(
     event_send(
         group=user_group(streak.user_id),
         event_type="streak.updated",
-        data={
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "last_active_date": streak.last_active_date.isoformat()
-            if streak.last_active_date
-            else None,
-        },
+        data=streak_event_data(streak=streak),
     )
 
 
