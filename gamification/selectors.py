@@ -326,6 +326,15 @@ def unlocked_achievement_ids(*, user: User) -> set[int]:
 # --- Streaks ---------------------------------------------------------------------------------
 
 
+def streak_missed_days(*, last: date, day: date, skipped: date | None) -> int:
+    """The dates strictly between `last` and `day` the user lived without activity: a date
+    that a change of zone or day start skipped was never lived, so it is not missed."""
+    missed = (day - last).days - 1
+    if skipped is not None and last < skipped < day:
+        missed -= 1
+    return max(missed, 0)
+
+
 def streak_for_user(*, user: User) -> Streak:
     return Streak.objects.filter(user=user).first() or Streak(user=user)
 

@@ -1,9 +1,8 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.core.cache import cache
@@ -13,6 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_day
+from accounts.services import user_day_settle
 from config.caching import CacheType, cache_key
 from gamification import selectors
 from gamification.models import (
@@ -45,13 +46,8 @@ SUBMISSION_METRICS = (
 
 
 def local_date_for(*, user: User, now: datetime | None = None) -> date:
-    """The calendar day it is (or was at `now`) in the user's own zone."""
-    now = now or timezone.now()
-    try:
-        zone = zoneinfo.ZoneInfo(user.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    return now.astimezone(zone).date()
+    """The user's date at `now`: their zone and day-start hour, a pending change once due."""
+    return user_day(user=user, now=now).date
 
 
 def points_award(
@@ -157,13 +153,14 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
         # Same day, or the user moved to a zone that is behind: nothing to count again.
         return StreakChange(streak=streak, first_today=False)
     change = StreakChange(streak=streak, first_today=True)
-    if last == local_date - timedelta(days=1) and streak.current_length > 0:
+    missed = (
+        None
+        if last is None
+        else selectors.streak_missed_days(last=last, day=local_date, skipped=user.skipped_date)
+    )
+    if missed == 0 and streak.current_length > 0:
         streak.current_length += 1
-    elif (
-        last == local_date - timedelta(days=2)
-        and streak.current_length > 0
-        and streak.freezes_left > 0
-    ):
+    elif missed == 1 and streak.current_length > 0 and streak.freezes_left > 0:
         streak.freezes_left -= 1
         streak.current_length += 1
         change.freeze_used = True
@@ -376,6 +373,7 @@ def submission_reward(
     concurrent submissions of one user count the daily cap one after the other; the caller
     has just replaced the user's rankings and knows how many categories they now cover.
     """
+    user_day_settle(user=user, now=now)
     local_date = local_date_for(user=user, now=now)
     achievements = selectors.achievements_to_unlock(user=user, metrics=SUBMISSION_METRICS)
     metrics = {a.metric for a in achievements}

@@ -5,6 +5,7 @@ import pytest
 from django.db.models import Sum
 
 from accounts.models import User
+from accounts.services import user_day_change
 from accounts.tests.factories import UserFactory
 from gamification import services
 from gamification.models import Achievement, ActivityKind, ActivityLog, Streak, UserAchievement
@@ -282,6 +283,65 @@ def test_fall_back_day_of_25_hours_is_one_local_day(no_achievements):
     assert result.points_awarded == 10
     third = reward(user, at("America/New_York", 2026, 11, 2, 0, 10))
     assert third.streak.current_length == 2
+
+
+# --- Zone and day-start changes ---------------------------------------------------------------
+
+
+def test_a_zone_change_the_same_day_pays_no_date_twice(no_achievements):
+    user = UserFactory(timezone="UTC")
+    first = [reward(user, at("UTC", 2026, 5, 1, 9, minute)).points_awarded for minute in range(6)]
+    user_day_change(user=user, timezone_name="Pacific/Kiritimati", now=at("UTC", 2026, 5, 1, 9, 6))
+    again = [reward(user, at("UTC", 2026, 5, 1, 9, 10 + minute)) for minute in range(6)]
+
+    assert sum(first) == 52
+    assert [result.points_awarded for result in again] == [0] * 6
+    assert again[-1].streak.current_length == 1
+    # 1 May ends in UTC at 14:00 on 2 May in Kiritimati: the next date, paid once.
+    following = reward(user, at("UTC", 2026, 5, 2, 0, 0))
+    assert (following.points_awarded, following.streak.current_length) == (10 + 4, 2)
+
+
+def test_moving_east_across_25_hours_keeps_the_streak(no_achievements):
+    user = UserFactory(timezone="Pacific/Pago_Pago")
+    for day in (1, 2, 3):
+        reward(user, at("Pacific/Pago_Pago", 2026, 6, day, 20, 0))
+    user_day_change(
+        user=user,
+        timezone_name="Pacific/Kiritimati",
+        now=at("Pacific/Pago_Pago", 2026, 6, 3, 20, 5),
+    )
+    # 3 June ends in Pago Pago at 01:00 on 5 June in Kiritimati: 4 June never happens.
+    result = reward(user, at("Pacific/Kiritimati", 2026, 6, 5, 1, 30))
+
+    assert result.streak.current_length == 4
+    assert result.points_awarded == 10 + 8
+
+
+def test_moving_west_pays_nothing_more_for_a_date_lived_again(no_achievements):
+    user = UserFactory(timezone="Asia/Kolkata")
+    for minute in range(5):
+        reward(user, at("Asia/Kolkata", 2026, 6, 1, 9, minute))
+    user_day_change(
+        user=user, timezone_name="America/New_York", now=at("Asia/Kolkata", 2026, 6, 1, 9, 10)
+    )
+    # 1 June ends in Kolkata at 14:30 on 1 June in New York: the rest of 1 June is paid out.
+    again = reward(user, at("America/New_York", 2026, 6, 1, 15, 0))
+    following = reward(user, at("America/New_York", 2026, 6, 2, 0, 5))
+
+    assert (again.points_awarded, again.streak.current_length) == (0, 1)
+    assert (following.points_awarded, following.streak.current_length) == (10 + 4, 2)
+
+
+def test_a_later_day_start_keeps_the_small_hours_on_the_previous_date(no_achievements):
+    user = UserFactory(timezone="UTC", day_start_hour=3)
+    reward(user, at("UTC", 2026, 6, 1, 22, 0))
+    # 01:30 on 2 June belongs to 1 June for a day that starts at 03:00: no new day, no bonus.
+    small_hours = reward(user, at("UTC", 2026, 6, 2, 1, 30))
+    morning = reward(user, at("UTC", 2026, 6, 2, 3, 0))
+
+    assert (small_hours.points_awarded, small_hours.streak.current_length) == (10, 1)
+    assert (morning.points_awarded, morning.streak.current_length) == (10 + 4, 2)
 
 
 # --- Achievements ------------------------------------------------------------------------------
