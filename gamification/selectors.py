@@ -13,7 +13,7 @@ from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import users_seen_since
+from accounts.selectors import user_day, users_seen_since
 from config.caching import CacheType, cache_get_or_set
 from gamification.models import (
     Achievement,
@@ -335,8 +335,19 @@ def streak_missed_days(*, last: date, day: date, skipped: date | None) -> int:
     return max(missed, 0)
 
 
-def streak_for_user(*, user: User) -> Streak:
-    return Streak.objects.filter(user=user).first() or Streak(user=user)
+def streak_for_user(*, user: User, now: datetime | None = None) -> Streak:
+    """The user's streak as true at `now`: one that can no longer be extended (a missed date
+    that no freeze covers) reads 0, keeping its longest length. Not saved."""
+    streak = Streak.objects.filter(user=user).first() or Streak(user=user)
+    if streak.last_active_date is not None and streak.current_length:
+        day = user_day(user=user, now=now)
+        missed = streak_missed_days(
+            last=streak.last_active_date, day=day.date, skipped=day.skipped_date
+        )
+        # A freeze covers one missed date, used by the next active day.
+        if missed > (1 if streak.freezes_left else 0):
+            streak.current_length = 0
+    return streak
 
 
 def active_streak_count(*, today: date) -> int:

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
@@ -6,6 +6,7 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from gamification import services
 from gamification.models import Achievement, ActivityKind, PageView, UserAchievement
+from gamification.tests.factories import StreakFactory
 from products.tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +148,17 @@ def test_streak_of_a_new_user_is_empty(user_client):
         "last_active_date": None,
         "freezes_left": 0,
     }
+
+
+def test_a_lapsed_streak_reads_zero_and_keeps_its_longest(user_client, user):
+    StreakFactory(
+        user=user,
+        current_length=3,
+        longest_length=3,
+        last_active_date=timezone.now().date() - timedelta(days=90),
+    )
+    streak = user_client.get(BASE + "me/streak/").json()
+    assert (streak["current_length"], streak["longest_length"]) == (0, 3)
 
 
 def test_activity_is_paginated(user_client, user):

@@ -1,5 +1,5 @@
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -9,7 +9,12 @@ from config.caching import WARMERS, CacheType, cache_stats
 from gamification import caching, selectors, services
 from gamification.models import Achievement, ActivityKind, Streak, UserAchievement
 from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
-from gamification.tests.factories import AchievementFactory, ActivityLogFactory, PageViewFactory
+from gamification.tests.factories import (
+    AchievementFactory,
+    ActivityLogFactory,
+    PageViewFactory,
+    StreakFactory,
+)
 from products.tests.factories import ProductFactory
 from rankings.caching import category_stats_cached
 
@@ -434,3 +439,40 @@ def test_warmers_fill_every_game_cache_type():
         misses = cache_stats()[cache_type]["misses"]
         read()
         assert cache_stats()[cache_type]["misses"] == misses, f"{cache_type} was not warmed"
+
+
+# --- Streaks read true at read time ------------------------------------------------------------
+
+
+NOON_JUNE_10 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("last_active", "freezes", "reads"),
+    [
+        (date(2026, 6, 10), 0, 5),  # today
+        (date(2026, 6, 9), 0, 5),  # yesterday: today can still extend it
+        (date(2026, 6, 8), 1, 5),  # one missed date, covered by the freeze held
+        (date(2026, 6, 8), 0, 0),
+        (date(2026, 6, 7), 2, 0),  # a freeze covers one missed date, never two
+        (date(2026, 3, 1), 0, 0),  # months ago
+    ],
+)
+def test_streak_reads_zero_once_it_can_no_longer_be_extended(last_active, freezes, reads):
+    user = UserFactory(timezone="UTC")
+    StreakFactory(
+        user=user,
+        current_length=5,
+        longest_length=9,
+        last_active_date=last_active,
+        freezes_left=freezes,
+    )
+    streak = selectors.streak_for_user(user=user, now=NOON_JUNE_10)
+    assert (streak.current_length, streak.longest_length) == (reads, 9)
+
+
+def test_a_date_skipped_by_a_zone_change_is_not_a_missed_date():
+    user = UserFactory(timezone="Pacific/Kiritimati", skipped_date=date(2026, 6, 9))
+    StreakFactory(user=user, current_length=5, longest_length=5, last_active_date=date(2026, 6, 8))
+    streak = selectors.streak_for_user(user=user, now=datetime(2026, 6, 10, 0, 0, tzinfo=UTC))
+    assert streak.current_length == 5
