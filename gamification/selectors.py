@@ -283,11 +283,25 @@ def achievements_for_user(*, user: User) -> QuerySet[UserAchievement]:
 
 
 def achievements_in_progress(*, user: User) -> QuerySet[UserAchievement]:
-    """A user's locked achievements, closest to unlocking first (index userach_user_progress)."""
+    """A user's locked achievements, closest to unlocking first (index userach_user_progress).
+
+    Hidden ones are left out: until unlocked, nothing of them shows but their count.
+    """
     return (
-        UserAchievement.objects.filter(user=user, unlocked_at__isnull=True)
+        UserAchievement.objects.filter(
+            user=user, unlocked_at__isnull=True, achievement__is_hidden=False
+        )
         .select_related("achievement")
         .order_by("-progress")
+    )
+
+
+def hidden_achievements_locked_count(*, user: User) -> int:
+    """How many active hidden achievements the user has still to find."""
+    return (
+        Achievement.objects.filter(is_active=True, is_hidden=True)
+        .exclude(pk__in=achievements_for_user(user=user).values("achievement_id"))
+        .count()
     )
 
 
@@ -463,12 +477,17 @@ def achievement_definitions_cached() -> list[dict[str, Any]]:
     )
 
 
+# What a hidden achievement shows until the viewer unlocks it: that it exists, nothing more.
 HIDDEN_MASK = {
+    "id": None,
+    "code": None,
     "name": "Hidden achievement",
     "description": "Keep playing to find out.",
     "icon": "❓",
+    "points": None,
     "metric": None,
     "threshold": None,
+    "unlocked_by": None,
 }
 
 

@@ -20,16 +20,19 @@ class AchievementUnlockSerializer(serializers.Serializer):
 
 
 class AchievementDefinitionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    code = serializers.CharField()
+    """A hidden achievement the viewer has not unlocked shows as a placeholder: every field
+    that could identify it is null."""
+
+    id = serializers.IntegerField(allow_null=True)
+    code = serializers.CharField(allow_null=True)
     name = serializers.CharField()
     description = serializers.CharField()
     icon = serializers.CharField()
-    points = serializers.IntegerField()
+    points = serializers.IntegerField(allow_null=True)
     metric = serializers.CharField(allow_null=True)
     threshold = serializers.IntegerField(allow_null=True)
     is_hidden = serializers.BooleanField()
-    unlocked_by = serializers.IntegerField()
+    unlocked_by = serializers.IntegerField(allow_null=True)
     unlocked = serializers.BooleanField()
 
 
@@ -45,6 +48,7 @@ class UserAchievementSerializer(serializers.ModelSerializer):
 class MyAchievementsSerializer(serializers.Serializer):
     unlocked = UserAchievementSerializer(many=True)
     in_progress = UserAchievementSerializer(many=True)
+    hidden_locked = serializers.IntegerField(help_text="Hidden achievements still to find.")
 
 
 class ActivitySerializer(serializers.ModelSerializer):

@@ -94,6 +94,7 @@ class MeViewSet(viewsets.GenericViewSet):
         mine = {
             "unlocked": selectors.achievements_for_user(user=request.user),
             "in_progress": selectors.achievements_in_progress(user=request.user),
+            "hidden_locked": selectors.hidden_achievements_locked_count(user=request.user),
         }
         return Response(MyAchievementsSerializer(mine).data)
 

@@ -1,3 +1,4 @@
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -106,11 +107,27 @@ def test_home_stats_are_public(api_client, user_client, user):
 def test_achievements_are_public_and_hidden_ones_masked(api_client):
     body = api_client.get(BASE + "achievements/").json()
     hidden = Achievement.objects.get(is_hidden=True)
-    listed = {a["code"]: a for a in body}
     assert len(body) == Achievement.objects.filter(is_active=True).count()
-    assert listed[hidden.code]["name"] != hidden.name
-    assert listed[hidden.code]["description"] != hidden.description
-    assert listed["first-ranking"]["name"] == "First Ranking"
+    [masked] = [a for a in body if a["is_hidden"]]
+    assert hidden.code not in json.dumps(body) and hidden.name not in json.dumps(body)
+    assert (masked["id"], masked["code"], masked["points"], masked["threshold"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert {a["code"]: a for a in body}["first-ranking"]["name"] == "First Ranking"
+
+
+def test_my_achievements_count_a_hidden_one_in_progress_without_showing_it(user_client, user):
+    hidden = Achievement.objects.get(is_hidden=True)
+    UserAchievement.objects.create(user=user, achievement=hidden, progress=hidden.threshold - 1)
+    response = user_client.get(BASE + "me/achievements/")
+    body = response.json()
+    assert body["hidden_locked"] == 1
+    assert body["in_progress"] == []
+    assert hidden.code not in response.content.decode()
+    assert hidden.name not in response.content.decode()
 
 
 def test_hidden_achievement_shown_to_the_user_who_unlocked_it(user_client, user):
@@ -120,6 +137,7 @@ def test_hidden_achievement_shown_to_the_user_who_unlocked_it(user_client, user)
     )
     listed = {a["code"]: a for a in user_client.get(BASE + "achievements/").json()}
     assert listed[hidden.code]["name"] == hidden.name
+    assert listed[hidden.code]["points"] == hidden.points
     assert listed[hidden.code]["unlocked"] is True
 
 

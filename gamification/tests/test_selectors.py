@@ -138,20 +138,43 @@ def test_leaderboard_cache_serves_a_stale_board_until_its_ttl():
 
 
 def test_hidden_achievement_masked_until_the_viewer_unlocks_it():
-    hidden = AchievementFactory(is_hidden=True, name="Secret", metric="searches_made", threshold=1)
+    Achievement.objects.filter(is_hidden=True).delete()
+    hidden = AchievementFactory(
+        is_hidden=True, name="Secret", metric="searches_made", threshold=1, points=40
+    )
     finder, other = UserFactory(), UserFactory()
     UserAchievement.objects.create(
         user=finder, achievement=hidden, progress=1, unlocked_at=timezone.now()
     )
 
     def seen_by(user):
-        return next(d for d in selectors.achievements_for_viewer(user=user) if d["id"] == hidden.pk)
+        return [d for d in selectors.achievements_for_viewer(user=user) if d["is_hidden"]]
 
-    assert seen_by(finder)["name"] == "Secret"
-    masked = seen_by(other)
-    assert masked["name"] != "Secret" and masked["description"] != hidden.description
-    assert masked["metric"] is None and masked["unlocked_by"] == 1
-    assert seen_by(None)["name"] != "Secret"
+    assert [(d["code"], d["name"], d["points"]) for d in seen_by(finder)] == [
+        (hidden.code, "Secret", 40)
+    ]
+    for viewer in (other, None):
+        [masked] = seen_by(viewer)
+        # Nothing that names, describes, sizes or counts it: only that it exists.
+        assert masked["id"] is None and masked["code"] is None
+        assert masked["name"] != "Secret" and masked["description"] != hidden.description
+        assert masked["points"] is None and masked["threshold"] is None
+        assert masked["metric"] is None and masked["unlocked_by"] is None
+
+
+def test_hidden_achievement_in_progress_is_counted_not_listed():
+    Achievement.objects.filter(is_hidden=True).delete()
+    user = UserFactory()
+    shown = AchievementFactory(threshold=10)
+    hidden = AchievementFactory(is_hidden=True, threshold=10)
+    AchievementFactory(is_hidden=True, threshold=10)
+    UserAchievement.objects.create(user=user, achievement=shown, progress=9)
+    UserAchievement.objects.create(user=user, achievement=hidden, progress=9)
+
+    assert [h.achievement for h in selectors.achievements_in_progress(user=user)] == [shown]
+    assert selectors.hidden_achievements_locked_count(user=user) == 2
+    UserAchievement.objects.filter(achievement=hidden).update(unlocked_at=timezone.now())
+    assert selectors.hidden_achievements_locked_count(user=user) == 1
 
 
 def test_achievements_split_into_unlocked_and_in_progress():
