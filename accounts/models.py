@@ -47,12 +47,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254, unique=True, help_text="Stored in lower case.")
     display_name = models.CharField(max_length=50, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Database defaults too: bulk loaders insert users with SQL of their own.
     day_start_hour = models.PositiveSmallIntegerField(
         default=0,
+        db_default=0,
         validators=[MaxValueValidator(DAY_START_HOUR_MAX)],
         help_text="The local hour the user's day starts at: 0 is midnight.",
     )
-    pending_timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    pending_timezone = models.CharField(
+        max_length=64, blank=True, default="", db_default="", validators=[validate_timezone]
+    )
     pending_day_start_hour = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(DAY_START_HOUR_MAX)]
     )
