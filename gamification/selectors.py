@@ -9,7 +9,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
+from django.db.models import CharField, Count, F, FilteredRelation, Q, QuerySet, Sum, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from accounts.models import User
@@ -241,24 +243,38 @@ def paid_submissions_on(*, user: User, local_date: date) -> int:
     ).count()
 
 
+# One submitted ranking for the rankings-submitted metric: a category on a date, so that
+# replacing a category's ranking the same day adds nothing.
+_SUBMITTED_RANKING = Concat(
+    Cast("local_date", CharField()), Value(" "), KT("data__category"), output_field=CharField()
+)
+
+
+def rankings_submitted_count(*, user: User) -> int:
+    """The rankings-submitted metric: the (date, category) pairs a user submitted a ranking
+    for (index activity_user_kind_day)."""
+    return ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
+        submitted=Count(_SUBMITTED_RANKING, distinct=True)
+    )["submitted"]
+
+
 @dataclass(frozen=True)
 class SubmissionCounts:
     paid_today: int
-    total: int
+    submitted: int
+    category_today: int
 
 
-def submission_counts(*, user: User, local_date: date) -> SubmissionCounts:
-    """A user's paid submissions on one local day and all their submissions, in one query
-    (index activity_user_kind_day)."""
+def submission_counts(*, user: User, local_date: date, category: str) -> SubmissionCounts:
+    """Before a submission of `category` on `local_date` is written: the date's paid
+    submissions, the rankings-submitted metric and the category's submissions that date, in
+    one query (index activity_user_kind_day)."""
     counts = ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
-        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)), total=Count("pk")
+        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)),
+        submitted=Count(_SUBMITTED_RANKING, distinct=True),
+        category_today=Count("pk", filter=Q(local_date=local_date, data__category=category)),
     )
     return SubmissionCounts(**counts)
-
-
-def activity_kind_count(*, user: User, kind: str) -> int:
-    """How many ledger entries of a kind a user has (index activity_user_kind_day)."""
-    return ActivityLog.objects.filter(user=user, kind=kind).count()
 
 
 def activity_count_since(*, kind: str, since: datetime) -> int:

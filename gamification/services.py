@@ -26,7 +26,7 @@ from gamification.models import (
     UserAchievement,
 )
 from gamification.selectors import WINDOWS
-from products.selectors import product_get, searches_for_user
+from products.selectors import product_get, searches_daily_distinct_count
 from rankings.selectors import categories_ranked_count
 from realtime.events import LIVE_GROUP, event_send, user_group
 
@@ -200,16 +200,17 @@ def _metric_values(
     values = {metric: value for metric, value in (known or {}).items() if metric in metrics}
     missing = metrics - values.keys()
     if Metric.RANKINGS_SUBMITTED in missing:
-        values[Metric.RANKINGS_SUBMITTED] = selectors.activity_kind_count(
-            user=user, kind=ActivityKind.RANKING_SUBMITTED
-        )
+        values[Metric.RANKINGS_SUBMITTED] = selectors.rankings_submitted_count(user=user)
     if Metric.STREAK_DAYS in missing:
         streak = Streak.objects.filter(user=user).first()
         values[Metric.STREAK_DAYS] = streak.longest_length if streak else 0
     if Metric.CATEGORIES_RANKED in missing:
         values[Metric.CATEGORIES_RANKED] = categories_ranked_count(user=user)
     if Metric.SEARCHES_MADE in missing:
-        values[Metric.SEARCHES_MADE] = searches_for_user(user_id=user.pk).count()
+        rule = user_day(user=user).rule
+        values[Metric.SEARCHES_MADE] = searches_daily_distinct_count(
+            user_id=user.pk, zone=rule.zone, day_start_hour=rule.day_start_hour
+        )
     if Metric.POINTS in missing:
         values[Metric.POINTS] = user.points
     return values
@@ -380,8 +381,9 @@ def submission_reward(
     known: dict[str, int] = {Metric.CATEGORIES_RANKED: categories_ranked}
     if Metric.RANKINGS_SUBMITTED in metrics:
         # The daily cap and the metric in one query, before this submission's entry is written.
-        counts = selectors.submission_counts(user=user, local_date=local_date)
-        paid, known[Metric.RANKINGS_SUBMITTED] = counts.paid_today, counts.total + 1
+        counts = selectors.submission_counts(user=user, local_date=local_date, category=category)
+        paid = counts.paid_today
+        known[Metric.RANKINGS_SUBMITTED] = counts.submitted + (counts.category_today == 0)
     else:
         paid = selectors.paid_submissions_on(user=user, local_date=local_date)
     entries = [

@@ -222,16 +222,17 @@ def test_paid_submissions_count_only_paid_ones_of_that_day():
     assert selectors.paid_submissions_on(user=user, local_date=day) == 1
 
 
-def test_submission_counts_give_the_days_paid_ones_and_all_submissions():
+def test_rankings_submitted_count_once_per_category_and_date():
     user = UserFactory()
     day = date(2026, 5, 1)
-    ActivityLogFactory(user=user, points=10, local_date=day)
-    ActivityLogFactory(user=user, points=0, local_date=day)
-    ActivityLogFactory(user=user, points=10, local_date=day - timedelta(days=1))
+    for category in ("phones", "phones", "phones", "laptops"):
+        ActivityLogFactory(user=user, points=10, local_date=day, data={"category": category})
+    ActivityLogFactory(user=user, local_date=day + timedelta(days=1), data={"category": "phones"})
     ActivityLogFactory(user=user, kind=ActivityKind.STREAK_BONUS, points=2, local_date=day)
-    ActivityLogFactory(points=10, local_date=day)
-    counts = selectors.submission_counts(user=user, local_date=day)
-    assert (counts.paid_today, counts.total) == (1, 3)
+    ActivityLogFactory(points=10, local_date=day, data={"category": "tablets"})
+    assert selectors.rankings_submitted_count(user=user) == 3
+    counts = selectors.submission_counts(user=user, local_date=day, category="phones")
+    assert (counts.paid_today, counts.submitted, counts.category_today) == (4, 3, 3)
 
 
 def test_achievements_to_unlock_leave_out_unlocked_and_carry_progress():
@@ -366,8 +367,9 @@ def selector_calls(first_user: int, first_product: int) -> dict:
         "paid_submissions_on": lambda: selectors.paid_submissions_on(
             user=user, local_date=date.today()
         ),
+        "rankings_submitted_count": lambda: selectors.rankings_submitted_count(user=user),
         "submission_counts": lambda: selectors.submission_counts(
-            user=user, local_date=date.today()
+            user=user, local_date=date.today(), category="phones"
         ),
         "leaderboard_week": lambda: selectors.leaderboard_week(limit=10),
         "activity_count_since": lambda: selectors.activity_count_since(
@@ -392,6 +394,7 @@ SELECTOR_INDEXES = {
     "streaks_with_freezes": "streak_freezes",
     "activity_for_user": "activity_user_created",
     "paid_submissions_on": "activity_user_kind_day",
+    "rankings_submitted_count": "activity_user_kind_day",
     "submission_counts": "activity_user_kind_day",
     "leaderboard_week": "activity_created_user",
     "activity_count_since": "activity_kind_created",

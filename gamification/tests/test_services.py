@@ -10,6 +10,7 @@ from accounts.tests.factories import UserFactory
 from gamification import services
 from gamification.models import Achievement, ActivityKind, ActivityLog, Streak, UserAchievement
 from gamification.tests.factories import AchievementFactory, ActivityLogFactory, StreakFactory
+from products.models import UserProductSearch
 from products.services import product_search_record
 from realtime.events import user_group
 
@@ -351,9 +352,8 @@ def test_achievement_unlocks_once_and_pays_once():
     user = UserFactory()
     Achievement.objects.update(is_active=False)
     first = AchievementFactory(metric="searches_made", threshold=2, points=15)
-    for _ in range(2):
-        product_search_record(user_id=user.pk, query="phone", result_count=1)
-    product_search_record(user_id=user.pk, query="phone", result_count=1)
+    for query in ("phone", "tablet", "laptop"):
+        product_search_record(user_id=user.pk, query=query, result_count=1)
     held = UserAchievement.objects.get(user=user, achievement=first)
     assert held.unlocked_at is not None
     user.refresh_from_db()
@@ -365,10 +365,47 @@ def test_progress_is_tracked_before_unlocking():
     user = UserFactory()
     Achievement.objects.update(is_active=False)
     achievement = AchievementFactory(metric="searches_made", threshold=10)
-    for _ in range(3):
-        product_search_record(user_id=user.pk, query="tv", result_count=0)
+    for query in ("tv", "radio", "camera"):
+        product_search_record(user_id=user.pk, query=query, result_count=0)
     held = UserAchievement.objects.get(user=user, achievement=achievement)
     assert (held.progress, held.unlocked_at) == (3, None)
+
+
+def test_a_query_searched_again_the_same_day_counts_once(no_achievements):
+    user = UserFactory(timezone="Asia/Kolkata", day_start_hour=2)
+    curious = AchievementFactory(metric="searches_made", threshold=3, points=10)
+    # 23:00 and 01:30 in Kolkata are one day for a day that starts at 02:00; 02:30 is the next.
+    for hour, minute in ((23, 0), (23, 5), (25, 30)):
+        searched = at("Asia/Kolkata", 2026, 6, 1, 0, 0) + timedelta(hours=hour, minutes=minute)
+        UserProductSearch.objects.create(user=user, query="tv", created_at=searched)
+    services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert UserAchievement.objects.get(user=user, achievement=curious).progress == 1
+
+    UserProductSearch.objects.create(
+        user=user, query="tv", created_at=at("Asia/Kolkata", 2026, 6, 2, 2, 30)
+    )
+    product_search_record(user_id=user.pk, query="Radio", result_count=0)
+    product_search_record(user_id=user.pk, query="radio ", result_count=0)
+    held = UserAchievement.objects.get(user=user, achievement=curious)
+    assert (held.progress, held.unlocked_at is not None) == (3, True)
+
+
+def test_replacing_a_categorys_ranking_the_same_day_advances_no_submission_count(no_achievements):
+    user = UserFactory(timezone="UTC")
+    seasoned = AchievementFactory(metric="rankings_submitted", threshold=3, points=25)
+    for minute in range(10):
+        reward(user, at("UTC", 2026, 6, 1, 9, minute))
+    assert UserAchievement.objects.get(user=user, achievement=seasoned).progress == 1
+
+    services.submission_reward(
+        user=user,
+        category="laptops",
+        product_ids=[2],
+        categories_ranked=2,
+        now=at("UTC", 2026, 6, 1, 10, 0),
+    )
+    result = reward(user, at("UTC", 2026, 6, 2, 9, 0))
+    assert [a.code for a in result.new_achievements] == [seasoned.code]
 
 
 def test_anonymous_search_evaluates_nothing():
