@@ -337,16 +337,36 @@ def achievements_unlocked_since(*, since: datetime) -> int:
 
 
 def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achievement]:
-    """The active achievements of `metrics` the user has not unlocked, in order, each with the
-    user's `progress` on it (None before the first evaluation), in one query."""
-    return list(
+    """The active achievements of `metrics` with a level the user has still to reach, in
+    order, in one query. Each carries the user's `progress` (None before the first
+    evaluation), `held_level` (levels reached) and `held_unlocked_at` (first level's time)."""
+    candidates = (
         Achievement.objects.filter(is_active=True, metric__in=metrics)
         .annotate(
             held=FilteredRelation("user_achievements", condition=Q(user_achievements__user=user))
         )
-        .filter(held__unlocked_at__isnull=True)
-        .annotate(progress=F("held__progress"))
+        # Unlocked achievements without levels are done; tiered ones are sorted out below.
+        .filter(Q(held__unlocked_at__isnull=True) | ~Q(levels=[]))
+        .annotate(
+            progress=F("held__progress"),
+            held_level=F("held__level"),
+            held_unlocked_at=F("held__unlocked_at"),
+        )
     )
+    to_unlock = []
+    for achievement in candidates:
+        achievement.held_level = levels_reached(
+            level=achievement.held_level, unlocked_at=achievement.held_unlocked_at
+        )
+        if achievement.held_level < len(achievement.tiers):
+            to_unlock.append(achievement)
+    return to_unlock
+
+
+def levels_reached(*, level: int | None, unlocked_at: datetime | None) -> int:
+    """An unlocked achievement has reached its first level at least (rows written without
+    a level, before levels or by a bulk load, count as one)."""
+    return max(level or 0, 1 if unlocked_at is not None else 0)
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:
@@ -477,9 +497,11 @@ def achievement_definitions_public() -> list[dict[str, Any]]:
             "name": a.name,
             "description": a.description,
             "icon": a.icon,
-            "points": a.points,
+            # With levels, the first level's: what it takes to unlock at all.
+            "points": a.tiers[0].points,
             "metric": a.metric,
-            "threshold": a.threshold,
+            "threshold": a.tiers[0].threshold,
+            "levels": a.levels,
             "is_hidden": a.is_hidden,
             "unlocked_by": counts.get(a.pk, 0),
         }
@@ -503,6 +525,7 @@ HIDDEN_MASK = {
     "points": None,
     "metric": None,
     "threshold": None,
+    "levels": None,
     "unlocked_by": None,
 }
 

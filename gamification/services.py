@@ -20,6 +20,7 @@ from gamification.models import (
     Achievement,
     ActivityKind,
     ActivityLog,
+    Level,
     Metric,
     PageView,
     Streak,
@@ -216,9 +217,37 @@ def _metric_values(
     return values
 
 
+@dataclass(frozen=True)
+class Unlock:
+    """One level of an achievement reached: an achievement without levels has one."""
+
+    achievement: Achievement
+    level: Level
+
+    @property
+    def code(self) -> str:
+        return self.achievement.code
+
+    @property
+    def name(self) -> str:
+        return self.achievement.name
+
+    @property
+    def description(self) -> str:
+        return self.achievement.description
+
+    @property
+    def icon(self) -> str:
+        return self.achievement.icon
+
+    @property
+    def points(self) -> int:
+        return self.level.points
+
+
 @dataclass
 class Evaluation:
-    unlocked: list[Achievement] = field(default_factory=list)
+    unlocked: list[Unlock] = field(default_factory=list)
     points: int = 0
 
 
@@ -234,8 +263,9 @@ def _evaluate(
     """Progress and unlocks of the `achievements` of `metrics` given the user's metric `values`;
     the points achievements among `achievements` are checked again when unlocks paid points.
 
-    `achievements` come from `selectors.achievements_to_unlock`; the caller holds the user's
-    row lock (`_user_lock`).
+    Every level reached and not held yet is paid and announced once, in order; progress is
+    counted towards the next level. `achievements` come from `selectors.achievements_to_unlock`;
+    the caller holds the user's row lock (`_user_lock`).
     """
     result = Evaluation()
     entries: list[ActivityLog] = []
@@ -244,57 +274,61 @@ def _evaluate(
     while pending:
         unlocked_points = 0
         for achievement in pending:
+            tiers = achievement.tiers
             value = values[achievement.metric]
-            reached = value >= achievement.threshold
-            progress = min(value, achievement.threshold)
-            if not reached and achievement.progress == progress:
+            had = achievement.held_level
+            level = max(had, sum(1 for tier in tiers if value >= tier.threshold))
+            progress = min(value, tiers[min(level, len(tiers) - 1)].threshold)
+            if level == had and achievement.progress == progress:
                 continue
-            achievement.progress = progress
+            achievement.progress, achievement.held_level = progress, level
+            if had == 0 and level:
+                achievement.held_unlocked_at = now
             held[achievement.pk] = UserAchievement(
                 user=user,
                 achievement=achievement,
                 progress=progress,
-                unlocked_at=now if reached else None,
+                level=level,
+                unlocked_at=achievement.held_unlocked_at,
                 updated_at=now,
             )
-            if not reached:
-                continue
-            result.unlocked.append(achievement)
-            if achievement.points:
-                entries.append(
-                    ActivityLog(
-                        user=user,
-                        kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
-                        points=achievement.points,
-                        local_date=local_date_for(user=user, now=now),
-                        data={"achievement": achievement.code},
-                        created_at=now,
+            for tier in tiers[had:level]:
+                unlock = Unlock(achievement=achievement, level=tier)
+                result.unlocked.append(unlock)
+                if tier.points:
+                    entries.append(
+                        ActivityLog(
+                            user=user,
+                            kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
+                            points=tier.points,
+                            local_date=local_date_for(user=user, now=now),
+                            data={"achievement": achievement.code, "level": tier.number},
+                            created_at=now,
+                        )
                     )
-                )
-                unlocked_points += achievement.points
-            if notify:
-                event_send(
-                    group=user_group(user.pk),
-                    event_type="achievement.unlocked",
-                    data=achievement_event_data(achievement=achievement),
-                )
+                    unlocked_points += tier.points
+                if notify:
+                    event_send(
+                        group=user_group(user.pk),
+                        event_type="achievement.unlocked",
+                        data=achievement_event_data(unlock=unlock),
+                    )
         result.points += unlocked_points
         # The unlocks' own points may reach a points achievement.
         pending = [
             a
             for a in achievements
-            if unlocked_points and a.metric == Metric.POINTS and a not in result.unlocked
+            if unlocked_points and a.metric == Metric.POINTS and a.held_level < len(a.tiers)
         ]
         if pending:
             values = {**values, Metric.POINTS: values[Metric.POINTS] + unlocked_points}
     if held:
-        # Only achievements not unlocked yet were evaluated, under the lock: an unlock is
-        # written once.
+        # Only levels not reached yet were evaluated, under the lock: each is written once.
         UserAchievement.objects.bulk_create(
             held.values(),
             update_conflicts=True,
             unique_fields=["user", "achievement"],
-            update_fields=["progress", "unlocked_at", "updated_at"],
+            update_fields=["progress", "level", "unlocked_at", "updated_at"],
         )
     if entries:
         _ledger_append(user=user, entries=entries)
@@ -313,11 +347,11 @@ def achievements_evaluate(
     metrics: Iterable[str],
     now: datetime | None = None,
     notify: bool = True,
-) -> list[Achievement]:
+) -> list[Unlock]:
     """Update progress on the achievements of `metrics`, unlocking (and paying) the ones reached.
 
-    Each unlock happens once: the user's row lock serializes evaluations and an unlocked time
-    is never cleared. Returns the achievements unlocked now.
+    Each level is reached once: the user's row lock serializes evaluations and a level
+    reached is never taken back. Returns the levels reached now.
     """
     with transaction.atomic():
         _user_lock(user=user)
@@ -357,7 +391,7 @@ def achievements_reevaluate(*, notify: bool = False) -> dict[str, int]:
 class SubmissionReward:
     points_awarded: int
     streak: Streak
-    new_achievements: list[Achievement]
+    new_achievements: list[Unlock]
 
 
 def submission_reward(
@@ -429,13 +463,15 @@ def submission_reward(
     )
 
 
-def achievement_event_data(*, achievement: Achievement) -> dict[str, Any]:
+def achievement_event_data(*, unlock: Unlock) -> dict[str, Any]:
     return {
-        "code": achievement.code,
-        "name": achievement.name,
-        "description": achievement.description,
-        "icon": achievement.icon,
-        "points": achievement.points,
+        "code": unlock.code,
+        "name": unlock.name,
+        "description": unlock.description,
+        "icon": unlock.icon,
+        "points": unlock.points,
+        "level": unlock.level.number,
+        "level_name": unlock.level.name,
     }
 
 

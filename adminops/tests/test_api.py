@@ -320,3 +320,28 @@ def test_audit_log_filters_by_target(staff_client, targets):
         f"/api/admin/audit-log/?target_type=product&target_id={targets['product']}"
     ).json()["results"]
     assert [r["action"] for r in results] == ["product.update"]
+
+
+def test_employees_define_levels_and_bad_levels_are_refused(staff_client):
+    levels = [
+        {"name": "Bronze", "threshold": 3, "points": 5},
+        {"name": "Silver", "threshold": 9, "points": 15},
+    ]
+    body = {
+        "code": "tiered",
+        "name": "Tiered",
+        "description": "Levels.",
+        "metric": "searches_made",
+        "threshold": 3,
+        "points": 5,
+        "levels": levels,
+    }
+    created = staff_client.post("/api/admin/achievements/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert Achievement.objects.get(code="tiered").levels == levels
+
+    falling = {**body, "code": "falling", "levels": list(reversed(levels))}
+    refused = staff_client.post("/api/admin/achievements/", falling, format="json")
+    assert refused.status_code == 400
+    assert set(refused.json()) >= {"detail", "code"}
+    assert not Achievement.objects.filter(code="falling").exists()

@@ -199,7 +199,9 @@ def test_search_hook_unlocks_curious_through_the_products_api(user_client, user)
     held = UserAchievement.objects.get(user=user, achievement__code="curious")
     assert held.unlocked_at is not None
     user.refresh_from_db()
-    assert user.points == Achievement.objects.get(code="curious").points
+    # Five searches also reached the Scout's bronze level.
+    scout_bronze = Achievement.objects.get(code="scout").levels[0]["points"]
+    assert user.points == Achievement.objects.get(code="curious").points + scout_bronze
 
 
 # --- Page views ------------------------------------------------------------------------------
@@ -275,3 +277,51 @@ def test_schema_documents_leaderboard_and_home_stats_as_one_object_not_a_page(
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": f"#/components/schemas/{component}"}
     assert "page" not in {parameter["name"] for parameter in operation.get("parameters", [])}
+
+
+# --- Tiered achievements -----------------------------------------------------------------------
+
+
+def test_starter_set_has_tiered_achievements_listed_with_their_levels(api_client):
+    body = {a["code"]: a for a in api_client.get(BASE + "achievements/").json() if a["code"]}
+    tiered = [code for code, a in body.items() if len(a["levels"]) > 1]
+    assert len(tiered) >= 3
+    ranker = body["ranker"]
+    assert [level["name"] for level in ranker["levels"]] == ["Bronze", "Silver", "Gold"]
+    assert (ranker["threshold"], ranker["points"]) == (
+        ranker["levels"][0]["threshold"],
+        ranker["levels"][0]["points"],
+    )
+
+
+def test_my_achievements_show_the_level_reached_and_the_next(user_client, user):
+    scout = Achievement.objects.get(code="scout")
+    UserAchievement.objects.create(
+        user=user, achievement=scout, progress=7, level=1, unlocked_at=timezone.now()
+    )
+    [held] = [
+        a
+        for a in user_client.get(BASE + "me/achievements/").json()["unlocked"]
+        if a["achievement"]["code"] == "scout"
+    ]
+    assert (held["level"], held["levels"], held["progress"]) == (1, 3, 7)
+    assert held["next_level"] == scout.levels[1]
+    assert held["threshold"] == scout.levels[1]["threshold"]
+
+
+def test_a_hidden_tiered_achievement_hides_its_levels(api_client):
+    Achievement.objects.filter(code="scout").update(is_hidden=True)
+    body = api_client.get(BASE + "achievements/").json()
+    assert "scout" not in json.dumps(body) and "Scout" not in json.dumps(body)
+    assert all(a["levels"] is None for a in body if a["is_hidden"])
+
+
+def test_ranking_submission_names_the_level_reached(user_client, user):
+    products = [ProductFactory(category="phones") for _ in range(2)]
+    Achievement.objects.filter(code="first-ranking").update(
+        levels=[{"name": "Starter", "threshold": 1, "points": 10}]
+    )
+    new = submit(user_client, products)["new_achievements"]
+    assert [(a["code"], a["level"], a["level_name"]) for a in new] == [
+        ("first-ranking", 1, "Starter")
+    ]

@@ -2,13 +2,22 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_day_change
 from accounts.tests.factories import UserFactory
 from gamification import services
-from gamification.models import Achievement, ActivityKind, ActivityLog, Streak, UserAchievement
+from gamification.models import (
+    Achievement,
+    ActivityKind,
+    ActivityLog,
+    Streak,
+    UserAchievement,
+    validate_levels,
+)
 from gamification.tests.factories import AchievementFactory, ActivityLogFactory, StreakFactory
 from products.models import UserProductSearch
 from products.services import product_search_record
@@ -406,6 +415,143 @@ def test_replacing_a_categorys_ranking_the_same_day_advances_no_submission_count
     )
     result = reward(user, at("UTC", 2026, 6, 2, 9, 0))
     assert [a.code for a in result.new_achievements] == [seasoned.code]
+
+
+# --- Tiered achievements -----------------------------------------------------------------------
+
+TIERS = [
+    {"name": "Bronze", "threshold": 2, "points": 10},
+    {"name": "Silver", "threshold": 4, "points": 20},
+    {"name": "Gold", "threshold": 6, "points": 40},
+]
+
+
+def submit_days(user, days: range) -> list[services.SubmissionReward]:
+    return [reward(user, at("UTC", 2026, 6, 1, 9, 0) + timedelta(days=day)) for day in days]
+
+
+def test_tiered_levels_unlock_in_order_each_paid_and_announced_once(
+    no_achievements, events, django_capture_on_commit_callbacks
+):
+    user = UserFactory(timezone="UTC")
+    tiered = AchievementFactory(metric="rankings_submitted", threshold=2, points=10, levels=TIERS)
+    listen = events(user_group(user.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        results = submit_days(user, range(7))
+
+    unlocked = [[(u.code, u.level.name, u.points) for u in r.new_achievements] for r in results]
+    assert unlocked == [
+        [],
+        [(tiered.code, "Bronze", 10)],
+        [],
+        [(tiered.code, "Silver", 20)],
+        [],
+        [(tiered.code, "Gold", 40)],
+        [],
+    ]
+    announced = [m["data"] for m in listen() if m["event"] == "achievement.unlocked"]
+    assert [(a["level"], a["level_name"], a["points"]) for a in announced] == [
+        (1, "Bronze", 10),
+        (2, "Silver", 20),
+        (3, "Gold", 40),
+    ]
+    held = UserAchievement.objects.get(user=user, achievement=tiered)
+    assert (held.level, held.progress) == (3, 6)
+    paid = ActivityLog.objects.filter(user=user, kind=ActivityKind.ACHIEVEMENT_UNLOCKED)
+    assert sorted(paid.values_list("data__level", "points")) == [(1, 10), (2, 20), (3, 40)]
+    user.refresh_from_db()
+    assert user.points == ledger_sum(user)
+
+
+def test_progress_counts_towards_the_next_level():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS)
+    for query in ("a", "b", "c"):
+        product_search_record(user_id=user.pk, query=query, result_count=0)
+    held = UserAchievement.objects.get(user=user, achievement=tiered)
+    assert (held.level, held.progress, held.unlocked_at is not None) == (1, 3, True)
+
+
+def test_levels_crossed_at_once_are_each_paid_in_order():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    for query in "abcde":
+        UserProductSearch.objects.create(user=user, query=query)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS)
+    unlocks = services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert [(u.code, u.level.number) for u in unlocks] == [(tiered.code, 1), (tiered.code, 2)]
+    user.refresh_from_db()
+    assert user.points == 30 == ledger_sum(user)
+
+
+# --- Re-evaluation -----------------------------------------------------------------------------
+
+
+def test_reevaluation_pays_what_is_newly_due_once_and_takes_nothing_away():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    for query in "abcde":
+        UserProductSearch.objects.create(user=user, query=query)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS[:1])
+    plain = AchievementFactory(metric="searches_made", threshold=5, points=7)
+    services.achievements_reevaluate()
+    user.refresh_from_db()
+    assert user.points == 10 + 7
+
+    # The rules change: a new level within reach, one out of reach, thresholds raised.
+    tiered.levels = [TIERS[0], TIERS[1], {"name": "Gold", "threshold": 50, "points": 40}]
+    tiered.save()
+    Achievement.objects.filter(pk=plain.pk).update(threshold=50)
+    first = services.achievements_reevaluate()
+    second = services.achievements_reevaluate()
+
+    assert first["achievements_unlocked"] == 1 and second["achievements_unlocked"] == 0
+    user.refresh_from_db()
+    assert user.points == 10 + 7 + 20 == ledger_sum(user)
+    held = {h.achievement_id: h for h in UserAchievement.objects.filter(user=user)}
+    assert (held[tiered.pk].level, held[tiered.pk].progress) == (2, 5)
+    assert held[plain.pk].unlocked_at is not None
+
+    # Raising a reached level's threshold takes back neither the level nor its points.
+    tiered.levels = [{"name": "Bronze", "threshold": 40, "points": 10}, *tiered.levels[1:]]
+    tiered.levels[1] = {"name": "Silver", "threshold": 45, "points": 20}
+    tiered.save()
+    services.achievements_reevaluate()
+    user.refresh_from_db()
+    assert user.points == 37 == ledger_sum(user)
+    assert UserAchievement.objects.get(user=user, achievement=tiered).level == 2
+
+
+def test_achievement_unlocked_before_levels_existed_counts_as_its_first_level():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    for query in "abcd":
+        UserProductSearch.objects.create(user=user, query=query)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS)
+    UserAchievement.objects.create(
+        user=user, achievement=tiered, progress=2, unlocked_at=timezone.now()
+    )
+    unlocks = services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert [u.level.number for u in unlocks] == [2]
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        {"name": "Bronze"},
+        [{"name": "Bronze", "threshold": 5}],
+        [{"name": "Bronze", "threshold": 5, "points": 1, "extra": 1}],
+        [{"name": "", "threshold": 5, "points": 1}],
+        [{"name": "Bronze", "threshold": "5", "points": 1}],
+        [{"name": "Bronze", "threshold": 5, "points": -1}],
+        [{"name": "Bronze", "threshold": 0, "points": 1}],
+        [{"name": "B", "threshold": 5, "points": 1}, {"name": "S", "threshold": 5, "points": 2}],
+    ],
+)
+def test_levels_must_be_named_whole_and_rising(levels):
+    with pytest.raises(ValidationError):
+        validate_levels(levels)
 
 
 def test_anonymous_search_evaluates_nothing():
