@@ -417,6 +417,15 @@ def test_replacing_a_categorys_ranking_the_same_day_advances_no_submission_count
     assert [a.code for a in result.new_achievements] == [seasoned.code]
 
 
+def test_streak_days_count_the_longest_streak_reached():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    week = AchievementFactory(metric="streak_days", threshold=7, points=5)
+    StreakFactory(user=user, current_length=1, longest_length=7, last_active_date=date(2026, 6, 1))
+    unlocks = services.achievements_evaluate(user=user, metrics=["streak_days"])
+    assert [u.code for u in unlocks] == [week.code]
+
+
 # --- Tiered achievements -----------------------------------------------------------------------
 
 TIERS = [
