@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.selectors import DayRule, user_day, user_day_rule
+from config.audit import AuditAction, audit_record
+from config.caching import CacheType, cache_types_invalidate_on_commit
 
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -217,4 +219,26 @@ def user_day_change(
         locked.save(update_fields=DAY_FIELDS)
     for name in DAY_FIELDS:
         setattr(user, name, getattr(locked, name))
+    return user
+
+
+def user_leaderboard_exclusion_set(
+    *, actor: User, user: User, excluded: bool, reason: str = ""
+) -> User:
+    """Take a user off the leaderboards (or put them back), audited; the boards refill."""
+    with transaction.atomic():
+        was = user.leaderboard_excluded
+        user.leaderboard_excluded = excluded
+        user.save(update_fields=["leaderboard_excluded"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.LEADERBOARD_EXCLUSION,
+            target_type="user",
+            target_id=user.pk,
+            reason=reason,
+            data={"excluded": excluded, "was": was},
+        )
+        cache_types_invalidate_on_commit(
+            cache_types=(CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION)
+        )
     return user

@@ -322,6 +322,25 @@ def test_audit_log_filters_by_target(staff_client, targets):
     assert [r["action"] for r in results] == ["product.update"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/admin/users/{user}/points/", {"points": 5, "reason": "goodwill"}),
+        ("/api/admin/users/{user}/leaderboard-exclusion/", {"excluded": True}),
+    ],
+)
+def test_points_and_exclusion_invalidate_the_leaderboards(
+    staff_client, targets, fill_cache, django_capture_on_commit_callbacks, path, body
+):
+    untouched = fill_cache(CacheType.PRODUCTS)
+    probes = [fill_cache(CacheType.LEADERBOARD), fill_cache(CacheType.LEADERBOARD_POSITION)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(path.format(**targets), body, format="json")
+    assert response.status_code == 200
+    assert [probe() for probe in probes] == [False, False]
+    assert untouched()
+
+
 def test_employees_define_levels_and_bad_levels_are_refused(staff_client):
     levels = [
         {"name": "Bronze", "threshold": 3, "points": 5},
