@@ -225,16 +225,17 @@ def play(*, zone: str, hour: int, start: datetime, plan: list[tuple[str, object]
     assert user.points == (ledger.aggregate(total=Sum("points"))["total"] or 0)
 
 
-# Few examples each: the whole suite stays fast, and each run draws new ones.
-examples = settings(
-    max_examples=20,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+def examples(count: int) -> settings:
+    """Few examples: the whole suite stays fast, and each run draws new ones."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
-@examples
+@examples(25)
 @given(
     zone=st.sampled_from(ZONES),
     hour=st.integers(min_value=0, max_value=4),
@@ -261,7 +262,8 @@ shuttle_days = st.lists(
 )
 
 
-@examples
+# Each example plays some 20 submissions: fewer examples than above.
+@examples(10)
 @given(start=st.sampled_from(STARTS), days=shuttle_days)
 def test_shuttling_between_minus_11_and_plus_14_keeps_the_calendar(start, days):
     plan: list[tuple[str, object]] = []
