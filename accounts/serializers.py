@@ -3,16 +3,27 @@ import zoneinfo
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import DAY_START_HOUR_MAX, User, UserSession
+from accounts.models import DAY_START_HOUR_MAX, User, UserSession, normalize_email
 from accounts.selectors import user_day
 
 
+class CanonicalEmailField(serializers.EmailField):
+    """An address in its one canonical spelling (accounts.models.normalize_email)."""
+
+    def to_internal_value(self, data: object) -> str:
+        value = super().to_internal_value(data)
+        try:
+            return normalize_email(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error), code="invalid") from error
+
+
 class EmailSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField(max_length=254)
 
 
 class VerifySerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField(max_length=254)
     # ASCII digits in a JSON string: a number would lose leading zeros, \d allows other scripts.
     code = serializers.RegexField(
         r"^[0-9]{6}$", max_length=6, error_messages={"invalid": "The code is 6 digits."}
@@ -43,6 +54,7 @@ class UserSerializer(serializers.ModelSerializer):
             "id",
             "email",
             "display_name",
+            "handle",
             "timezone",
             "day_start_hour",
             "pending_day",
@@ -51,7 +63,7 @@ class UserSerializer(serializers.ModelSerializer):
             "is_staff",
             "date_joined",
         ]
-        read_only_fields = ["id", "email", "points", "is_staff", "date_joined"]
+        read_only_fields = ["id", "email", "handle", "points", "is_staff", "date_joined"]
 
     def get_timezone(self, user: User) -> str:
         return user_day(user=user).rule.timezone

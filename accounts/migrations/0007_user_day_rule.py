@@ -8,7 +8,7 @@ import accounts.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_user_leaderboard_index"),
+        ("accounts", "0006_user_handle"),
     ]
 
     operations = [
