@@ -195,7 +195,8 @@ class Subscription:
             try:
                 self.ws = await connect(
                     self.url(base),
-                    origin="http://127.0.0.1",
+                    # The page's own origin: the scheme, host and port the socket opens on.
+                    origin=base,
                     local_addr=(self.user.address, 0),
                     ping_interval=None,
                     open_timeout=30,
