@@ -258,6 +258,8 @@ def test_the_soak_section_shows_the_run_the_knee_and_the_model():
     assert "| Redis commands a day, if held around the clock | 21,600,000 |" in doc
     assert "| instances (at the knee's 1,000 users per instance) | 1.00 |" in doc
     assert "One user-hour costs 900 Redis commands" in doc  # 500 * 3600 / 2000
+    assert "covers 11.1 user-hours a day, 0.46 users kept online" in doc
+    assert "From the soak at 2,000 users on 2 instances (the largest that met" in doc
     assert "95.0% of lookups hit" in doc
     assert "250 point changes" in doc and "334 subscribers" in doc
 
@@ -266,6 +268,16 @@ def test_the_knee_says_so_when_no_count_met_every_objective():
     doc = knee_markdown([soak_result(1000, met=False)])
 
     assert "No user count met every objective." in doc
+
+
+def test_with_no_run_meeting_every_objective_the_model_scales_from_the_smallest():
+    small, large = soak_result(1000, met=False), soak_result(4000, met=False)
+    large["resources"]["redis_commands_per_s"] = 1.0
+
+    doc = soak_markdown(large, [large, small])
+
+    assert "From the soak at 1,000 users on 2 instances (the smallest run" in doc
+    assert "| Redis commands a second | 500.0 |" in doc
 
 
 def test_the_performance_doc_carries_the_soak_and_its_knee_when_they_were_run(tmp_path):
