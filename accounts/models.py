@@ -3,6 +3,7 @@ import zoneinfo
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone as dj_timezone
 
 
@@ -43,6 +44,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     display_name = models.CharField(max_length=50, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
+    points_reached_at = models.DateTimeField(
+        default=dj_timezone.now,
+        # Rows written in bulk SQL (benchmarks, imports) get one too.
+        db_default=Now(),
+        help_text="When the points last changed: equal scores list who reached them first.",
+    )
     leaderboard_opt_out = models.BooleanField(default=False)
     leaderboard_excluded = models.BooleanField(
         default=False, help_text="Set by employees: keeps the user off every leaderboard."
@@ -59,9 +66,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         indexes = [
-            # gamification.selectors.leaderboard_position: counts users ahead without the table.
+            # The SQL leaderboard (gamification.selectors): pages, counts and neighbours in board
+            # order, never reading the table.
             models.Index(
-                fields=["-points", "id"],
+                fields=["-points", "points_reached_at", "id"],
                 name="user_leaderboard",
                 condition=models.Q(
                     is_active=True,

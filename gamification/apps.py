@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class GamificationConfig(AppConfig):
@@ -6,4 +7,8 @@ class GamificationConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the cache warmers of leaderboards, home stats and achievements.
-        from gamification import selectors  # noqa: F401
+        from accounts.models import User
+        from gamification import caching  # noqa: F401
+        from gamification.receivers import user_saved
+
+        post_save.connect(user_saved, sender=User, dispatch_uid="gamification.user_saved")

@@ -23,7 +23,7 @@ from gamification.serializers import (
 
 
 class LeaderboardViewSet(viewsets.GenericViewSet):
-    """Users by points (`all`) or points earned in the last 7 days (`week`)."""
+    """Players by points: all time (`all`) or in the current UTC day, ISO week or month."""
 
     serializer_class = LeaderboardSerializer
     # One object with its entries, not a page of a list: no page parameters in the schema.
@@ -48,9 +48,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
         query = PositionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return rendered_response(
-            caching.leaderboard_position_cached(
-                user=request.user, window=query.validated_data["window"]
-            )
+            caching.leaderboard_position_cached(user=request.user, **query.validated_data)
         )
 
 
