@@ -78,6 +78,18 @@ class User(AbstractBaseUser, PermissionsMixin):
                     leaderboard_excluded=False,
                 ),
             ),
+            # The SQL period boards leave these few users out of the ledger's totals without
+            # reading the table: the complement of user_leaderboard's predicate.
+            models.Index(
+                fields=["id"],
+                name="user_unranked",
+                condition=~models.Q(
+                    is_active=True,
+                    is_staff=False,
+                    leaderboard_opt_out=False,
+                    leaderboard_excluded=False,
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -307,14 +307,13 @@ def _sql_position_all(*, user: User, around: int) -> tuple:
 
 def _period_totals(*, period: Period, users: Q) -> QuerySet:
     """Points and the time they were reached per ranked user in a period, from the ledger
-    (index activity_created_user); users with no more than 0 points are left out."""
+    (index activity_created_user: its cost grows with the period's ledger rows); users with
+    no more than 0 points are left out."""
     return (
-        ActivityLog.objects.filter(
-            users,
-            created_at__gte=period.start,
-            created_at__lt=period.end,
-            user__in=ranked_users().values("pk"),
-        )
+        ActivityLog.objects.filter(users, created_at__gte=period.start, created_at__lt=period.end)
+        # The few unranked users, from their own partial index (user_unranked): a join with
+        # the ranked ones would read the whole users table.
+        .exclude(user__in=User.objects.exclude(RANKED).values("pk"))
         .values("user_id")
         .annotate(total=Sum("points"), reached=Max("created_at", filter=~Q(points=0)))
         .filter(total__gt=0)
