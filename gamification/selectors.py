@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, FilteredRelation, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncSecond
 from django.utils import timezone
 
 from accounts.models import User
@@ -315,7 +316,7 @@ def _period_totals(*, period: Period, users: Q) -> QuerySet:
         # the ranked ones would read the whole users table.
         .exclude(user__in=User.objects.exclude(RANKED).values("pk"))
         .values("user_id")
-        .annotate(total=Sum("points"), reached=Max("created_at", filter=~Q(points=0)))
+        .annotate(total=Sum("points"), reached=Max(TruncSecond("created_at"), filter=~Q(points=0)))
         .filter(total__gt=0)
     )
 

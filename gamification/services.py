@@ -95,7 +95,8 @@ def _ledger_append(*, user: User, entries: list[ActivityLog]) -> None:
     ActivityLog.objects.bulk_create(entries)
     total = sum(entry.points for entry in entries)
     if total:
-        reached = max(entry.created_at for entry in entries)
+        # Whole seconds, as the Redis boards keep them: both order ties the same way.
+        reached = max(entry.created_at for entry in entries).replace(microsecond=0)
         User.objects.filter(pk=user.pk).update(
             points=F("points") + total, points_reached_at=reached
         )

@@ -282,3 +282,19 @@ def test_reads_come_from_sql_while_redis_is_down(redis_server, award):
     ]
     body = json.loads(caching.leaderboard_cached(window="day", offset=0, limit=10).body)
     assert body["entries"] == down[("day", "page 0")]
+
+
+def test_a_write_during_a_rebuild_reaches_the_new_board(redis_server, award):
+    player = UserFactory()
+    award(player, 10)
+    period = period_of(window="all", at=timezone.now())
+    assert boards.board_lock(period=period, seconds=60)
+    boards.board_build_start(period=period)
+    # The rebuild has read the player's 10 points when the player scores 5 more.
+    boards.board_build_add(
+        period=period, scores={player.pk: score_encode(points=10, reached_at=None)}
+    )
+    award(player, 5)
+    assert boards.board_build_finish(period=period)
+    position = from_redis(lambda: selectors.leaderboard_position(user=player, window="all"))
+    assert (position["rank"], position["points"]) == (1, 15)

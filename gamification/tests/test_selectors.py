@@ -60,12 +60,14 @@ def test_competition_ranking_with_ties_listed_by_who_reached_the_score_first():
     assert board(limit=2) == [(1, c.pk, 70), (1, b.pk, 70)]
 
 
-def test_equal_points_reached_at_the_same_time_list_the_lower_id_first():
-    when = timezone.now() - timedelta(minutes=1)
+@pytest.mark.parametrize("window", ["all", "day"])
+def test_equal_points_reached_in_the_same_second_list_the_lower_id_first(window):
+    when = timezone.now().replace(microsecond=500_000) - timedelta(minutes=1)
     a, b = UserFactory(), UserFactory()
     award(b, 20, when=when)
-    award(a, 20, when=when)
-    assert board() == [(1, a.pk, 20), (1, b.pk, 20)]
+    award(a, 20, when=when + timedelta(microseconds=1000))
+    later = when + timedelta(seconds=1)
+    assert board(window=window, now=later) == [(1, a.pk, 20), (1, b.pk, 20)]
 
 
 def test_any_page_by_offset_keeps_competition_ranks():
