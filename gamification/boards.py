@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from redis import Redis
+from redis.commands.core import Script
 
 from config.redis import redis_call, redis_key
 
@@ -115,7 +116,7 @@ def board_increment(*, increments: Iterable[Increment]) -> bool:
     increments = list(increments)
 
     def run(client: Redis) -> bool:
-        script = client.register_script(_INCREMENT)
+        script = _script(client, _INCREMENT)
         pipe = client.pipeline(transaction=False)
         for inc in increments:
             slot = int((inc.reached_at - EPOCH).total_seconds())
@@ -171,28 +172,64 @@ def board_ready(*, period: Period) -> bool | None:
     return redis_call(lambda client: bool(client.exists(period.key(":ready"))), default=None)
 
 
-def _with_rank(client: Redis, *, period: Period, total: int, rows: list) -> BoardSlice:
-    members = [(int(raw), score) for raw, score in rows]
-    if not members:
-        return BoardSlice(total=total, members=[], first_rank=0)
-    # Members with strictly more points have a score below this one's points band.
-    band = -score_points(members[0][1]) * SLOTS
-    better = client.zcount(period.key(), "-inf", f"({band}")
-    return BoardSlice(total=total, members=members, first_rank=better + 1)
+# Each read is one round trip; a board not fully built answers nothing (false -> None).
+# KEYS: board, ready marker.  ARGV: start, stop, SLOTS.
+_PAGE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local slots = tonumber(ARGV[3])
+local rows = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local better = 0
+if #rows > 0 then
+  local band = math.floor(tonumber(rows[2]) / slots) * slots
+  better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.17g', band))
+end
+return {redis.call('ZCARD', KEYS[1]), better, rows}
+"""
+
+# KEYS: board, ready marker.  ARGV: member, around, SLOTS.
+_POSITION = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local slots = tonumber(ARGV[3])
+local total = redis.call('ZCARD', KEYS[1])
+local index = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not index then return {total} end
+local function better(score)
+  local band = math.floor(tonumber(score) / slots) * slots
+  return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.17g', band))
+end
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local start = math.max(index - tonumber(ARGV[2]), 0)
+local rows = redis.call('ZRANGE', KEYS[1], start, index + tonumber(ARGV[2]), 'WITHSCORES')
+return {total, index, score, better(score), better(rows[2]), rows}
+"""
+
+_scripts: dict[str, Script] = {}
+
+
+def _script(client: Redis, source: str) -> Script:
+    """One Script per source and process (it runs by SHA, loading itself when Redis lost it)."""
+    if source not in _scripts:
+        _scripts[source] = client.register_script(source)
+    return _scripts[source]
+
+
+def _members(rows: list) -> list[tuple[int, float]]:
+    return [(int(rows[i]), float(rows[i + 1])) for i in range(0, len(rows), 2)]
 
 
 def board_page(*, period: Period, offset: int, limit: int) -> BoardSlice | None:
     """Members from `offset` in board order; None when the board is not built or Redis away."""
 
     def run(client: Redis) -> BoardSlice | None:
-        pipe = client.pipeline(transaction=False)
-        pipe.exists(period.key(":ready"))
-        pipe.zcard(period.key())
-        pipe.zrange(period.key(), offset, offset + limit - 1, withscores=True)
-        ready, total, rows = pipe.execute()
-        if not ready:
+        found = _script(client, _PAGE)(
+            keys=[period.key(), period.key(":ready")],
+            args=[offset, offset + limit - 1, SLOTS],
+            client=client,
+        )
+        if found is None:
             return None
-        return _with_rank(client, period=period, total=total, rows=rows)
+        total, better, rows = found
+        return BoardSlice(total=total, members=_members(rows), first_rank=better + 1)
 
     return redis_call(run, default=None)
 
@@ -211,31 +248,26 @@ def board_position(*, period: Period, user_id: int, around: int) -> BoardPositio
     """A member's place, competition rank and neighbours; None when not built or Redis away."""
 
     def run(client: Redis) -> BoardPosition | None:
-        pipe = client.pipeline(transaction=False)
-        pipe.exists(period.key(":ready"))
-        pipe.zcard(period.key())
-        pipe.zrank(period.key(), member(user_id))
-        pipe.zscore(period.key(), member(user_id))
-        ready, total, index, score = pipe.execute()
-        if not ready:
+        found = _script(client, _POSITION)(
+            keys=[period.key(), period.key(":ready")],
+            args=[member(user_id), around, SLOTS],
+            client=client,
+        )
+        if found is None:
             return None
-        empty = BoardSlice(total=total, members=[], first_rank=0)
-        if index is None:
+        if len(found) == 1:
+            empty = BoardSlice(total=found[0], members=[], first_rank=0)
             return BoardPosition(
-                total=total, index=None, score=None, rank=None, at_or_below=0, around=empty
+                total=found[0], index=None, score=None, rank=None, at_or_below=0, around=empty
             )
-        band = -score_points(score) * SLOTS
-        pipe = client.pipeline(transaction=False)
-        pipe.zcount(period.key(), "-inf", f"({band}")
-        pipe.zrange(period.key(), max(index - around, 0), index + around, withscores=True)
-        better, rows = pipe.execute()
+        total, index, score, better, first_better, rows = found
         return BoardPosition(
             total=total,
             index=index,
-            score=score,
+            score=float(score),
             rank=better + 1,
             at_or_below=total - better,
-            around=_with_rank(client, period=period, total=total, rows=rows),
+            around=BoardSlice(total=total, members=_members(rows), first_rank=first_better + 1),
         )
 
     return redis_call(run, default=None)
