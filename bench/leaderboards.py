@@ -134,12 +134,13 @@ def main() -> None:
 
     # The fallback: the same reads with no Redis at all (a local cache of its own).
     local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    print("\nSQL fallback (Redis away), 20 reads each:")
+    print("\nSQL fallback (Redis away): 20 reads of each `all` read, 3 of a period's top page")
     with override_settings(CACHES=local):
         ordered = selectors.ranked_users().filter(points__gt=0).order_by(*selectors.BOARD_ORDER)
         total = ordered.count()
         for window in ("all", "day", "week"):
-            top = [timed(partial(selectors.leaderboard_page, window=window)) for _ in range(20)]
+            reads = 20 if window == "all" else 3
+            top = [timed(partial(selectors.leaderboard_page, window=window)) for _ in range(reads)]
             print(f"  {window} top page: {percentiles(top)}")
         for label, place in (("top", 0), ("middle", total // 2), ("bottom", total - 1)):
             user = User.objects.get(pk=ordered.values_list("id", flat=True)[place])

@@ -20,3 +20,7 @@ def user_saved(
     if created or (update_fields is not None and not RANKING_FIELDS & update_fields):
         return
     leaderboard_membership_sync(user=instance)
+
+
+def user_deleted(sender: type[User], instance: User, **kwargs: Any) -> None:
+    leaderboard_membership_sync(user=instance)

@@ -527,8 +527,11 @@ def leaderboard_membership_sync(*, user: User) -> None:
     """After commit, put the user on every kept board or take them off, as their opt-out,
     exclusion, activity and staff flags say now, and drop the boards' cached pages."""
 
+    # Read now: a deleted user's instance loses its pk before the transaction commits.
+    user_id = user.pk
+
     def sync() -> None:
-        fresh = User.objects.filter(pk=user.pk).first()
+        fresh = User.objects.filter(pk=user_id).first()
         now = timezone.now()
         periods = [boards.period_of(window=w, at=now) for w in selectors.leaderboard_windows()]
         ranked = fresh is not None and selectors.user_is_ranked(user=fresh)
@@ -537,7 +540,7 @@ def leaderboard_membership_sync(*, user: User) -> None:
             for period in periods
             if ranked
         }
-        boards.board_set(periods=periods, user_id=user.pk, scores=scores)
+        boards.board_set(periods=periods, user_id=user_id, scores=scores)
         cache_invalidate(CacheType.LEADERBOARD)
         cache_invalidate(CacheType.LEADERBOARD_POSITION)
 
