@@ -30,16 +30,19 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
+from gamification.rules import (
+    FREEZES_MAX,
+    PAID_SUBMISSIONS_PER_DAY,
+    STREAK_DAYS_PER_FREEZE,
+    SUBMISSION_POINTS,
+    streak_bonus,
+)
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import normalize_query
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
 
 BATCH_SIZE = 1000
 USER_CHUNK = 1000
-SUBMISSION_POINTS = 10
-MAX_PAID_SUBMISSIONS_PER_DAY = 5
-STREAK_BONUS_PER_DAY = 2
-STREAK_BONUS_MAX = 20
 HISTORY_DAYS = 60
 DEMO_EMPLOYEE_EMAIL = "admin@rankly.local"
 
@@ -413,7 +416,7 @@ def _user_plan(
     last_day: date | None = None
     for at, category in zip(submissions, submission_categories, strict=True):
         day = at.astimezone(zone).date()
-        paid = paid_per_day[day] < MAX_PAID_SUBMISSIONS_PER_DAY
+        paid = paid_per_day[day] < PAID_SUBMISSIONS_PER_DAY
         paid_per_day[day] += 1
         events.append(
             _Event(
@@ -432,7 +435,7 @@ def _user_plan(
             streak_length = streak_length + 1 if last_day == day - timedelta(days=1) else 1
             longest = max(longest, streak_length)
             last_day = day
-            bonus = min(STREAK_BONUS_PER_DAY * streak_length, STREAK_BONUS_MAX)
+            bonus = streak_bonus(streak_length=streak_length)
             events.append(
                 _Event(at, day, ActivityKind.STREAK_BONUS, bonus, {"streak": streak_length})
             )
@@ -444,8 +447,7 @@ def _user_plan(
             current_length=streak_length,
             longest_length=longest,
             last_active_date=last_day,
-            # One freeze earned per 7 streak days, at most 2 held.
-            freezes_left=min(2, streak_length // 7),
+            freezes_left=min(FREEZES_MAX, streak_length // STREAK_DAYS_PER_FREEZE),
             updated_at=submissions[-1],
         )
 

@@ -12,11 +12,13 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.sentry import sentry_asgi_app  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Django reports HTTP errors to Sentry itself; WebSocket errors need the middleware.
+        "websocket": sentry_asgi_app(AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))),
     }
 )

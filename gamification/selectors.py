@@ -54,17 +54,9 @@ def user_is_ranked(*, user: User) -> bool:
     )
 
 
-def _display_name(*, display_name: str, email: str) -> str:
-    return display_name or email.split("@", 1)[0]
-
-
 def _public_names(user_ids: Iterable[int]) -> dict[int, str]:
-    return {
-        pk: _display_name(display_name=name, email=email)
-        for pk, name, email in User.objects.filter(pk__in=list(user_ids)).values_list(
-            "id", "display_name", "email"
-        )
-    }
+    """Each user's public name (`User.public_name`), never the e-mail address itself."""
+    return {user.pk: user.public_name for user in User.objects.filter(pk__in=list(user_ids))}
 
 
 @dataclass(frozen=True)
@@ -604,3 +596,12 @@ def achievements_for_viewer(*, user: User | None) -> list[dict[str, Any]]:
         }
         for definition in achievement_definitions_cached()
     ]
+
+
+def achievement_delete_blocker(*, achievement: Achievement) -> str | None:
+    """Why an achievement must not be deleted (users unlocked it), or None."""
+    if achievement.user_achievements.filter(unlocked_at__isnull=False).exists():
+        return (
+            "Users have unlocked this achievement; set is_active to false instead of deleting it."
+        )
+    return None

@@ -14,9 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import user_update
+from accounts.services import user_leaderboard_exclusion_set, user_update
 from accounts.tests.factories import UserFactory
-from adminops.services import user_leaderboard_exclusion_set
 from config.tests.private_redis import private_redis
 from gamification import boards, caching, selectors, services
 from gamification.boards import GRACE, SLOTS, period_of, score_encode, score_points
