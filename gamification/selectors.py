@@ -100,7 +100,11 @@ def _percentile(*, at_or_below: int, total: int) -> float:
 
 
 def leaderboard_page(
-    *, window: Window, offset: int = 0, limit: int = LEADERBOARD_DEFAULT_LIMIT, now=None
+    *,
+    window: Window,
+    offset: int = 0,
+    limit: int = LEADERBOARD_DEFAULT_LIMIT,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """`limit` entries of a board from place `offset` (0 = the top), with the board's size."""
     period = period_of(window=window, at=now or timezone.now())
@@ -123,7 +127,7 @@ def leaderboard_page(
 
 
 def leaderboard_position(
-    *, user: User, window: Window, around: int = AROUND_DEFAULT, now=None
+    *, user: User, window: Window, around: int = AROUND_DEFAULT, now: datetime | None = None
 ) -> dict[str, Any]:
     """A user's rank, points, the share of players at or below them and `around` neighbours
     on each side (the user included); rank None when the user is not on the board."""
@@ -144,7 +148,9 @@ def leaderboard_position(
             user=user, period=period, around=around
         )
     if rank is None:
-        points = user.points if period.start is None else _user_period_points(user, period)
+        points = (
+            user.points if period.start is None else _user_period_points(user=user, period=period)
+        )
         return {
             "window": window,
             "rank": None,
@@ -317,7 +323,7 @@ def _period_order(totals: QuerySet) -> QuerySet:
     return totals.order_by("-total", "reached", "user_id")
 
 
-def _user_period_points(user: User, period: Period) -> int:
+def _user_period_points(*, user: User, period: Period) -> int:
     return (
         ActivityLog.objects.filter(
             user=user, created_at__gte=period.start, created_at__lt=period.end
