@@ -91,6 +91,9 @@ def period_of(*, window: Window, at: datetime) -> Period:
 
 
 def score_encode(*, points: int, reached_at: datetime | None) -> float:
+    if reached_at is not None and reached_at.tzinfo is None:
+        # A time truncated by PostgreSQL (the SQL period boards) comes back in UTC, zone-less.
+        reached_at = reached_at.replace(tzinfo=UTC)
     slot = 0 if reached_at is None else int((reached_at - EPOCH).total_seconds())
     return float(-points * SLOTS + min(max(slot, 0), SLOTS - 1))
 
