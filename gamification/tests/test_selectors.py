@@ -82,6 +82,15 @@ def test_any_page_by_offset_keeps_competition_ranks():
     assert selectors.leaderboard_page(window="all", offset=50, limit=10)["entries"] == []
 
 
+def test_a_page_looks_its_public_names_up_in_one_query(django_assert_max_num_queries):
+    awarded_in_order(50, 40, 30, 20, 10)
+    # Ids, their points, the first entry's rank, the board's size, the names: never one query
+    # a user.
+    with django_assert_max_num_queries(5):
+        entries = selectors.leaderboard_page(window="all", limit=5)["entries"]
+    assert len(entries) == 5 and all(e["display_name"] for e in entries)
+
+
 def test_users_without_points_are_not_on_the_board():
     scorer, idle = awarded_in_order(5, 0)
     assert board() == [(1, scorer.pk, 5)]
