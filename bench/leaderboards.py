@@ -129,8 +129,16 @@ def main() -> None:
         positions = [timed(partial(position, user=user)) for user in users]
         offsets = [rng.randrange(players) for _ in range(args.repeat)]
         pages = [timed(partial(page, offset=offset)) for offset in offsets]
+        # The Redis side alone: one round trip each, without the public names' query.
+        board_position = partial(boards.board_position, period=period, around=25)
+        redis_positions = [timed(partial(board_position, user_id=user.pk)) for user in users]
+        board_page = partial(boards.board_page, period=period, limit=100)
+        redis_pages = [timed(partial(board_page, offset=offset)) for offset in offsets]
         print(f"  position, around 25: {percentiles(positions)}  ({len(positions)} players)")
         print(f"  page of 100 anywhere: {percentiles(pages)}  ({len(pages)} pages)")
+        print(f"  Redis alone: position {percentiles(redis_positions)}")
+        print(f"  Redis alone: page     {percentiles(redis_pages)}")
+        print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     # The fallback: the same reads with no Redis at all (a local cache of its own).
     local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
