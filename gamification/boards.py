@@ -288,7 +288,7 @@ def board_unlock(*, period: Period) -> None:
 
 
 def board_build_start(*, period: Period) -> None:
-    redis_call(lambda client: client.delete(period.key(":build")), default=None)
+    redis_call(lambda client: client.unlink(period.key(":build")), default=None)
 
 
 def board_build_add(*, period: Period, scores: dict[int, float]) -> None:
@@ -309,12 +309,13 @@ def board_build_finish(*, period: Period) -> bool:
         # between this check and the swap.
         built = client.exists(period.key(":build"))
         pipe = client.pipeline(transaction=True)
+        # UNLINK frees the old board in the background: deleting a million members (which
+        # RENAME onto it would do) blocks Redis for everyone for a good part of a second.
+        pipe.unlink(period.key())
         if built:
             if period.expires_at is not None:
                 pipe.expireat(period.key(":build"), period.expires_at)
             pipe.rename(period.key(":build"), period.key())
-        else:
-            pipe.delete(period.key())
         pipe.set(period.key(":ready"), 1)
         if period.expires_at is not None:
             pipe.expireat(period.key(":ready"), period.expires_at)
@@ -327,7 +328,7 @@ def board_build_finish(*, period: Period) -> bool:
 def board_forget(*, period: Period) -> None:
     """Drop a board and its marker (the next read rebuilds it)."""
     redis_call(
-        lambda client: client.delete(period.key(), period.key(":ready"), period.key(":build")),
+        lambda client: client.unlink(period.key(), period.key(":ready"), period.key(":build")),
         default=None,
     )
 
