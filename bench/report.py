@@ -40,7 +40,7 @@ is mostly queueing. Ratios to the `healthz` baseline and CPU per request are wha
 between runs: the machine's cores are shared with PostgreSQL, Redis and Locust itself.
 """
 
-OUTRO = """\
+OUTRO_TEMPLATE = """\
 ## Running it
 
 ```sh
@@ -70,12 +70,7 @@ One run on 2026-11-29: 1,000,001 users and 12.8 million ledger rows (seeded in 2
 other work. Every latency below is inflated by that load by an amount this run cannot tell (no
 idle machine was available); the Redis-alone medians are the closest to the board's own cost.
 
-| board | players | rebuild | Redis memory | per million players | position p50 / p99 | page p50 / p99 | Redis alone p50 / p99: position, page |
-|---|---|---|---|---|---|---|---|
-| `all` | 984,717 | 46.8 s | 95.6 MiB | 97.1 MiB | 10.1 / 29.8 ms | 11.3 / 23.6 ms | 0.56 / 8.2 ms, 1.32 / 10.2 ms |
-| `day` | 246,179 | 16.3 s | 23.9 MiB | 97.1 MiB | 12.8 / 32.7 ms | 17.4 / 43.4 ms | 1.02 / 10.6 ms, 2.52 / 13.7 ms |
-| `week` | 984,717 | 74.1 s | 95.7 MiB | 97.1 MiB | 15.0 / 67.8 ms | 19.3 / 49.5 ms | 1.83 / 14.7 ms, 3.42 / 31.0 ms |
-| `month` | 984,717 | 85.7 s | 95.7 MiB | 97.1 MiB | 12.0 / 78.9 ms | 12.9 / 35.3 ms | 1.04 / 8.7 ms, 1.19 / 7.3 ms |
+{leaderboard_table}
 
 A position or a page is one Redis round trip plus one PostgreSQL query for the public names
 (by primary key), which is most of the end-to-end time here. Redis keeps about 97 MiB per
@@ -97,6 +92,29 @@ middleware adds to a request), `bench/game_queries.py` (leaderboard position at 
 users), `bench/ws_fanout.py` (WebSocket fan-out against a bare `websockets` server) and
 `bench/ws_redis_restart.py` (live events after a Redis restart).
 """
+
+
+# One run of bench/leaderboards.py at a million players (see the text above the table).
+LEADERBOARD_RUN = [
+    ("board", "players", "rebuild", "Redis memory", "per million players",
+     "position p50 / p99", "page p50 / p99", "Redis alone p50 / p99: position, page"),
+    ("`all`", "984,717", "46.8 s", "95.6 MiB", "97.1 MiB",
+     "10.1 / 29.8 ms", "11.3 / 23.6 ms", "0.56 / 8.2 ms, 1.32 / 10.2 ms"),
+    ("`day`", "246,179", "16.3 s", "23.9 MiB", "97.1 MiB",
+     "12.8 / 32.7 ms", "17.4 / 43.4 ms", "1.02 / 10.6 ms, 2.52 / 13.7 ms"),
+    ("`week`", "984,717", "74.1 s", "95.7 MiB", "97.1 MiB",
+     "15.0 / 67.8 ms", "19.3 / 49.5 ms", "1.83 / 14.7 ms, 3.42 / 31.0 ms"),
+    ("`month`", "984,717", "85.7 s", "95.7 MiB", "97.1 MiB",
+     "12.0 / 78.9 ms", "12.9 / 35.3 ms", "1.04 / 8.7 ms, 1.19 / 7.3 ms"),
+]  # fmt: skip
+
+
+def _markdown_table(rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows[1:]])
+
+
+OUTRO = OUTRO_TEMPLATE.format(leaderboard_table=_markdown_table(LEADERBOARD_RUN))
 
 
 def _number(value: float) -> str:
