@@ -57,7 +57,7 @@ def user_is_ranked(*, user: User) -> bool:
 def _public_names(user_ids: Iterable[int]) -> dict[int, str]:
     """Each user's public name (`User.public_name`), never the e-mail address itself."""
     # Only the columns public_name reads: a page of 100 builds its users twice as fast.
-    users = User.objects.filter(pk__in=list(user_ids)).only("id", "display_name", "email")
+    users = User.objects.filter(pk__in=list(user_ids)).only("id", "display_name", "handle")
     return {user.pk: user.public_name for user in users}
 
 

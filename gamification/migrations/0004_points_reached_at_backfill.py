@@ -12,7 +12,7 @@ UPDATE accounts_user SET points_reached_at = COALESCE((
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_user_points_reached_at"),
+        ("accounts", "0007_user_points_reached_at"),
         ("gamification", "0003_starter_achievements"),
     ]
 

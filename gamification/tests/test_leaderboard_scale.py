@@ -40,9 +40,10 @@ def test_position_among_a_million_users_counts_through_the_index():
         cursor.execute(
             """
             INSERT INTO accounts_user (password, is_superuser, email, display_name, timezone,
-                points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined)
+                points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined,
+                handle)
             SELECT '!', false, 'u' || lpad(g::text, 7, '0') || '@example.com', '', 'UTC',
-                (%s - g) / 10, g %% 50 = 0, false, g %% 97 <> 0, false, now()
+                (%s - g) / 10, g %% 50 = 0, false, g %% 97 <> 0, false, now(), 'bulk-' || g
             FROM generate_series(1, %s) AS g
             """,
             [MILLION, MILLION],
@@ -87,9 +88,10 @@ def test_sql_boards_page_and_position_never_scan_users_or_the_ledger():
             """
             INSERT INTO accounts_user (password, is_superuser, email, display_name, timezone,
                 points, points_reached_at, leaderboard_opt_out, leaderboard_excluded,
-                is_active, is_staff, date_joined)
+                is_active, is_staff, date_joined, handle)
             SELECT '!', false, 'p' || g || '@example.com', '', 'UTC', 1 + g %% 5000,
-                now() - (g %% 200) * interval '1 day', g %% 50 = 0, false, true, false, now()
+                now() - (g %% 200) * interval '1 day', g %% 50 = 0, false, true, false, now(),
+                'bulk-' || g
             FROM generate_series(1, %s) AS g
             """,
             [USERS],

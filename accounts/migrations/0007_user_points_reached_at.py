@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_user_leaderboard_index"),
+        ("accounts", "0006_user_handle"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
