@@ -1,9 +1,11 @@
 import secrets
 import unicodedata
 import zoneinfo
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone as dj_timezone
@@ -40,6 +42,10 @@ def handle_generate() -> str:
     return f"player-{secrets.token_hex(6)}"
 
 
+# A day may start up to 04:00, for night owls; later would make "today" mostly yesterday.
+DAY_START_HOUR_MAX = 4
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone name.")
@@ -48,9 +54,9 @@ def validate_timezone(value: str) -> None:
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def get_by_natural_key(self, username: str) -> "User":
+    def get_by_natural_key(self, username: str | None) -> "User":
         try:
-            email = normalize_email(username)
+            email = normalize_email(username or "")
         except ValueError as error:
             raise self.model.DoesNotExist from error
         return self.get(email=email)
@@ -86,6 +92,31 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Shown publicly until the user chooses a display name.",
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Database defaults too: bulk loaders insert users with SQL of their own.
+    day_start_hour = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(DAY_START_HOUR_MAX)],
+        help_text="The local hour the user's day starts at: 0 is midnight.",
+    )
+    pending_timezone = models.CharField(
+        max_length=64, blank=True, default="", db_default="", validators=[validate_timezone]
+    )
+    pending_day_start_hour = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(DAY_START_HOUR_MAX)]
+    )
+    pending_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the pending zone and day start take effect: the end of the user's "
+        "current day in the old ones.",
+    )
+    skipped_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The date the last zone or day-start change skipped: it never existed for "
+        "the user, so missing it breaks no streak.",
+    )
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
     points_reached_at = models.DateTimeField(
         default=dj_timezone.now,
@@ -105,7 +136,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         indexes = [

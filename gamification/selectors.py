@@ -6,17 +6,30 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncSecond
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    FilteredRelation,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Concat, TruncSecond
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import users_seen_since
+from accounts.selectors import user_day
 from config.caching import CacheType, cache_get_or_set
+from config.db_router import replica_reads
 from gamification import boards
 from gamification.boards import WINDOWS, Period, Window, period_of, score_encode, score_points
 from gamification.models import (
@@ -28,6 +41,25 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked
+from realtime.presence import users_online_count
+
+
+class _Progress(TypedDict):
+    progress: int | None
+    held_level: int
+    held_unlocked_at: datetime | None
+
+
+class PathViews(TypedDict):
+    path: str
+    views: int
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # An achievement with the user's progress on it (`achievements_to_unlock`).
+    AchievementWithProgress = WithAnnotations[Achievement, _Progress]
 
 LEADERBOARD_MAX = 100
 LEADERBOARD_DEFAULT_LIMIT = 10
@@ -171,6 +203,12 @@ def leaderboard_position(
     }
 
 
+def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
+    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
+    found = leaderboard_position(user=User.objects.get(pk=user_id), window="all", around=0)
+    return {key: found[key] for key in ("window", "rank", "points", "total")}
+
+
 def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, float]]:
     """Every ranked player's board score in a period, from the ledger, a batch at a time."""
     if period.start is None:
@@ -228,7 +266,8 @@ def _count_in_board_order(users: QuerySet[User]) -> int:
     sql, params = users.order_by(*BOARD_ORDER).values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
-        return cursor.fetchone()[0]
+        count: int = cursor.fetchone()[0]
+        return count
 
 
 def leaderboard_total() -> int:
@@ -380,24 +419,39 @@ def paid_submissions_on(*, user: User, local_date: date) -> int:
     ).count()
 
 
+# One submitted ranking for the rankings-submitted metric: a category on a date, so that
+# replacing a category's ranking the same day adds nothing.
+_SUBMITTED_RANKING = Concat(
+    Cast("local_date", CharField()), Value(" "), KT("data__category"), output_field=CharField()
+)
+
+
+def rankings_submitted_count(*, user: User) -> int:
+    """The rankings-submitted metric: the (date, category) pairs a user submitted a ranking
+    for (index activity_user_kind_day)."""
+    submitted: int = ActivityLog.objects.filter(
+        user=user, kind=ActivityKind.RANKING_SUBMITTED
+    ).aggregate(submitted=Count(_SUBMITTED_RANKING, distinct=True))["submitted"]
+    return submitted
+
+
 @dataclass(frozen=True)
 class SubmissionCounts:
     paid_today: int
-    total: int
+    submitted: int
+    category_today: int
 
 
-def submission_counts(*, user: User, local_date: date) -> SubmissionCounts:
-    """A user's paid submissions on one local day and all their submissions, in one query
-    (index activity_user_kind_day)."""
+def submission_counts(*, user: User, local_date: date, category: str) -> SubmissionCounts:
+    """Before a submission of `category` on `local_date` is written: the date's paid
+    submissions, the rankings-submitted metric and the category's submissions that date, in
+    one query (index activity_user_kind_day)."""
     counts = ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
-        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)), total=Count("pk")
+        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)),
+        submitted=Count(_SUBMITTED_RANKING, distinct=True),
+        category_today=Count("pk", filter=Q(local_date=local_date, data__category=category)),
     )
     return SubmissionCounts(**counts)
-
-
-def activity_kind_count(*, user: User, kind: str) -> int:
-    """How many ledger entries of a kind a user has (index activity_user_kind_day)."""
-    return ActivityLog.objects.filter(user=user, kind=kind).count()
 
 
 def activity_count_since(*, kind: str, since: datetime) -> int:
@@ -422,11 +476,25 @@ def achievements_for_user(*, user: User) -> QuerySet[UserAchievement]:
 
 
 def achievements_in_progress(*, user: User) -> QuerySet[UserAchievement]:
-    """A user's locked achievements, closest to unlocking first (index userach_user_progress)."""
+    """A user's locked achievements, closest to unlocking first (index userach_user_progress).
+
+    Hidden ones are left out: until unlocked, nothing of them shows but their count.
+    """
     return (
-        UserAchievement.objects.filter(user=user, unlocked_at__isnull=True)
+        UserAchievement.objects.filter(
+            user=user, unlocked_at__isnull=True, achievement__is_hidden=False
+        )
         .select_related("achievement")
         .order_by("-progress")
+    )
+
+
+def hidden_achievements_locked_count(*, user: User) -> int:
+    """How many active hidden achievements the user has still to find."""
+    return (
+        Achievement.objects.filter(is_active=True, is_hidden=True)
+        .exclude(pk__in=achievements_for_user(user=user).values("achievement_id"))
+        .count()
     )
 
 
@@ -445,17 +513,39 @@ def achievements_unlocked_since(*, since: datetime) -> int:
     return UserAchievement.objects.filter(unlocked_at__gte=since).count()
 
 
-def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achievement]:
-    """The active achievements of `metrics` the user has not unlocked, in order, each with the
-    user's `progress` on it (None before the first evaluation), in one query."""
-    return list(
+def achievements_to_unlock(
+    *, user: User, metrics: Iterable[str]
+) -> "list[AchievementWithProgress]":
+    """The active achievements of `metrics` with a level the user has still to reach, in
+    order, in one query. Each carries the user's `progress` (None before the first
+    evaluation), `held_level` (levels reached) and `held_unlocked_at` (first level's time)."""
+    candidates = (
         Achievement.objects.filter(is_active=True, metric__in=metrics)
         .annotate(
             held=FilteredRelation("user_achievements", condition=Q(user_achievements__user=user))
         )
-        .filter(held__unlocked_at__isnull=True)
-        .annotate(progress=F("held__progress"))
+        # Unlocked achievements without levels are done; tiered ones are sorted out below.
+        .filter(Q(held__unlocked_at__isnull=True) | ~Q(levels=[]))
+        .annotate(
+            progress=F("held__progress"),
+            held_level=F("held__level"),
+            held_unlocked_at=F("held__unlocked_at"),
+        )
     )
+    to_unlock: list[AchievementWithProgress] = []
+    for achievement in candidates:
+        achievement.held_level = levels_reached(
+            level=achievement.held_level, unlocked_at=achievement.held_unlocked_at
+        )
+        if achievement.held_level < len(achievement.tiers):
+            to_unlock.append(achievement)
+    return to_unlock
+
+
+def levels_reached(*, level: int | None, unlocked_at: datetime | None) -> int:
+    """An unlocked achievement has reached its first level at least (rows written without
+    a level, before levels or by a bulk load, count as one)."""
+    return max(level or 0, 1 if unlocked_at is not None else 0)
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:
@@ -465,8 +555,28 @@ def unlocked_achievement_ids(*, user: User) -> set[int]:
 # --- Streaks ---------------------------------------------------------------------------------
 
 
-def streak_for_user(*, user: User) -> Streak:
-    return Streak.objects.filter(user=user).first() or Streak(user=user)
+def streak_missed_days(*, last: date, day: date, skipped: date | None) -> int:
+    """The dates strictly between `last` and `day` the user lived without activity: a date
+    that a change of zone or day start skipped was never lived, so it is not missed."""
+    missed = (day - last).days - 1
+    if skipped is not None and last < skipped < day:
+        missed -= 1
+    return max(missed, 0)
+
+
+def streak_for_user(*, user: User, now: datetime | None = None) -> Streak:
+    """The user's streak as true at `now`: one that can no longer be extended (a missed date
+    that no freeze covers) reads 0, keeping its longest length. Not saved."""
+    streak = Streak.objects.filter(user=user).first() or Streak(user=user)
+    if streak.last_active_date is not None and streak.current_length:
+        day = user_day(user=user, now=now)
+        missed = streak_missed_days(
+            last=streak.last_active_date, day=day.date, skipped=day.skipped_date
+        )
+        # A freeze covers one missed date, used by the next active day.
+        if missed > (1 if streak.freezes_left else 0):
+            streak.current_length = 0
+    return streak
 
 
 def active_streak_count(*, today: date) -> int:
@@ -518,7 +628,8 @@ def traffic_since(*, since: datetime) -> int:
     return PageView.objects.filter(created_at__gte=since).count()
 
 
-def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
+@replica_reads()
+def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
     """The most viewed paths since a time (index pageview_path_created)."""
     return list(
         PageView.objects.filter(created_at__gte=since)
@@ -541,7 +652,7 @@ def home_stats() -> dict[str, Any]:
         "rankings_today": activity_count_since(kind=ActivityKind.RANKING_SUBMITTED, since=midnight),
         "active_streaks": active_streak_count(today=(now - timedelta(hours=12)).date()),
         "achievements_unlocked_today": achievements_unlocked_since(since=midnight),
-        "users_online": users_seen_since(minutes=5),
+        "users_online": users_online_count(),
         "top_products": [
             {
                 "product_id": meta.product_id,
@@ -566,9 +677,11 @@ def achievement_definitions_public() -> list[dict[str, Any]]:
             "name": a.name,
             "description": a.description,
             "icon": a.icon,
-            "points": a.points,
+            # With levels, the first level's: what it takes to unlock at all.
+            "points": a.tiers[0].points,
             "metric": a.metric,
-            "threshold": a.threshold,
+            "threshold": a.tiers[0].threshold,
+            "levels": a.levels,
             "is_hidden": a.is_hidden,
             "unlocked_by": counts.get(a.pk, 0),
         }
@@ -582,12 +695,18 @@ def achievement_definitions_cached() -> list[dict[str, Any]]:
     )
 
 
+# What a hidden achievement shows until the viewer unlocks it: that it exists, nothing more.
 HIDDEN_MASK = {
+    "id": None,
+    "code": None,
     "name": "Hidden achievement",
     "description": "Keep playing to find out.",
     "icon": "❓",
+    "points": None,
     "metric": None,
     "threshold": None,
+    "levels": None,
+    "unlocked_by": None,
 }
 
 

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _latest_schema_afterwards():
-    """Later tests need every app's latest migrations, those after the target here included."""
+    """Later tests need every migration applied, also those after the targets here."""
     yield
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())

@@ -12,8 +12,8 @@ UPDATE accounts_user SET points_reached_at = COALESCE((
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_user_points_reached_at"),
-        ("gamification", "0003_starter_achievements"),
+        ("accounts", "0008_user_points_reached_at"),
+        ("gamification", "0005_tiered_starter_achievements"),
     ]
 
     operations = [migrations.RunSQL(BACKFILL, reverse_sql=migrations.RunSQL.noop)]
