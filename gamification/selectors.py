@@ -50,6 +50,17 @@ class _Progress(TypedDict):
     held_unlocked_at: datetime | None
 
 
+class _PeriodTotal(TypedDict):
+    total: int
+    reached: datetime | None
+
+
+class _UserPeriodTotal(TypedDict):
+    user_id: int
+    total: int
+    reached: datetime | None
+
+
 class PathViews(TypedDict):
     path: str
     views: int
@@ -60,6 +71,8 @@ if TYPE_CHECKING:
 
     # An achievement with the user's progress on it (`achievements_to_unlock`).
     AchievementWithProgress = WithAnnotations[Achievement, _Progress]
+    # Points and the time they were reached per user in a period (`_period_totals`).
+    Totals = QuerySet[WithAnnotations[ActivityLog, _PeriodTotal], _UserPeriodTotal]
 
 LEADERBOARD_MAX = 100
 LEADERBOARD_DEFAULT_LIMIT = 10
@@ -102,11 +115,13 @@ class Standing:
     reached_at: datetime | None = None
 
 
-def _entries(standings: list[Standing], *, first_rank: int, first_index: int) -> list[dict]:
+def _entries(
+    standings: list[Standing], *, first_rank: int, first_index: int
+) -> list[dict[str, Any]]:
     """Competition ranks (1, 1, 3) for a run of standings contiguous in board order, the first
     at 0-based place `first_index` with rank `first_rank`, each with its public name."""
     names = _public_names(s.user_id for s in standings)
-    entries: list[dict] = []
+    entries: list[dict[str, Any]] = []
     for offset, standing in enumerate(standings):
         if offset == 0:
             rank = first_rank
@@ -214,7 +229,7 @@ def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, floa
     if period.start is None:
         last = 0
         while True:
-            rows = list(
+            rows: list[tuple[int, int, datetime]] = list(
                 ranked_users()
                 .filter(points__gt=0, pk__gt=last)
                 .order_by("pk")
@@ -228,10 +243,10 @@ def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, floa
     if bounds["low"] is None:
         return
     for low in range(bounds["low"], bounds["high"] + 1, batch):
-        rows = _period_totals(period=period, users=Q(user_id__gte=low, user_id__lt=low + batch))
+        totals = _period_totals(period=period, users=Q(user_id__gte=low, user_id__lt=low + batch))
         yield {
             row["user_id"]: score_encode(points=row["total"], reached_at=row["reached"])
-            for row in rows
+            for row in totals
         }
 
 
@@ -296,7 +311,11 @@ def _sql_page_all(*, offset: int, limit: int) -> tuple[list[Standing], int, int]
     return standings, leaderboard_total(), first_rank
 
 
-def _sql_position_all(*, user: User, around: int) -> tuple:
+# total, rank, players at or below, points, the run around the user, its first rank and place
+SqlPosition = tuple[int, int | None, int, int | None, list[Standing], int, int]
+
+
+def _sql_position_all(*, user: User, around: int) -> SqlPosition:
     board = _board_all()
     me = board.filter(pk=user.pk).values_list("points", "points_reached_at").first()
     total = leaderboard_total()
@@ -311,7 +330,7 @@ def _sql_position_all(*, user: User, around: int) -> tuple:
     index = better + _count_in_board_order(tied_before)
     columns = ("id", "points", "points_reached_at")
     # Each neighbour query is an index range next to the user's own entry, nearest first.
-    above: list = []
+    above: list[tuple[int, int, datetime]] = []
     for part in (
         board.filter(points=points, points_reached_at=reached, id__lt=pk).order_by("-id"),
         board.filter(points=points, points_reached_at__lt=reached).order_by(
@@ -321,7 +340,7 @@ def _sql_position_all(*, user: User, around: int) -> tuple:
     ):
         if len(above) < around:
             above += part.values_list(*columns)[: around - len(above)]
-    below: list = []
+    below: list[tuple[int, int, datetime]] = []
     for part in (
         board.filter(points=points, points_reached_at=reached, id__gt=pk).order_by("id"),
         board.filter(points=points, points_reached_at__gt=reached).order_by(
@@ -345,7 +364,7 @@ def _sql_position_all(*, user: User, around: int) -> tuple:
     )
 
 
-def _period_totals(*, period: Period, users: Q) -> QuerySet:
+def _period_totals(*, period: Period, users: Q) -> "Totals":
     """Points and the time they were reached per ranked user in a period, from the ledger
     (index activity_created_user: its cost grows with the period's ledger rows); users with
     no more than 0 points are left out."""
@@ -360,7 +379,7 @@ def _period_totals(*, period: Period, users: Q) -> QuerySet:
     )
 
 
-def _period_order(totals: QuerySet) -> QuerySet:
+def _period_order(totals: "Totals") -> "Totals":
     return totals.order_by("-total", "reached", "user_id")
 
 
@@ -384,7 +403,7 @@ def _sql_page_period(*, period: Period, offset: int, limit: int) -> tuple[list[S
     return standings, totals.count(), first_rank
 
 
-def _sql_position_period(*, user: User, period: Period, around: int) -> tuple:
+def _sql_position_period(*, user: User, period: Period, around: int) -> SqlPosition:
     totals = _period_totals(period=period, users=Q())
     total = totals.count()
     mine = _period_totals(period=period, users=Q(user_id=user.pk)).order_by("user_id").first()

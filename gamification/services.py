@@ -770,12 +770,12 @@ def leaderboard_membership_sync(*, user: User) -> None:
         fresh = User.objects.filter(pk=user_id).first()
         now = timezone.now()
         periods = [boards.period_of(window=w, at=now) for w in selectors.leaderboard_windows()]
-        ranked = fresh is not None and selectors.user_is_ranked(user=fresh)
-        scores = {
-            period.label: selectors.leaderboard_user_score(user=fresh, period=period)
-            for period in periods
-            if ranked
-        }
+        scores = {}
+        if fresh is not None and selectors.user_is_ranked(user=fresh):
+            scores = {
+                period.label: selectors.leaderboard_user_score(user=fresh, period=period)
+                for period in periods
+            }
         boards.board_set(periods=periods, user_id=user_id, scores=scores)
         cache_invalidate(CacheType.LEADERBOARD)
         cache_invalidate(CacheType.LEADERBOARD_POSITION)

@@ -133,7 +133,7 @@ def test_score_holds_points_and_time_exactly():
 
 def test_rebuilt_boards_and_sql_give_the_same_answers(redis_server, award):
     users = seeded(award)
-    from_sql = everything(users)
+    from_sql = everything_from_sql(users)
     rebuild_all()
     from_board = from_redis(lambda: everything(users))
     assert from_board == from_sql

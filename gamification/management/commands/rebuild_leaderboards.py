@@ -1,7 +1,9 @@
 import time
+from typing import cast
 
 from django.core.management.base import BaseCommand, CommandError
 
+from gamification.boards import Window
 from gamification.selectors import leaderboard_windows
 from gamification.services import leaderboard_rebuild
 
@@ -17,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, window: list[str] | None, **options) -> None:
         for name in window or leaderboard_windows():
             started = time.perf_counter()
-            players = leaderboard_rebuild(window=name)
+            players = leaderboard_rebuild(window=cast(Window, name))
             if players is None:
                 raise CommandError(f"{name}: Redis is not available or a rebuild is running")
             seconds = time.perf_counter() - started
