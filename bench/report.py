@@ -365,14 +365,15 @@ def capacity_markdown(runs: list[dict]) -> str:
         "| per 1,000 concurrent users | measured |",
         "|---|---:|",
         f"| server CPU (cores, mean) | {cores:.2f} |",
-        f"| server memory (MB, the instances' peak RSS over {users:,} users, "
-        f"fixed cost included) | {memory_mb * per_k:,.0f} |",
+        f"| server memory (MB; the instances' peak RSS at {users:,} users, so mostly each "
+        f"process's fixed cost) | {memory_mb * per_k:,.0f} |",
         f"| instances (at the knee's {per_instance or 0:,.0f} users per instance) | "
         + (f"{1000 / per_instance:.2f} |" if per_instance else "none met every objective |"),
         f"| Redis commands a second | {commands_per_s * per_k:,.1f} |",
         f"| Redis commands a day, if held around the clock | {commands_day:,.0f} |",
         f"| Redis memory (MB, peak) | {resources.get('redis_memory_mb_max', 0) * per_k:,.1f} |",
-        f"| PostgreSQL connections (peak) | {resources.get('db_connections_max', 0) * per_k:.1f} |",
+        "| PostgreSQL connections (peak; the pools hold them, so they follow the instances, "
+        f"not the users) | {resources.get('db_connections_max', 0) * per_k:.1f} |",
         f"| ranking submissions a second | {submissions_per_s * per_k:.2f} |",
         f"| database growth (MB an hour) | {growth_mb * per_k * 3600 / seconds:,.1f} |",
         "",
