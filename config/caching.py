@@ -72,6 +72,12 @@ def _version_key(cache_type: CacheType) -> str:
     return f"cache-version:{cache_type}"
 
 
+def generation_key(cache_type: CacheType) -> str:
+    """The Redis key that holds a type's generation (readers compare its bytes, never decode
+    them)."""
+    return cache.make_key(_version_key(cache_type))
+
+
 def cache_key(cache_type: CacheType, key: str) -> str:
     """Where a value of a type is stored; keys with unsafe characters are hashed."""
     if not _SAFE_KEY.fullmatch(key):
@@ -147,6 +153,11 @@ def _compute_and_store(
 def cache_invalidate(cache_type: CacheType) -> None:
     """Drop every cached value of a type at once, on every instance."""
     cache.set(_version_key(cache_type), secrets.token_hex(8), timeout=None)
+
+
+def cache_hit_count(cache_type: CacheType) -> None:
+    """A hit served without `cache_get_or_set` (config.fastpath), counted with the others."""
+    _count(_hits, cache_type)
 
 
 def cache_stats() -> dict[str, dict[str, int]]:

@@ -3,3 +3,16 @@ from django.apps import AppConfig
 
 class ProductsConfig(AppConfig):
     name = "products"
+
+    def ready(self) -> None:
+        from config.caching import CacheType
+        from config.fastpath import cached_route
+
+        # The product list stays in Django: its links are built from the request's Host, and a
+        # search is recorded.
+        cached_route("product_categories", r"/api/products/categories/", types=[CacheType.PRODUCTS])
+        cached_route(
+            "product_detail",
+            r"/api/products/\d{1,18}/",
+            types=[CacheType.PRODUCT_METADATA, CacheType.RANKING_STATS],
+        )
