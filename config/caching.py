@@ -72,10 +72,10 @@ def _version_key(cache_type: CacheType) -> str:
     return f"cache-version:{cache_type}"
 
 
-def generation_key(cache_type: CacheType) -> str:
+def generation_key(cache_type: CacheType, *, backend: Any = cache) -> str:
     """The Redis key that holds a type's generation (readers compare its bytes, never decode
     them)."""
-    return cache.make_key(_version_key(cache_type))
+    return backend.make_key(_version_key(cache_type))
 
 
 def cache_key(cache_type: CacheType, key: str) -> str:

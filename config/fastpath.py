@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, NamedTuple
+from urllib.parse import unquote_plus
 
 import sentry_sdk
 from django.conf import settings
-from django.core.cache import caches
 from django.http.request import split_domain_port, validate_host
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -45,7 +45,7 @@ from config.ratelimit import (
     rate_group,
     rate_limit_headers,
 )
-from config.redis import async_redis_client
+from config.redis import async_redis_client, loop_cache_backend
 
 logger = logging.getLogger("rankly.fastpath")
 
@@ -68,27 +68,45 @@ class CachedRoute:
     name: str
     pattern: re.Pattern[str]
     types: tuple[CacheType, ...]
+    # Query parameters whose presence makes the request Django's alone (it has side effects).
+    unless_query: frozenset[str] = frozenset()
 
 
 ROUTES: list[CachedRoute] = []
 
 
-def cached_route(name: str, pattern: str, *, types: Iterable[CacheType]) -> None:
-    """Declare a GET route whose signed-out answers depend only on the path, the query string
-    and the cached values of `types` (so that an invalidation of any of them ends the answer)."""
+def cached_route(
+    name: str, pattern: str, *, types: Iterable[CacheType], unless_query: Iterable[str] = ()
+) -> None:
+    """Declare a GET route whose signed-out answers depend only on the host, the path, the
+    query string and the cached values of `types` (an invalidation of any of them ends the
+    answer). A request with a parameter in `unless_query` always goes to Django."""
     if any(route.name == name for route in ROUTES):
         return
-    ROUTES.append(CachedRoute(name=name, pattern=re.compile(pattern), types=tuple(types)))
+    ROUTES.append(
+        CachedRoute(
+            name=name,
+            pattern=re.compile(pattern),
+            types=tuple(types),
+            unless_query=frozenset(unless_query),
+        )
+    )
 
 
 def route_for(path: str) -> CachedRoute | None:
     return next((route for route in ROUTES if route.pattern.fullmatch(path)), None)
 
 
-def answer_key(route: CachedRoute, path: str, query: bytes) -> str:
-    """Where the answer to one path and query string is stored (under the cache's prefix)."""
-    digest = hashlib.blake2b(path.encode() + b"?" + query, digest_size=16).hexdigest()
-    return caches["default"].make_key(f"answer:{route.name}:{digest}")
+def answer_key(route: CachedRoute, *, host: bytes, path: str, query: bytes) -> str:
+    """Where the answer to one request is stored (under the cache's prefix): by host too, as
+    an answer may hold links to itself."""
+    request = host + b"\0" + path.encode() + b"?" + query
+    digest = hashlib.blake2b(request, digest_size=16).hexdigest()
+    return loop_cache_backend().make_key(f"answer:{route.name}:{digest}")
+
+
+def _query_names(query: bytes) -> set[str]:
+    return {unquote_plus(pair.partition(b"=")[0].decode("latin-1")) for pair in query.split(b"&")}
 
 
 def generations_stamp(generations: list[bytes | None]) -> bytes:
@@ -148,9 +166,13 @@ def _is_secure(scope: dict, headers: dict[bytes, bytes]) -> bool:
     return scope.get("scheme") == "https"
 
 
+def _raw_host(headers: dict[bytes, bytes]) -> bytes:
+    return headers.get(b"x-forwarded-host" if settings.USE_X_FORWARDED_HOST else b"host", b"")
+
+
 def _host_allowed(headers: dict[bytes, bytes]) -> bool:
     """Whether Django would accept the request's Host (request.get_host() without raising)."""
-    raw = headers.get(b"x-forwarded-host" if settings.USE_X_FORWARDED_HOST else b"host")
+    raw = _raw_host(headers)
     if not raw:
         return False
     allowed = settings.ALLOWED_HOSTS
@@ -160,7 +182,7 @@ def _host_allowed(headers: dict[bytes, bytes]) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
-def _answerable(scope: dict, headers: dict[bytes, bytes], secure: bool) -> bool:
+def _answerable(route: CachedRoute, scope: dict, headers: dict[bytes, bytes], secure: bool) -> bool:
     """A request whose answer may come from the store: what Django would answer alike for
     everyone who sends it."""
     if b"authorization" in headers or b"if-none-match" in headers:
@@ -170,7 +192,10 @@ def _answerable(scope: dict, headers: dict[bytes, bytes], secure: bool) -> bool:
     cookie = headers.get(b"cookie", b"")
     if settings.SESSION_COOKIE_NAME.encode() + b"=" in cookie:
         return False
-    if not SAFE_QUERY.fullmatch(scope.get("query_string", b"")):
+    query = scope.get("query_string", b"")
+    if not SAFE_QUERY.fullmatch(query):
+        return False
+    if route.unless_query and route.unless_query & _query_names(query):
         return False
     if settings.SECURE_SSL_REDIRECT and not secure:
         return False
@@ -221,7 +246,7 @@ class FastPath:
         (not answerable here, or Redis unavailable: nothing was counted)."""
         headers = _headers(scope)
         secure = _is_secure(scope, headers)
-        if not _answerable(scope, headers, secure):
+        if not _answerable(route, scope, headers, secure):
             return None
         client = async_redis_client()
         if client is None:
@@ -232,13 +257,23 @@ class FastPath:
             remote = (scope.get("client") or (None,))[0]
             forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
             network = network_of(client_ip_from(remote=remote, forwarded_for=forwarded))
-            counting = Counting.of(group=group, client=network)
-        key = answer_key(route, scope["path"], scope.get("query_string", b""))
-        reads = [*(generation_key(cache_type) for cache_type in route.types), key]
+            counting = Counting.of(
+                group=group,
+                client=network,
+                backend=loop_cache_backend(settings.RATELIMIT_USE_CACHE),
+            )
+        key = answer_key(
+            route,
+            host=_raw_host(headers),
+            path=scope["path"],
+            query=scope.get("query_string", b""),
+        )
+        backend = loop_cache_backend()
+        reads = [*(generation_key(t, backend=backend) for t in route.types), key]
         try:
             usage, values = await count_and_read_async(client, counting=counting, reads=reads)
         except _REDIS_DOWN as exc:
-            breaker = getattr(caches["default"], "breaker", None)
+            breaker = getattr(loop_cache_backend(), "breaker", None)
             if breaker is not None:
                 breaker.record_failure(exc)
             return None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_ratelimit import ALL, UNSAFE
@@ -162,12 +163,14 @@ class Counting:
     window_end: int
 
     @classmethod
-    def of(cls, *, group: str, client: str) -> "Counting":
+    def of(cls, *, group: str, client: str, backend: BaseCache | None = None) -> "Counting":
+        """`backend`: the rate-limit cache (RATELIMIT_USE_CACHE), to name the key."""
         limit, period = settings.RATELIMIT_RATES[group]
         window_end = _get_window(client, period)
         key = _make_cache_key(group, window_end, (limit, period), client, ALL)
+        backend = backend or caches[settings.RATELIMIT_USE_CACHE]
         return cls(
-            key=caches[settings.RATELIMIT_USE_CACHE].make_key(key),
+            key=backend.make_key(key),
             limit=limit,
             period=period,
             window_end=window_end,

@@ -166,17 +166,40 @@ def redis_client(alias: str = "default") -> Redis | None:
 _async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]" = (
     weakref.WeakKeyDictionary()
 )
+_loop_backends: dict[str, Any] = {}
+
+
+def loop_cache_backend(alias: str = "default") -> Any:
+    """One cache object per process for the event loop's uses (key names, the breaker).
+
+    Django's `caches[alias]` keeps one per thread or asyncio task: on the event loop that would
+    build a new backend, its client and its fallback for every request.
+    """
+    backend = _loop_backends.get(alias)
+    if backend is None:
+        from django.core.cache import caches
+
+        backend = _loop_backends[alias] = caches.create_connection(alias)
+    return backend
+
+
+def loop_clients_forget(*, setting: str, **kwargs: Any) -> None:
+    """After a change of CACHES (tests), the event loop's backends and pools are rebuilt."""
+    if setting == "CACHES":
+        _loop_backends.clear()
+        _async_clients.clear()
 
 
 def async_redis_client(alias: str = "default") -> AsyncRedis | None:
     """The event loop's Redis client, on the cache's server with the cache's timeouts and pool
     size; None without Redis or while the cache's breaker is open, as `redis_client`."""
     from django.conf import settings
-    from django.core.cache import caches
+    from django_redis.cache import RedisCache
 
-    if not redis_is_configured(alias):
+    backend = loop_cache_backend(alias)
+    if not isinstance(backend, RedisCache):
         return None
-    breaker = getattr(caches[alias], "breaker", None)
+    breaker = getattr(backend, "breaker", None)
     if breaker is not None and breaker.is_open:
         return None
     loop = asyncio.get_running_loop()

@@ -8,8 +8,13 @@ class ProductsConfig(AppConfig):
         from config.caching import CacheType
         from config.fastpath import cached_route
 
-        # The product list stays in Django: its links are built from the request's Host, and a
-        # search is recorded.
+        # A search is recorded, so it always reaches Django.
+        cached_route(
+            "product_list",
+            r"/api/products/",
+            types=[CacheType.PRODUCTS],
+            unless_query=["search"],
+        )
         cached_route("product_categories", r"/api/products/categories/", types=[CacheType.PRODUCTS])
         cached_route(
             "product_detail",

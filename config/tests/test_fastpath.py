@@ -21,7 +21,7 @@ from config.fastpath import ROUTES, FastPath
 from config.handlers import SyncChainASGIHandler
 from config.metrics import FAST_PATH
 from gamification.tests.factories import AchievementFactory
-from products.models import Product
+from products.models import Product, UserProductSearch
 from products.tests.factories import ProductFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -43,8 +43,10 @@ def asgi_get(app, path: str, *, headers: dict[str, str] | None = None, client: s
         "raw_path": target.encode(),
         "root_path": "",
         "query_string": query.encode(),
-        "headers": [(b"host", b"testserver")]
-        + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "headers": [
+            (k.lower().encode(), v.encode())
+            for k, v in {"Host": "testserver", **(headers or {})}.items()
+        ],
         "client": (client or next(_addresses), 50000),
         "server": ("testserver", 80),
     }
@@ -84,6 +86,7 @@ def paths(catalogue) -> dict[str, str]:
     product = catalogue[0].pk
     return {
         "product_categories": "/api/products/categories/",
+        "product_list": "/api/products/?category=phones&page=2&page_size=1",
         "product_detail": f"/api/products/{product}/",
         "category_stats": "/api/rankings/stats/?category=phones",
         "product_stats": f"/api/rankings/stats/{product}/",
@@ -214,6 +217,24 @@ def test_a_host_django_refuses_is_refused_alike(paths):
         fast, django = both_ways(path, headers={"Host": "evil.example"})
         assert fast[0] == 400, name
         assert fast == django, name
+
+
+def test_searches_always_reach_django_to_be_recorded(paths):
+    path = "/api/products/?search=product"
+    before = hits("product_list")
+    for _ in range(3):
+        fast, django = both_ways(path)
+        assert fast == django
+    assert UserProductSearch.objects.count() == 6
+    assert hits("product_list") == before
+
+
+def test_page_links_name_the_host_that_was_asked(paths):
+    path = paths["product_list"]
+    for host in ("testserver", "localhost", "testserver", "localhost"):
+        fast, django = both_ways(path, headers={"Host": host})
+        assert f"http://{host}/api/products/".encode() in fast[2]
+        assert fast == django
 
 
 def test_an_invalidation_ends_a_stored_answer_at_once(paths, catalogue):
