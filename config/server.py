@@ -8,9 +8,9 @@ on the port. With one, this process is the server. With more, it is a supervisor
 workers, each listening on the same address with SO_REUSEPORT, so that the kernel spreads new
 connections over them; a worker joins only once Django is loaded, so no connection waits on one
 that is starting. A worker that exits while it serves is started again, the others keeping the
-port answering meanwhile; the connections the dead worker held are lost. A worker that exits with
-an error within its first seconds means a broken release rather than a crash: the supervisor
-then stops every worker and exits with an error. SIGTERM and SIGINT stop the workers, then the
+port answering meanwhile; the connections the dead worker held or was queueing are lost. A
+worker that exits with an error within its first seconds means a broken release rather than a
+crash: the supervisor then stops every worker and exits with an error. SIGTERM and SIGINT stop the workers, then the
 supervisor.
 """
 

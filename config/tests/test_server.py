@@ -17,6 +17,7 @@ import websockets
 from config.tests.private_redis import free_port
 from config.tests.workers import (
     connections_per_worker,
+    listening_sockets,
     serving_worker,
     start_server,
     stop_server,
@@ -67,10 +68,10 @@ def test_a_killed_worker_leaves_the_port_answering_and_is_started_again(two_work
     pinned = connections_per_worker(process, port=port, count=2)
     killed, survivor = list(pinned)
     os.kill(killed, signal.SIGKILL)
-    # Connections queued on the dead worker's socket are lost with it; once it is gone, every
-    # new connection goes to the survivor while the replacement starts.
-    while Path(f"/proc/{killed}").exists() and any(Path(f"/proc/{killed}/fd").iterdir()):
-        time.sleep(0.05)
+    # Connections queued on the dead worker's socket are lost with it; once the kernel has
+    # closed that socket, every new connection goes to the survivor while the replacement starts.
+    while listening_sockets(port) != 1:
+        time.sleep(0.01)
     for _ in range(20):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200

@@ -29,6 +29,17 @@ def _tcp_inode(*, server_port: int, client_port: int) -> int | None:
     return None
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on `port` (one per worker that is accepting)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
 def serving_worker(*, pids: list[int], server_port: int, client_port: int) -> int | None:
     """Which of `pids` accepted the connection from `client_port` (it must have been answered
     once, so that it is accepted)."""
