@@ -10,8 +10,8 @@ connections over them; a worker joins only once Django is loaded, so no connecti
 that is starting. A worker that exits while it serves is started again, the others keeping the
 port answering meanwhile; the connections the dead worker held or was queueing are lost. A
 worker that exits with an error within its first seconds means a broken release rather than a
-crash: the supervisor then stops every worker and exits with an error. SIGTERM and SIGINT stop the workers, then the
-supervisor.
+crash: the supervisor then stops every worker and exits with an error. SIGTERM and SIGINT stop
+the workers, then the supervisor.
 """
 
 import argparse
