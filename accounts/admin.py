@@ -5,13 +5,22 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
-from accounts.services import user_session_end
-from adminops.admin_tools import (
-    ReadOnlyAdmin,
-    exclude_from_leaderboards,
-    include_in_leaderboards,
-    rebuild_points,
-)
+from accounts.services import user_leaderboard_exclusion_set, user_session_end
+from config.admin import ReadOnlyAdmin
+
+
+@admin.action(description="Exclude selected users from leaderboards")
+def exclude_from_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for user in queryset:
+        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=True)
+    modeladmin.message_user(request, f"{len(queryset)} users excluded from leaderboards")
+
+
+@admin.action(description="Include selected users in leaderboards again")
+def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for user in queryset:
+        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=False)
+    modeladmin.message_user(request, f"{len(queryset)} users included in leaderboards")
 
 
 class _EmailFormMixin:
@@ -55,7 +64,8 @@ class UserAdmin(DjangoUserAdmin):
     ]
     search_fields = ["email", "display_name"]
     show_full_result_count = False
-    actions = [exclude_from_leaderboards, include_in_leaderboards, rebuild_points]
+    # The employee tools add their own actions (adminops.admin).
+    actions = [exclude_from_leaderboards, include_in_leaderboards]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
     readonly_fields = ["points", "last_login", "date_joined"]
     fieldsets = [
@@ -68,6 +78,17 @@ class UserAdmin(DjangoUserAdmin):
         ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        if not (change and "leaderboard_excluded" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        # The exclusion goes through its service, which audits it and refills the boards.
+        excluded = obj.leaderboard_excluded
+        obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
+        super().save_model(request, obj, form, change)
+        user_leaderboard_exclusion_set(actor=request.user, user=obj, excluded=excluded)
+
     add_fieldsets = [
         (
             None,

@@ -16,6 +16,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import LoginCode, User, UserSession, normalize_email
+from config.audit import AuditAction, audit_record
+from config.caching import CacheType, cache_types_invalidate_on_commit
 
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -137,4 +139,26 @@ def user_update(*, user: User, **fields) -> User:
         setattr(user, name, value)
     user.full_clean(exclude=["password", "email"])
     user.save(update_fields=list(fields))
+    return user
+
+
+def user_leaderboard_exclusion_set(
+    *, actor: User, user: User, excluded: bool, reason: str = ""
+) -> User:
+    """Take a user off the leaderboards (or put them back), audited; the boards refill."""
+    with transaction.atomic():
+        was = user.leaderboard_excluded
+        user.leaderboard_excluded = excluded
+        user.save(update_fields=["leaderboard_excluded"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.LEADERBOARD_EXCLUSION,
+            target_type="user",
+            target_id=user.pk,
+            reason=reason,
+            data={"excluded": excluded, "was": was},
+        )
+        cache_types_invalidate_on_commit(
+            cache_types=(CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION)
+        )
     return user

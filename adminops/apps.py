@@ -1,5 +1,36 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def audit_store(
+    sender: Any,
+    *,
+    actor: Any,
+    action: str,
+    target_type: str,
+    target_id: str,
+    reason: str,
+    data: dict[str, Any],
+    **kwargs: Any,
+) -> None:
+    from adminops.models import AuditLog
+
+    AuditLog.objects.create(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        reason=reason,
+        data=data,
+    )
 
 
 class AdminopsConfig(AppConfig):
     name = "adminops"
+
+    def ready(self) -> None:
+        from config.audit import audit_recorded
+
+        # The trail of what employees did, written in the same transaction as the edit.
+        audit_recorded.connect(audit_store, dispatch_uid="adminops.audit_store")

@@ -7,6 +7,8 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
 from adminops import selectors, services
+from config.services import ActionRefused
+from products import importing
 
 POLL_SECONDS = 2
 
@@ -59,7 +61,7 @@ def _tool_run(request: HttpRequest) -> HttpResponse:
     label, run = TOOLS[name]
     try:
         report = run(actor=request.user)
-    except services.ActionRefused as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
         return redirect("adminops-tools")
     details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in report.items())
@@ -74,10 +76,10 @@ def _import_run(request: HttpRequest) -> HttpResponse:
         return redirect("adminops-tools")
     try:
         text = upload.read().decode("utf-8-sig")
-        report = services.products_import_csv(
+        report = importing.products_import_csv(
             actor=request.user, text=text, all_or_nothing=bool(request.POST.get("all_or_nothing"))
         )
-    except (UnicodeDecodeError, services.CsvImportError, services.ActionRefused) as exc:
+    except (UnicodeDecodeError, importing.CsvImportError, ActionRefused) as exc:
         messages.error(request, f"Import refused: {exc}")
         return redirect("adminops-tools")
     level = messages.SUCCESS if report.applied and not report.rejected else messages.WARNING

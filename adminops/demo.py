@@ -7,7 +7,6 @@ crossed the threshold (with their ledger row), `User.points` is the ledger sum, 
 """
 
 import random
-import secrets
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable
@@ -30,16 +29,19 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
+from gamification.rules import (
+    FREEZES_MAX,
+    PAID_SUBMISSIONS_PER_DAY,
+    STREAK_DAYS_PER_FREEZE,
+    SUBMISSION_POINTS,
+    streak_bonus,
+)
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import normalize_query
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
 
 BATCH_SIZE = 1000
 USER_CHUNK = 1000
-SUBMISSION_POINTS = 10
-MAX_PAID_SUBMISSIONS_PER_DAY = 5
-STREAK_BONUS_PER_DAY = 2
-STREAK_BONUS_MAX = 20
 HISTORY_DAYS = 60
 DEMO_EMPLOYEE_EMAIL = "admin@rankly.local"
 
@@ -95,7 +97,6 @@ class DemoSeedResult:
     achievements_unlocked: int = 0
     page_views: int = 0
     searches: int = 0
-    demo_employee_password: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -112,22 +113,18 @@ def demo_data_seed(
     users: int,
     products: int,
     seed: int = 1,
-    employee_password: bool = False,
     log: Callable[[str], None] = lambda message: None,
 ) -> DemoSeedResult:
     """Add `users` customers and `products` products with their whole history, in one transaction.
 
     Adds to what is there: new e-mails and slugs continue after the highest existing ids.
-    With `employee_password` the demo employee gets a fresh random password, returned so that
-    a developer can sign in to the admin.
+    Employees get no password: nothing a seed prints should let anyone into the admin.
     """
     rng = random.Random(seed)
     now = timezone.now()
     result = DemoSeedResult()
     with transaction.atomic():
-        result.employees, result.demo_employee_password = _employees_seed(
-            employee_password=employee_password
-        )
+        result.employees = _employees_seed()
         catalogue = _products_seed(rng=rng, count=products, now=now, log=log)
         result.products = len(catalogue)
         active_by_category: dict[str, list[int]] = {}
@@ -181,9 +178,8 @@ def demo_data_seed(
     return result
 
 
-def _employees_seed(*, employee_password: bool) -> tuple[int, str | None]:
+def _employees_seed() -> int:
     """The demo employee (a superuser) and two more employees, unless they exist already."""
-    password = secrets.token_urlsafe(12) if employee_password else None
     created = 0
     employees = [
         (DEMO_EMPLOYEE_EMAIL, "Demo Admin", True),
@@ -195,17 +191,13 @@ def _employees_seed(*, employee_password: bool) -> tuple[int, str | None]:
             continue
         User.objects.create_user(
             email,
-            password=password if superuser else None,
+            password=None,
             display_name=display_name,
             is_staff=True,
             is_superuser=superuser,
         )
         created += 1
-    if password is not None and not created:
-        user = User.objects.get(email=DEMO_EMPLOYEE_EMAIL)
-        user.set_password(password)
-        user.save(update_fields=["password"])
-    return created, password
+    return created
 
 
 def _products_seed(
@@ -413,7 +405,7 @@ def _user_plan(
     last_day: date | None = None
     for at, category in zip(submissions, submission_categories, strict=True):
         day = at.astimezone(zone).date()
-        paid = paid_per_day[day] < MAX_PAID_SUBMISSIONS_PER_DAY
+        paid = paid_per_day[day] < PAID_SUBMISSIONS_PER_DAY
         paid_per_day[day] += 1
         events.append(
             _Event(
@@ -432,7 +424,7 @@ def _user_plan(
             streak_length = streak_length + 1 if last_day == day - timedelta(days=1) else 1
             longest = max(longest, streak_length)
             last_day = day
-            bonus = min(STREAK_BONUS_PER_DAY * streak_length, STREAK_BONUS_MAX)
+            bonus = streak_bonus(streak_length=streak_length)
             events.append(
                 _Event(at, day, ActivityKind.STREAK_BONUS, bonus, {"streak": streak_length})
             )
@@ -444,8 +436,7 @@ def _user_plan(
             current_length=streak_length,
             longest_length=longest,
             last_active_date=last_day,
-            # One freeze earned per 7 streak days, at most 2 held.
-            freezes_left=min(2, streak_length // 7),
+            freezes_left=min(FREEZES_MAX, streak_length // STREAK_DAYS_PER_FREEZE),
             updated_at=submissions[-1],
         )
 

@@ -3,23 +3,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
-
-class AuditAction(models.TextChoices):
-    PRODUCT_CREATE = "product.create", "Product created"
-    PRODUCT_UPDATE = "product.update", "Product updated"
-    PRODUCT_DELETE = "product.delete", "Product deleted"
-    ACHIEVEMENT_CREATE = "achievement.create", "Achievement created"
-    ACHIEVEMENT_UPDATE = "achievement.update", "Achievement updated"
-    ACHIEVEMENT_DELETE = "achievement.delete", "Achievement deleted"
-    POINTS_ADJUST = "points.adjust", "Points adjusted"
-    LEADERBOARD_EXCLUSION = "leaderboard.exclusion", "Leaderboard exclusion set"
-    STREAK_REPAIR = "streak.repair", "Streak repaired"
-    CACHE_FLUSH = "cache.flush", "Cache type flushed"
-    CACHE_WARM = "tool.warm_caches", "Caches warmed"
-    POINTS_REBUILD = "tool.rebuild_points", "Points rebuilt from the ledger"
-    RANKING_STATS_REBUILD = "tool.rebuild_ranking_stats", "Ranking stats rebuilt"
-    ACHIEVEMENTS_REEVALUATE = "tool.reevaluate_achievements", "Achievements re-evaluated"
-    PRODUCTS_IMPORT = "tool.import_products", "Products imported from CSV"
+from config.audit import AuditAction
 
 
 class AuditLog(models.Model):

@@ -40,18 +40,6 @@ def admin_achievement_list() -> QuerySet[Achievement]:
     return Achievement.objects.order_by("order", "id")
 
 
-def delete_blocker(*, instance: Product | Achievement) -> str | None:
-    """Why a product or achievement must not be deleted (history depends on it), or None."""
-    if isinstance(instance, Product):
-        if instance.rankings.exists():
-            return "Users rank this product; set is_active to false instead of deleting it."
-    elif instance.user_achievements.filter(unlocked_at__isnull=False).exists():
-        return (
-            "Users have unlocked this achievement; set is_active to false instead of deleting it."
-        )
-    return None
-
-
 def cache_stats_report() -> list[dict[str, Any]]:
     """Per cache type: hits, misses and hit rate (None before the first lookup) in this process."""
     report = []

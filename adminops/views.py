@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import services as account_services
 from accounts.models import User
 from adminops import selectors, services
 from adminops.serializers import (
@@ -22,6 +23,10 @@ from adminops.serializers import (
 from config.api import JSONParser
 from config.caching import CacheType
 from config.metrics import metrics_snapshot
+from config.services import ActionRefused
+from gamification import services as game_services
+from products import importing
+from products import services as product_services
 
 
 class IsEmployee(permissions.BasePermission):
@@ -43,7 +48,7 @@ class EmployeeViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"\d{1,18}"
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, services.ActionRefused):
+        if isinstance(exc, ActionRefused):
             exc = Conflict(str(exc))
         return super().handle_exception(exc)
 
@@ -70,19 +75,19 @@ class AdminProductViewSet(EmployeeCrudViewSet):
     def perform_create(self, serializer: AdminProductSerializer) -> None:
         fields = dict(serializer.validated_data)
         metadata = fields.pop("metadata", None)
-        serializer.instance = services.product_create(
+        serializer.instance = product_services.product_create(
             actor=self.request.user, fields=fields, metadata=metadata
         )
 
     def perform_update(self, serializer: AdminProductSerializer) -> None:
         fields = dict(serializer.validated_data)
         metadata = fields.pop("metadata", None)
-        serializer.instance = services.product_update(
+        serializer.instance = product_services.product_update(
             actor=self.request.user, product=serializer.instance, fields=fields, metadata=metadata
         )
 
     def perform_destroy(self, instance) -> None:
-        services.product_delete(actor=self.request.user, product=instance)
+        product_services.product_delete(actor=self.request.user, product=instance)
 
 
 class AdminAchievementViewSet(EmployeeCrudViewSet):
@@ -95,19 +100,19 @@ class AdminAchievementViewSet(EmployeeCrudViewSet):
         return selectors.admin_achievement_list()
 
     def perform_create(self, serializer: AdminAchievementSerializer) -> None:
-        serializer.instance = services.achievement_create(
+        serializer.instance = game_services.achievement_create(
             actor=self.request.user, fields=dict(serializer.validated_data)
         )
 
     def perform_update(self, serializer: AdminAchievementSerializer) -> None:
-        serializer.instance = services.achievement_update(
+        serializer.instance = game_services.achievement_update(
             actor=self.request.user,
             achievement=serializer.instance,
             fields=dict(serializer.validated_data),
         )
 
     def perform_destroy(self, instance) -> None:
-        services.achievement_delete(actor=self.request.user, achievement=instance)
+        game_services.achievement_delete(actor=self.request.user, achievement=instance)
 
 
 class AdminUserViewSet(EmployeeViewSet):
@@ -123,14 +128,14 @@ class AdminUserViewSet(EmployeeViewSet):
     @action(detail=True, methods=["post"])
     def points(self, request: Request, pk: str) -> Response:
         data = self._valid(PointsAdjustSerializer, request)
-        user = services.user_points_adjust(actor=request.user, user=self.get_object(), **data)
+        user = game_services.user_points_adjust(actor=request.user, user=self.get_object(), **data)
         return Response(AdminUserSerializer(user).data)
 
     @extend_schema(request=LeaderboardExclusionSerializer, responses=AdminUserSerializer)
     @action(detail=True, methods=["post"], url_path="leaderboard-exclusion")
     def leaderboard_exclusion(self, request: Request, pk: str) -> Response:
         data = self._valid(LeaderboardExclusionSerializer, request)
-        user = services.user_leaderboard_exclusion_set(
+        user = account_services.user_leaderboard_exclusion_set(
             actor=request.user, user=self.get_object(), **data
         )
         return Response(AdminUserSerializer(user).data)
@@ -139,7 +144,7 @@ class AdminUserViewSet(EmployeeViewSet):
     @action(detail=True, methods=["post"])
     def streak(self, request: Request, pk: str) -> Response:
         data = self._valid(StreakRepairSerializer, request)
-        streak = services.streak_repair(actor=request.user, user=self.get_object(), **data)
+        streak = game_services.streak_repair(actor=request.user, user=self.get_object(), **data)
         return Response(StreakStateSerializer(streak).data)
 
     @staticmethod
@@ -221,8 +226,8 @@ class ToolViewSet(EmployeeViewSet):
         serializer = ProductImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            report = services.products_import_csv(actor=request.user, **serializer.validated_data)
-        except services.CsvImportError as exc:
+            report = importing.products_import_csv(actor=request.user, **serializer.validated_data)
+        except importing.CsvImportError as exc:
             raise exceptions.ValidationError({"csv": [str(exc)]}) from exc
         body = ImportReportSerializer(report.as_dict()).data
         if not report.applied:

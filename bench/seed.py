@@ -16,6 +16,14 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
+from gamification.rules import (
+    FREEZES_MAX,
+    STREAK_BONUS_MAX,
+    STREAK_BONUS_PER_DAY,
+    STREAK_DAYS_PER_FREEZE,
+    SUBMISSION_POINTS,
+)
+
 TOKEN_PREFIX = "bench-token-"
 STAFF_TOKEN = "bench-staff-token"
 
@@ -76,7 +84,8 @@ def _check(scale: Scale) -> None:
 #   active days      d(u) = 1 + u % 9, consecutive, the last one (u % 4) days ago
 #   categories       n(u) = 1 + u % 3 (<= d(u), since u % 9 >= u % 3), category (7u + 3j) % C
 #   ranked products  m(u, j) = 1 + (u + j) % 10 of that category, positions 1..m
-#   ledger per day i one ranking_submitted (+10) and one streak_bonus (+min(2i, 20)),
+#   ledger per day i one ranking_submitted (+SUBMISSION_POINTS) and one streak_bonus
+#   (+min(STREAK_BONUS_PER_DAY * i, STREAK_BONUS_MAX)), the game's rules,
 #   so 2 * d(u) rows: a million rows for 100,000 users, plus the achievements' rows.
 STEPS: list[tuple[str, str]] = [
     (
@@ -148,8 +157,8 @@ STEPS: list[tuple[str, str]] = [
         """
         INSERT INTO gamification_activitylog (user_id, kind, points, local_date, data, reason,
             created_at)
-        SELECT u, kind.name, CASE kind.name WHEN 'ranking_submitted' THEN 10
-                ELSE least(2 * i, 20) END,
+        SELECT u, kind.name, CASE kind.name WHEN 'ranking_submitted' THEN %(submission_points)s
+                ELSE least(%(bonus_per_day)s * i, %(bonus_max)s) END,
             day, CASE kind.name WHEN 'streak_bonus' THEN jsonb_build_object('streak', i)
                 ELSE '{}'::jsonb END,
             '', day + time '12:00' AT TIME ZONE 'UTC' + kind.offset_
@@ -166,7 +175,7 @@ STEPS: list[tuple[str, str]] = [
         INSERT INTO gamification_streak (user_id, current_length, longest_length,
             last_active_date, freezes_left, updated_at)
         SELECT u, 1 + u %% 9, 1 + u %% 9 + u %% 5, current_date - (u %% 4),
-            least((1 + u %% 9) / 7, 2), now()
+            least((1 + u %% 9) / %(days_per_freeze)s, %(freezes_max)s), now()
         FROM generate_series(1, %(users)s) AS u
         """,
     ),
@@ -177,7 +186,9 @@ STEPS: list[tuple[str, str]] = [
             unlocked_at, updated_at)
         SELECT m.u, a.id, v.value, m.at, m.at
         FROM (SELECT u, 1 + u %% 9 AS days, 1 + u %% 9 + u %% 5 AS longest, 1 + u %% 3 AS cats,
-                  10 * (1 + u %% 9) + (1 + u %% 9) * (2 + u %% 9) AS points,
+                  %(submission_points)s * (1 + u %% 9)
+                      + (SELECT sum(least(%(bonus_per_day)s * i, %(bonus_max)s))
+                         FROM generate_series(1, 1 + u %% 9) AS i) AS points,
                   current_date - (u %% 4) + time '12:00:02' AT TIME ZONE 'UTC' AS at
               FROM generate_series(1, %(users)s) AS u) AS m
         CROSS JOIN gamification_achievement AS a
@@ -242,6 +253,11 @@ def seed(*, database_url: str, scale: Scale, echo=print) -> dict:
         "brands": BRANDS,
         "token_prefix": TOKEN_PREFIX,
         "staff_token": STAFF_TOKEN,
+        "submission_points": SUBMISSION_POINTS,
+        "bonus_per_day": STREAK_BONUS_PER_DAY,
+        "bonus_max": STREAK_BONUS_MAX,
+        "days_per_freeze": STREAK_DAYS_PER_FREEZE,
+        "freezes_max": FREEZES_MAX,
     }
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -13,12 +13,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.fastpath import FastPath  # noqa: E402
+from config.sentry import sentry_asgi_app  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Cached GETs the apps declared are answered in front of Django (config.fastpath).
         "http": FastPath(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Django reports HTTP errors to Sentry itself; WebSocket errors need the middleware.
+        "websocket": sentry_asgi_app(AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))),
     }
 )

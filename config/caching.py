@@ -11,11 +11,12 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.core.cache import cache
+from django.db import transaction
 
 logger = logging.getLogger("rankly.cache")
 
@@ -155,6 +156,12 @@ def cache_invalidate(cache_type: CacheType) -> None:
     cache.set(_version_key(cache_type), secrets.token_hex(8), timeout=None)
 
 
+def cache_types_invalidate_on_commit(*, cache_types: Iterable[CacheType]) -> None:
+    """Invalidate after commit, so no request refills a type from rows about to change."""
+    for cache_type in cache_types:
+        transaction.on_commit(lambda t=cache_type: cache_invalidate(t))
+
+
 def cache_hit_count(cache_type: CacheType) -> None:
     """A hit served without `cache_get_or_set` (config.fastpath), counted with the others."""
     _count(_hits, cache_type)
@@ -164,20 +171,6 @@ def cache_stats() -> dict[str, dict[str, int]]:
     """Hits and misses per type in this process since it started."""
     with _counts_lock:
         return {t.value: {"hits": _hits[t], "misses": _misses[t]} for t in CacheType}
-
-
-def cache_key_counts() -> dict[str, int]:
-    """Keys stored per type, older generations included until they expire.
-
-    A SCAN of the type's keys: for the admin API and occasional metrics, not per request.
-    """
-    if hasattr(cache, "iter_keys"):
-        return {t.value: len(cache.iter_keys(f"{t}:*")) for t in CacheType}
-    local = getattr(cache, "_cache", {})
-    return {
-        t.value: sum(1 for k in list(local) if k.startswith(cache.make_key(f"{t}:")))
-        for t in CacheType
-    }
 
 
 def cache_warmer(cache_type: CacheType) -> Callable[[Callable[[], int]], Callable[[], int]]:

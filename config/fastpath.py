@@ -18,6 +18,7 @@ refuse, a plain-HTTP request that production redirects, an unusual query string,
 answers and this layer stores the answer), and Redis down or cooling off.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -91,6 +92,16 @@ def cached_route(
             unless_query=frozenset(unless_query),
         )
     )
+
+
+def cached_route_depends(name: str, *, types: Iterable[CacheType]) -> None:
+    """An app that adds a part to another app's cached answer adds the part's cache types."""
+    for index, route in enumerate(ROUTES):
+        if route.name == name:
+            added = tuple(t for t in types if t not in route.types)
+            ROUTES[index] = dataclasses.replace(route, types=route.types + added)
+            return
+    raise LookupError(f"no cached route named {name}")
 
 
 def route_for(path: str) -> CachedRoute | None:

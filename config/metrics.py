@@ -31,7 +31,6 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from config.caching import cache_stats
-from realtime.presence import open_socket_count
 
 logger = logging.getLogger("rankly.db")
 
@@ -72,6 +71,19 @@ FAST_PATH = Counter(
     ["instance", "route", "outcome"],
     registry=REGISTRY,
 )
+
+# Open WebSockets are counted by the transport, which registers its counter at start-up.
+_socket_counters: list[Callable[[], int]] = []
+
+
+def open_socket_counter_register(*, counter: Callable[[], int]) -> None:
+    if counter not in _socket_counters:
+        _socket_counters.append(counter)
+
+
+def _open_socket_count() -> int:
+    return sum(counter() for counter in _socket_counters)
+
 
 _latency = REQUEST_LATENCY.labels(instance=INSTANCE)
 _responses = {n: RESPONSES.labels(INSTANCE, name) for n, name in enumerate(STATUS_CLASSES, 1)}
@@ -180,7 +192,7 @@ class RanklyCollector(Collector):
         sockets = GaugeMetricFamily(
             "rankly_websockets_open", "WebSockets open on this instance.", labels=["instance"]
         )
-        sockets.add_metric([INSTANCE], open_socket_count())
+        sockets.add_metric([INSTANCE], _open_socket_count())
         yield sockets
 
         families = {
@@ -255,7 +267,7 @@ def metrics_snapshot() -> dict[str, Any]:
         },
         "responses": responses,
         "cache": cache,
-        "websockets_open": open_socket_count(),
+        "websockets_open": _open_socket_count(),
         "slow_queries": sum(
             int(sample.value)
             for sample in _samples(SLOW_QUERIES)

@@ -48,8 +48,8 @@ def sentry_init(
         # The successor of send_default_pii=False (deprecated in this SDK): no user identity,
         # and no request bodies, which carry e-mail addresses and login codes.
         data_collection={"user_info": False, "http_bodies": []},
-        # Django covers HTTP through its ASGI handler (WebSockets: `sentry_asgi_app`); Redis
-        # covers the cache and channel-layer calls made through redis-py.
+        # Django covers HTTP through its ASGI handler (WebSockets: `sentry_asgi_app`, applied
+        # in config/asgi.py); Redis covers the cache and channel-layer calls made through redis-py.
         integrations=[DjangoIntegration(), RedisIntegration()],
     )
     return True

@@ -3,15 +3,16 @@ by a close frame (1009), not a dropped link.
 
 Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
 
-WEB_CONCURRENCY (default: the cores this process may use) sets how many server processes answer
-on the port. With one, this process is the server. With more, it is a supervisor that starts the
-workers, each listening on the same address with SO_REUSEPORT, so that the kernel spreads new
-connections over them; a worker joins only once Django is loaded, so no connection waits on one
-that is starting. A worker that exits while it serves is started again, the others keeping the
-port answering meanwhile; the connections the dead worker held or was queueing are lost. A
-worker that exits with an error within its first seconds means a broken release rather than a
-crash: the supervisor then stops every worker and exits with an error. SIGTERM and SIGINT stop
-the workers, then the supervisor.
+WEB_CONCURRENCY sets how many server processes answer on the port: by default the cores this
+process may use when Redis is configured, and one without Redis, whose local caches and
+in-memory channel layer one process cannot share with another. With one, this process is the
+server. With more, it is a supervisor that starts the workers, each listening on the same
+address with SO_REUSEPORT, so that the kernel spreads new connections over them; a worker joins
+only once Django is loaded, so no connection waits on one that is starting. A worker that exits
+while it serves is started again, the others keeping the port answering meanwhile; the
+connections the dead worker held or was queueing are lost. A worker that exits with an error
+within its first seconds means a broken release rather than a crash: the supervisor then stops
+every worker and exits with an error. SIGTERM and SIGINT stop the workers, then the supervisor.
 """
 
 import argparse
@@ -28,6 +29,8 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from twisted.internet import reactor
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
+
+from config.redis import redis_url
 
 logger = logging.getLogger("rankly.server")
 
@@ -71,7 +74,8 @@ class RanklyCommandLineInterface(CommandLineInterface):
 def web_concurrency() -> int:
     value = os.environ.get("WEB_CONCURRENCY", "").strip()
     if not value:
-        return len(os.sched_getaffinity(0))
+        production = os.environ.get("REPLIT_DEPLOYMENT", "") == "1"
+        return len(os.sched_getaffinity(0)) if redis_url(production=production) else 1
     processes = int(value)
     if processes < 1:
         raise SystemExit(f"WEB_CONCURRENCY must be at least 1, not {value}")

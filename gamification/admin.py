@@ -1,18 +1,21 @@
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from adminops.admin_tools import (
-    AuditedAdminMixin,
-    ReadOnlyAdmin,
-    reevaluate_achievements,
-    warm_caches,
-)
+from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from gamification.models import (
     Achievement,
     ActivityLog,
     PageView,
     Streak,
     UserAchievement,
+)
+from gamification.selectors import achievement_delete_blocker
+from gamification.services import (
+    achievement_admin_edit_record,
+    achievement_delete,
+    streak_admin_edit,
+    streak_lengths_refusal,
 )
 
 
@@ -31,7 +34,19 @@ class AchievementAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["metric", "is_hidden", "is_active"]
     search_fields = ["code", "name"]
     prepopulated_fields = {"code": ["name"]}
-    actions = [reevaluate_achievements, warm_caches]
+
+    def edit_record(
+        self, request: HttpRequest, obj: Achievement, created: bool, changed: list[str]
+    ) -> None:
+        achievement_admin_edit_record(
+            actor=request.user, achievement=obj, created=created, changed=changed
+        )
+
+    def delete_through_service(self, request: HttpRequest, obj: Achievement) -> None:
+        achievement_delete(actor=request.user, achievement=obj)
+
+    def delete_refusal(self, obj: Achievement) -> str | None:
+        return achievement_delete_blocker(achievement=obj)
 
 
 @admin.register(UserAchievement)
@@ -44,8 +59,26 @@ class UserAchievementAdmin(ReadOnlyAdmin):
     ordering = ["-id"]
 
 
+class StreakAdminForm(forms.ModelForm):
+    class Meta:
+        model = Streak
+        fields = ["user", "current_length", "longest_length", "last_active_date", "freezes_left"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        current, longest = cleaned.get("current_length"), cleaned.get("longest_length")
+        if current is not None and longest is not None:
+            refusal = streak_lengths_refusal(current_length=current, longest_length=longest)
+            if refusal:
+                raise forms.ValidationError(refusal)
+        return cleaned
+
+
 @admin.register(Streak)
 class StreakAdmin(admin.ModelAdmin):
+    """Streak edits are repairs: audited, and sent to the user's open pages."""
+
+    form = StreakAdminForm
     list_display = ["user", "current_length", "longest_length", "last_active_date", "freezes_left"]
     list_select_related = ["user"]
     list_filter = ["last_active_date"]
@@ -58,6 +91,10 @@ class StreakAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: Streak, form, change: bool) -> None:
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        streak_admin_edit(actor=request.user, streak=obj, fields=fields)
 
 
 @admin.register(ActivityLog)

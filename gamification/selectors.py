@@ -465,3 +465,12 @@ def achievements_for_viewer(*, user: User | None) -> list[dict[str, Any]]:
         }
         for definition in achievement_definitions_cached()
     ]
+
+
+def achievement_delete_blocker(*, achievement: Achievement) -> str | None:
+    """Why an achievement must not be deleted (users unlocked it), or None."""
+    if achievement.user_achievements.filter(unlocked_at__isnull=False).exists():
+        return (
+            "Users have unlocked this achievement; set is_active to false instead of deleting it."
+        )
+    return None

@@ -13,8 +13,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
-from config.caching import CacheType, cache_key
+from config.audit import AuditAction, audit_record
+from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
+from config.services import ActionRefused, fields_apply
 from gamification import selectors
+from gamification.hooks import metric_source_value
 from gamification.models import (
     Achievement,
     ActivityKind,
@@ -24,17 +27,17 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
+from gamification.rules import (
+    FREEZES_MAX,
+    PAID_SUBMISSIONS_PER_DAY,
+    STREAK_DAYS_PER_FREEZE,
+    SUBMISSION_POINTS,
+    streak_bonus,
+)
 from gamification.selectors import WINDOWS
 from products.selectors import product_get, searches_for_user
-from rankings.selectors import categories_ranked_count
 from realtime.events import LIVE_GROUP, event_send, user_group
 
-SUBMISSION_POINTS = 10
-PAID_SUBMISSIONS_PER_DAY = 5
-STREAK_BONUS_PER_DAY = 2
-STREAK_BONUS_MAX = 20
-STREAK_DAYS_PER_FREEZE = 7
-FREEZES_MAX = 2
 # The metrics a ranking submission can move.
 SUBMISSION_METRICS = (
     Metric.RANKINGS_SUBMITTED,
@@ -176,7 +179,7 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
     streak.last_active_date = local_date
     streak.updated_at = timezone.now()
     streak.save()
-    change.bonus = min(STREAK_BONUS_PER_DAY * streak.current_length, STREAK_BONUS_MAX)
+    change.bonus = streak_bonus(streak_length=streak.current_length)
     return change
 
 
@@ -210,7 +213,9 @@ def _metric_values(
         streak = Streak.objects.filter(user=user).first()
         values[Metric.STREAK_DAYS] = streak.longest_length if streak else 0
     if Metric.CATEGORIES_RANKED in missing:
-        values[Metric.CATEGORIES_RANKED] = categories_ranked_count(user=user)
+        values[Metric.CATEGORIES_RANKED] = metric_source_value(
+            metric=Metric.CATEGORIES_RANKED, user=user
+        )
     if Metric.SEARCHES_MADE in missing:
         values[Metric.SEARCHES_MADE] = searches_for_user(user_id=user.pk).count()
     if Metric.POINTS in missing:
@@ -461,3 +466,185 @@ def page_view_record(
         session_key=(session_key or "")[:40],
         referrer=referrer[:500],
     )
+
+
+# --- Edits made by employees ----------------------------------------------------------------
+
+ACHIEVEMENT_CACHE_TYPES = (CacheType.ACHIEVEMENT_DEFINITIONS,)
+LEADERBOARD_CACHE_TYPES = (CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION)
+
+
+def achievement_create(*, actor: User | None, fields: dict[str, Any]) -> Achievement:
+    with transaction.atomic():
+        achievement = Achievement.objects.create(**fields)
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACHIEVEMENT_CREATE,
+            target_type="achievement",
+            target_id=achievement.pk,
+            data={"fields": fields},
+        )
+        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    return achievement
+
+
+def achievement_update(
+    *, actor: User | None, achievement: Achievement, fields: dict[str, Any]
+) -> Achievement:
+    with transaction.atomic():
+        changes = fields_apply(achievement, fields)
+        achievement.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACHIEVEMENT_UPDATE,
+            target_type="achievement",
+            target_id=achievement.pk,
+            data={"changes": changes},
+        )
+        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    return achievement
+
+
+def achievement_delete(*, actor: User | None, achievement: Achievement) -> None:
+    """Delete an achievement nobody unlocked; an unlocked one is deactivated instead."""
+    blocker = selectors.achievement_delete_blocker(achievement=achievement)
+    if blocker:
+        raise ActionRefused(blocker)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACHIEVEMENT_DELETE,
+            target_type="achievement",
+            target_id=achievement.pk,
+            data={"code": achievement.code, "name": achievement.name},
+        )
+        achievement.delete()
+        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+
+
+def achievement_admin_edit_record(
+    *, actor: User, achievement: Achievement, created: bool, changed: list[str]
+) -> None:
+    """Audit an achievement the Django admin just saved, and invalidate the definitions."""
+    cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    audit_record(
+        actor=actor,
+        action=AuditAction.ACHIEVEMENT_CREATE if created else AuditAction.ACHIEVEMENT_UPDATE,
+        target_type="achievement",
+        target_id=achievement.pk,
+        data={"changed": changed, "via": "django-admin"},
+    )
+
+
+def user_points_adjust(*, actor: User, user: User, points: int, reason: str) -> User:
+    """Add (or take away) points through the ledger, naming the employee and the reason."""
+
+    with transaction.atomic():
+        points_award(
+            user=user,
+            kind=ActivityKind.ADJUSTMENT,
+            points=points,
+            local_date=local_date_for(user=user),
+            data={"employee_id": actor.pk},
+            actor=actor,
+            reason=reason,
+        )
+        user.refresh_from_db(fields=["points"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.POINTS_ADJUST,
+            target_type="user",
+            target_id=user.pk,
+            reason=reason,
+            data={"points": points, "total": user.points},
+        )
+        cache_types_invalidate_on_commit(cache_types=LEADERBOARD_CACHE_TYPES)
+    return user
+
+
+def streak_lengths_refusal(*, current_length: int, longest_length: int) -> str | None:
+    """Why a streak cannot have these lengths, or None."""
+    if longest_length < current_length:
+        return "longest_length cannot be shorter than current_length."
+    return None
+
+
+def _streak_state(streak: Streak) -> dict[str, Any]:
+    return {
+        "current_length": streak.current_length,
+        "longest_length": streak.longest_length,
+        "last_active_date": streak.last_active_date,
+    }
+
+
+def _streak_repaired(
+    *, actor: User, streak: Streak, before: dict[str, Any], reason: str, data: dict[str, Any]
+) -> None:
+    """Audit a streak set by hand and tell the user's sockets, in the caller's transaction."""
+    audit_record(
+        actor=actor,
+        action=AuditAction.STREAK_REPAIR,
+        target_type="user",
+        target_id=streak.user_id,
+        reason=reason,
+        data={"before": before, "after": _streak_state(streak), **data},
+    )
+    event_send(
+        group=user_group(streak.user_id),
+        event_type="streak.updated",
+        data={
+            "current_length": streak.current_length,
+            "longest_length": streak.longest_length,
+            "last_active_date": streak.last_active_date.isoformat()
+            if streak.last_active_date
+            else None,
+        },
+    )
+
+
+def streak_repair(
+    *, actor: User, user: User, current_length: int, longest_length: int, reason: str
+) -> Streak:
+    """Set a user's streak by hand; a live repaired streak counts yesterday as active."""
+    refusal = streak_lengths_refusal(current_length=current_length, longest_length=longest_length)
+    if refusal:
+        raise ActionRefused(refusal)
+    today = local_date_for(user=user)
+    with transaction.atomic():
+        streak, _ = Streak.objects.select_for_update().get_or_create(user=user)
+        before = _streak_state(streak)
+        streak.current_length = current_length
+        streak.longest_length = longest_length
+        # Without this the next submission would restart the repaired streak at 1.
+        yesterday = today - timedelta(days=1)
+        if current_length and (
+            streak.last_active_date is None or streak.last_active_date < yesterday
+        ):
+            streak.last_active_date = yesterday
+        streak.updated_at = timezone.now()
+        streak.save()
+        _streak_repaired(actor=actor, streak=streak, before=before, reason=reason, data={})
+    return streak
+
+
+def streak_admin_edit(*, actor: User, streak: Streak, fields: dict[str, Any]) -> Streak:
+    """Save the fields of a streak edited in the Django admin, audited as a repair."""
+    with transaction.atomic():
+        locked = Streak.objects.select_for_update().get(pk=streak.pk)
+        before = _streak_state(locked)
+        changes = fields_apply(locked, fields)
+        refusal = streak_lengths_refusal(
+            current_length=locked.current_length, longest_length=locked.longest_length
+        )
+        if refusal:
+            raise ActionRefused(refusal)
+        locked.updated_at = timezone.now()
+        locked.save()
+        _streak_repaired(
+            actor=actor,
+            streak=locked,
+            before=before,
+            reason="",
+            data={"changed": sorted(changes), "via": "django-admin"},
+        )
+    return locked

@@ -1,13 +1,16 @@
 from django.contrib import admin
 from django.db import models
+from django.http import HttpRequest
 
-from adminops.admin_tools import (
-    AuditedAdminMixin,
-    ReadOnlyAdmin,
-    rebuild_ranking_stats,
-    warm_caches,
-)
+from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from products.models import Product, ProductMetadata, UserProductSearch
+from products.selectors import product_delete_blocker
+from products.services import (
+    METADATA_FIELDS,
+    product_admin_edit_record,
+    product_delete,
+    product_update,
+)
 
 # Counters kept by the ranking and page-view services; the admin shows them, never edits them.
 COUNTERS = ["view_count", "ranking_count"]
@@ -28,7 +31,18 @@ class ProductAdmin(AuditedAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ProductMetadataInline]
-    actions = [warm_caches, rebuild_ranking_stats]
+
+    def edit_record(
+        self, request: HttpRequest, obj: Product, created: bool, changed: list[str]
+    ) -> None:
+        product_admin_edit_record(actor=request.user, product=obj, created=created, changed=changed)
+
+    def delete_through_service(self, request: HttpRequest, obj: Product) -> None:
+        product_delete(actor=request.user, product=obj)
+
+    def delete_refusal(self, obj: Product) -> str | None:
+        return product_delete_blocker(product=obj)
+
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(ordering="metadata__ranking_count")
@@ -45,6 +59,12 @@ class ProductMetadataAdmin(admin.ModelAdmin):
     autocomplete_fields = ["product"]
     readonly_fields = [*COUNTERS, "updated_at"]
     ordering = ["-ranking_count", "product"]
+
+    def save_model(self, request: HttpRequest, obj: ProductMetadata, form, change: bool) -> None:
+        metadata = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in METADATA_FIELDS
+        }
+        product_update(actor=request.user, product=obj.product, fields={}, metadata=metadata)
 
 
 @admin.register(UserProductSearch)

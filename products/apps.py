@@ -16,8 +16,7 @@ class ProductsConfig(AppConfig):
             unless_query=["search"],
         )
         cached_route("product_categories", r"/api/products/categories/", types=[CacheType.PRODUCTS])
+        # The apps that add parts to the detail add their types (cached_route_depends).
         cached_route(
-            "product_detail",
-            r"/api/products/\d{1,18}/",
-            types=[CacheType.PRODUCT_METADATA, CacheType.RANKING_STATS],
+            "product_detail", r"/api/products/\d{1,18}/", types=[CacheType.PRODUCT_METADATA]
         )

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 
-from config.caching import CacheType, cache_get_or_set, cache_invalidate, cache_warmer
+from config.caching import CacheType, cache_get_or_set, cache_warmer
 from config.http_cache import RenderedJSON, json_render
 from products import selectors
 from products.serializers import CategorySerializer, ProductDetailSerializer, ProductSerializer
@@ -63,12 +63,6 @@ def product_detail_cached(*, product_id: int) -> RenderedJSON:
         return json_render(ProductDetailSerializer(product).data)
 
     return cache_get_or_set(CacheType.PRODUCT_METADATA, f"detail:{product_id}", compute)
-
-
-def catalogue_cache_invalidate() -> None:
-    """After an edit of a product or its metadata: lists and details are rebuilt at once."""
-    cache_invalidate(CacheType.PRODUCTS)
-    cache_invalidate(CacheType.PRODUCT_METADATA)
 
 
 @cache_warmer(CacheType.PRODUCTS)

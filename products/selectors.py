@@ -73,3 +73,10 @@ def popular_searches(*, since, limit: int = 10) -> list[dict]:
 def search_history_for_query(*, query: str) -> QuerySet[UserProductSearch]:
     """When a query was searched, newest first (index search_query_created)."""
     return UserProductSearch.objects.filter(query=normalize_query(query)).order_by("-created_at")
+
+
+def product_delete_blocker(*, product: Product) -> str | None:
+    """Why a product must not be deleted (users rank it), or None."""
+    if product.rankings.exists():
+        return "Users rank this product; set is_active to false instead of deleting it."
+    return None

@@ -1,15 +1,18 @@
 """Writes of the catalogue."""
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, When
 
 from accounts.models import User
-from gamification.models import Metric
-from gamification.services import achievements_evaluate
-from products.models import ProductMetadata, UserProductSearch
-from products.selectors import normalize_query
+from config.audit import AuditAction, audit_record
+from config.caching import CacheType, cache_types_invalidate_on_commit
+from config.services import ActionRefused, fields_apply
+from products.models import Product, ProductMetadata, UserProductSearch
+from products.selectors import normalize_query, product_delete_blocker
+from products.signals import product_searched
 
 
 def product_search_record(*, user_id: int | None, query: str, result_count: int) -> None:
@@ -18,7 +21,7 @@ def product_search_record(*, user_id: int | None, query: str, result_count: int)
         user_id=user_id, query=normalize_query(query)[:200], result_count=result_count
     )
     if user_id is not None:
-        achievements_evaluate(user=User.objects.get(pk=user_id), metrics=[Metric.SEARCHES_MADE])
+        product_searched.send(sender=UserProductSearch, user_id=user_id)
 
 
 def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:
@@ -61,3 +64,90 @@ def product_ranking_counts_reset(*, count: Callable[[], dict[int, int]]) -> int:
             row.ranking_count = actual.get(row.product_id, 0)
         ProductMetadata.objects.bulk_update(wrong, ["ranking_count"], batch_size=500)
     return len(wrong)
+
+
+# --- Edits made by employees ----------------------------------------------------------------
+
+METADATA_FIELDS = ("description", "attributes", "tags")
+
+# What a catalogue edit makes stale.
+PRODUCT_CACHE_TYPES = (
+    CacheType.PRODUCTS,
+    CacheType.PRODUCT_METADATA,
+    CacheType.RANKING_STATS,
+    CacheType.HOME_STATS,
+)
+
+
+def product_create(
+    *, actor: User | None, fields: dict[str, Any], metadata: dict[str, Any] | None = None
+) -> Product:
+    with transaction.atomic():
+        product = Product.objects.create(**fields)
+        ProductMetadata.objects.create(product=product, **(metadata or {}))
+        audit_record(
+            actor=actor,
+            action=AuditAction.PRODUCT_CREATE,
+            target_type="product",
+            target_id=product.pk,
+            data={"fields": fields, "metadata": metadata or {}},
+        )
+        cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+    return product
+
+
+def product_update(
+    *,
+    actor: User | None,
+    product: Product,
+    fields: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+) -> Product:
+    with transaction.atomic():
+        changes = fields_apply(product, fields)
+        product.save()
+        meta, _ = ProductMetadata.objects.get_or_create(product=product)
+        meta_changes = fields_apply(meta, metadata or {})
+        if meta_changes:
+            meta.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.PRODUCT_UPDATE,
+            target_type="product",
+            target_id=product.pk,
+            data={"changes": changes, "metadata_changes": meta_changes},
+        )
+        cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+    return product
+
+
+def product_delete(*, actor: User | None, product: Product) -> None:
+    """Delete a product nobody ranks; a ranked product is deactivated instead, keeping history."""
+    blocker = product_delete_blocker(product=product)
+    if blocker:
+        raise ActionRefused(blocker)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditAction.PRODUCT_DELETE,
+            target_type="product",
+            target_id=product.pk,
+            data={"slug": product.slug, "name": product.name},
+        )
+        product.delete()
+        cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+
+
+def product_admin_edit_record(
+    *, actor: User, product: Product, created: bool, changed: list[str]
+) -> None:
+    """Audit a product the Django admin just saved, and invalidate the caches it feeds."""
+    ProductMetadata.objects.get_or_create(product=product)
+    cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+    audit_record(
+        actor=actor,
+        action=AuditAction.PRODUCT_CREATE if created else AuditAction.PRODUCT_UPDATE,
+        target_type="product",
+        target_id=product.pk,
+        data={"changed": changed, "via": "django-admin"},
+    )

@@ -8,13 +8,13 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from config.http_cache import http_cache, json_object, rendered_response
 from products import caching, services
+from products.hooks import product_detail_parts
 from products.serializers import (
     CategorySerializer,
     ProductDetailSerializer,
     ProductListQuerySerializer,
     ProductSerializer,
 )
-from rankings.caching import product_stats_cached
 
 
 class ProductViewSet(viewsets.GenericViewSet):
@@ -64,9 +64,9 @@ class ProductViewSet(viewsets.GenericViewSet):
             detail = caching.product_detail_cached(product_id=int(pk))
         except caching.ProductNotFound:
             raise NotFound("No active product has this id.") from None
-        # Both parts are cached, each with its own type's TTL and invalidation.
-        stats = product_stats_cached(product_id=int(pk))
-        return rendered_response(json_object(detail, ranking_stats=stats))
+        # Each part is cached, with its own type's TTL and invalidation.
+        parts = product_detail_parts(product_id=int(pk))
+        return rendered_response(json_object(detail, **parts))
 
     @extend_schema(responses=CategorySerializer(many=True))
     @action(detail=False, pagination_class=None)

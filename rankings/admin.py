@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from adminops.admin_tools import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin
 from rankings.models import ProductRanking
 
 

@@ -10,6 +10,10 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self) -> None:
+        from config.metrics import open_socket_counter_register
+        from realtime.presence import open_socket_count
+
+        open_socket_counter_register(counter=open_socket_count)
         backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
         if backend.startswith("channels_redis."):
             logger.info("✅ Channels using Redis channel layer")

@@ -4,9 +4,9 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from accounts.admin import exclude_from_leaderboards, include_in_leaderboards
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from adminops.admin_tools import exclude_from_leaderboards, include_in_leaderboards
 from adminops.models import AuditAction, AuditLog
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType

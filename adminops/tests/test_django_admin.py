@@ -11,7 +11,11 @@ from django.utils import timezone
 from accounts.models import LoginCode, User, UserSession
 from accounts.tests.factories import UserFactory
 from adminops.demo import demo_data_seed
-from gamification.models import ActivityKind, ActivityLog
+from adminops.models import AuditAction, AuditLog
+from config.caching import CacheType
+from gamification.models import ActivityKind, ActivityLog, Streak
+from products.models import ProductMetadata
+from products.tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +158,109 @@ def test_a_customer_cannot_open_the_admin():
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def user_change_form(user: User, **changes) -> dict:
+    form = {
+        "email": user.email,
+        "display_name": user.display_name,
+        "timezone": user.timezone,
+        "is_active": "on",
+    }
+    return {**form, **changes}
+
+
+def test_leaderboard_exclusion_set_in_the_admin_is_audited_and_refills_the_boards(
+    employee_client, fill_cache, django_capture_on_commit_callbacks
+):
+    user = UserFactory()
+    board_cached = fill_cache(CacheType.LEADERBOARD)
+    position_cached = fill_cache(CacheType.LEADERBOARD_POSITION)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = employee_client.post(
+            reverse("admin:accounts_user_change", args=[user.pk]),
+            user_change_form(user, leaderboard_excluded="on"),
+        )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    user.refresh_from_db()
+    assert user.leaderboard_excluded
+    entry = AuditLog.objects.get(action=AuditAction.LEADERBOARD_EXCLUSION)
+    assert entry.target_id == str(user.pk)
+    assert entry.data == {"excluded": True, "was": False}
+    assert not board_cached()
+    assert not position_cached()
+
+
+def test_streak_edited_in_the_admin_is_audited_as_a_repair(employee_client):
+    user = UserFactory()
+    streak = Streak.objects.create(user=user, current_length=2, longest_length=4)
+
+    response = employee_client.post(
+        reverse("admin:gamification_streak_change", args=[streak.pk]),
+        {
+            "user": user.pk,
+            "current_length": "6",
+            "longest_length": "9",
+            "last_active_date": "",
+            "freezes_left": str(streak.freezes_left),
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    streak.refresh_from_db()
+    assert (streak.current_length, streak.longest_length) == (6, 9)
+    entry = AuditLog.objects.get(action=AuditAction.STREAK_REPAIR)
+    assert entry.target_id == str(user.pk)
+    assert entry.data["before"]["current_length"] == 2
+    assert entry.data["after"]["longest_length"] == 9
+    assert entry.data["via"] == "django-admin"
+
+
+def test_streak_edit_in_the_admin_refuses_a_longest_shorter_than_current(employee_client):
+    user = UserFactory()
+    streak = Streak.objects.create(user=user, current_length=2, longest_length=4)
+
+    response = employee_client.post(
+        reverse("admin:gamification_streak_change", args=[streak.pk]),
+        {
+            "user": user.pk,
+            "current_length": "8",
+            "longest_length": "5",
+            "last_active_date": "",
+            "freezes_left": str(streak.freezes_left),
+        },
+    )
+
+    assert response.status_code == 200
+    streak.refresh_from_db()
+    assert (streak.current_length, streak.longest_length) == (2, 4)
+    assert not AuditLog.objects.exists()
+
+
+def test_product_metadata_edited_in_the_admin_is_audited_and_invalidates_the_catalogue(
+    employee_client, fill_cache, django_capture_on_commit_callbacks
+):
+    product = ProductFactory()
+    metadata, _ = ProductMetadata.objects.get_or_create(product=product)
+    metadata_cached = fill_cache(CacheType.PRODUCT_METADATA)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = employee_client.post(
+            reverse("admin:products_productmetadata_change", args=[metadata.pk]),
+            {
+                "product": product.pk,
+                "description": "Now with a case.",
+                "attributes": "{}",
+                "tags": "[]",
+            },
+        )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    metadata.refresh_from_db()
+    assert metadata.description == "Now with a case."
+    entry = AuditLog.objects.get(action=AuditAction.PRODUCT_UPDATE)
+    assert entry.target_id == str(product.pk)
+    assert entry.data["metadata_changes"]["description"][1] == "Now with a case."
+    assert not metadata_cached()

@@ -5,8 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from adminops.models import AuditAction, AuditLog
-from adminops.services import tool_running
 from config.caching import CacheType
+from config.services import tool_running
 from products.models import Product
 from products.tests.factories import ProductFactory
 

@@ -11,7 +11,6 @@ from config.caching import (
     cache_get_or_set,
     cache_invalidate,
     cache_key,
-    cache_key_counts,
     cache_stats,
 )
 from config.redis import redis_call, redis_client, redis_status
@@ -157,16 +156,6 @@ def test_an_invalidation_reaches_every_instance_through_redis():
     other = caches.create_connection("default")
     other.set("cache-version:achievement_definitions", "another-instance", timeout=None)
     assert cache_get_or_set(CacheType.ACHIEVEMENT_DEFINITIONS, "all", lambda: "after") == "after"
-
-
-def test_keys_are_counted_per_type():
-    cache_get_or_set(CacheType.PRODUCTS, "page:1", lambda: 1)
-    cache_get_or_set(CacheType.PRODUCTS, "page:2", lambda: 2)
-    cache_get_or_set(CacheType.HOME_STATS, "all", lambda: 3)
-    counts = cache_key_counts()
-    assert counts["products"] == 2
-    assert counts["home_stats"] == 1
-    assert counts["leaderboard"] == 0
 
 
 def test_raw_redis_commands_fall_back_to_their_default_when_redis_is_dead():

@@ -11,8 +11,7 @@ from django.test import override_settings
 from config.caching import CacheType, cache_key
 from config.redis import redis_status
 from config.tests.private_redis import private_redis
-from products.caching import catalogue_cache_invalidate
-from products.models import Product
+from products.services import product_update
 from products.tests.factories import ProductFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db]
@@ -61,7 +60,7 @@ def _stored_keys(server) -> list[bytes]:
 
 
 def test_requests_survive_a_hung_then_dead_redis_and_use_it_again_when_it_is_back(
-    api_client, caplog
+    api_client, caplog, django_capture_on_commit_callbacks
 ):
     product = ProductFactory(name="Old name")
     caplog.set_level(logging.WARNING, "rankly.redis")
@@ -73,8 +72,8 @@ def test_requests_survive_a_hung_then_dead_redis_and_use_it_again_when_it_is_bac
         # Hung: connections are accepted and never answered. The first call pays the timeout,
         # opens the breaker, and the edit's invalidation is kept locally.
         server.pause()
-        Product.objects.filter(pk=product.pk).update(name="New name")
-        catalogue_cache_invalidate()
+        with django_capture_on_commit_callbacks(execute=True):
+            product_update(actor=None, product=product, fields={"name": "New name"})
         assert redis_status() == "degraded"
         timings = []
         for _ in range(5):

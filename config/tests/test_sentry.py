@@ -1,3 +1,5 @@
+import asyncio
+import importlib
 import logging
 import re
 import shutil
@@ -6,6 +8,7 @@ import pytest
 import sentry_sdk
 from django.apps import apps
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+from sentry_sdk.transport import Transport
 
 from config.sentry import RELEASE_ENV_VARS, sentry_asgi_app, sentry_init, sentry_release
 
@@ -82,3 +85,63 @@ def test_websocket_app_is_left_alone_while_sentry_is_off():
 def test_websocket_app_reports_to_sentry_once_it_is_on(sentry_off_afterwards):
     sentry_init(dsn=DSN, environment="development", traces_sample_rate=0.0, release="r1")
     assert isinstance(sentry_asgi_app(_websocket_app), SentryAsgiMiddleware)
+
+
+@pytest.fixture
+def asgi_rebuilt_afterwards():
+    """The next tests get config.asgi as built with Sentry off again."""
+    yield
+    import config.asgi
+
+    importlib.reload(config.asgi)
+
+
+def _asgi_application():
+    """config.asgi built afresh, so it sees whether Sentry is on at this moment."""
+    import config.asgi
+
+    return importlib.reload(config.asgi).application
+
+
+async def _websocket_to_unknown_path(application) -> None:
+    scope = {
+        "type": "websocket",
+        "path": "/ws/no-such-route/",
+        "headers": [(b"host", b"testserver"), (b"origin", b"http://testserver")],
+        "query_string": b"",
+        "subprotocols": [],
+    }
+    queue: asyncio.Queue = asyncio.Queue()
+    await queue.put({"type": "websocket.connect"})
+
+    async def send(message) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="No route found"):
+        await application(scope, queue.get, send)
+
+
+class CapturingTransport(Transport):
+    """Keeps what Sentry would send, instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.envelopes = []
+
+    def capture_envelope(self, envelope) -> None:
+        self.envelopes.append(envelope)
+
+
+def test_a_websocket_error_reaches_sentry(asgi_rebuilt_afterwards, sentry_off_afterwards):
+    transport = CapturingTransport()
+    sentry_sdk.init(dsn=DSN, transport=transport, default_integrations=False)
+
+    asyncio.run(_websocket_to_unknown_path(_asgi_application()))
+    sentry_sdk.flush()
+
+    events = [envelope.get_event() for envelope in transport.envelopes]
+    errors = [
+        event["exception"]["values"][-1] for event in events if event and "exception" in event
+    ]
+    assert [error["type"] for error in errors] == ["ValueError"]
+    assert "No route found" in errors[0]["value"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import websockets
 
+from config.server import web_concurrency
 from config.tests.private_redis import free_port
 from config.tests.workers import (
     connections_per_worker,
@@ -168,3 +169,14 @@ def test_every_worker_drops_a_peer_that_stays_silent_past_the_ping_timeout(two_w
         if dropped == set(pids):
             return
     raise AssertionError(f"only workers {dropped} of {pids} were checked")
+
+
+def test_one_process_by_default_without_redis_and_one_per_core_with_it(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("REPLIT_DEPLOYMENT", raising=False)
+    monkeypatch.delenv("UPSTASH_REDIS_URL", raising=False)
+    assert web_concurrency() == 1
+    monkeypatch.setenv("UPSTASH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert web_concurrency() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert web_concurrency() == 3

@@ -379,3 +379,34 @@ def test_points_rebuild_after_a_lost_update_in_a_big_ledger():
     User.objects.filter(pk=users[1].pk).update(points=0)
     assert services.points_rebuild() == 1
     assert [User.objects.get(pk=u.pk).points for u in users] == [37, 37, 37]
+
+
+def test_a_streak_edited_by_an_employee_is_sent_to_the_user_and_audited(
+    events, django_capture_on_commit_callbacks
+):
+    from adminops.models import AuditLog
+
+    user, employee = UserFactory(), UserFactory(is_staff=True)
+    streak = StreakFactory(user=user, current_length=2, longest_length=4)
+    listen = events(user_group(user.pk))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.streak_admin_edit(
+            actor=employee, streak=streak, fields={"current_length": 5, "longest_length": 5}
+        )
+
+    pushed = [m["data"] for m in listen() if m["event"] == "streak.updated"]
+    assert [(d["current_length"], d["longest_length"]) for d in pushed] == [(5, 5)]
+    entry = AuditLog.objects.get(target_id=str(user.pk))
+    assert (entry.actor, entry.data["changed"]) == (employee, ["current_length", "longest_length"])
+
+
+def test_a_streak_edit_with_longest_shorter_than_current_changes_nothing():
+    user = UserFactory()
+    streak = StreakFactory(user=user, current_length=2, longest_length=4)
+
+    with pytest.raises(services.ActionRefused):
+        services.streak_admin_edit(actor=UserFactory(), streak=streak, fields={"current_length": 6})
+
+    streak.refresh_from_db()
+    assert (streak.current_length, streak.longest_length) == (2, 4)

@@ -4,8 +4,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from config.caching import CacheType, cache_get_or_set, cache_stats
-from products.caching import catalogue_cache_invalidate
 from products.models import Product, UserProductSearch
+from products.services import product_update
 from products.tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,14 +70,17 @@ def test_a_page_past_the_end_is_a_404_and_bad_page_a_400(api_client):
     assert response.json()["code"] == "invalid"
 
 
-def test_a_product_edit_shows_at_once_after_the_catalogue_is_invalidated(api_client):
+def test_a_product_edit_through_the_service_shows_at_once(
+    api_client, django_capture_on_commit_callbacks
+):
     product = ProductFactory(name="Old name")
     assert _get(api_client, f"/api/products/{product.pk}/").json()["name"] == "Old name"
     assert _get(api_client, "/api/products/").json()["results"][0]["name"] == "Old name"
     Product.objects.filter(pk=product.pk).update(name="New name")
     # Without an invalidation the cached answers stand (up to their TTL)...
     assert _get(api_client, f"/api/products/{product.pk}/").json()["name"] == "Old name"
-    catalogue_cache_invalidate()
+    with django_capture_on_commit_callbacks(execute=True):
+        product_update(actor=None, product=product, fields={"name": "New name"})
     assert _get(api_client, f"/api/products/{product.pk}/").json()["name"] == "New name"
     assert _get(api_client, "/api/products/").json()["results"][0]["name"] == "New name"
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import ActionRefused, CsvImportError, products_import_csv
+from config.services import ActionRefused
+from products.importing import CsvImportError, products_import_csv
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import ActionRefused, tool_ranking_stats_rebuild
+from adminops.services import tool_ranking_stats_rebuild
+from config.services import ActionRefused
 
 
 class Command(BaseCommand):

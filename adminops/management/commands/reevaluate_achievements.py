@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from adminops.services import ActionRefused, tool_achievements_reevaluate
+from adminops.services import tool_achievements_reevaluate
+from config.services import ActionRefused
 
 
 class Command(BaseCommand):

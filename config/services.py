@@ -1,0 +1,40 @@
+"""Plumbing every app's services share: refusing an action, applying edits, one run at a time."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.cache import cache
+from django.db import models
+from django.utils import timezone
+
+Progress = Callable[[int, int], None]
+
+TOOL_LOCK_SECONDS = 15 * 60
+
+
+class ActionRefused(Exception):
+    """The action would break something that exists; the message says what to do instead."""
+
+
+def fields_apply(instance: models.Model, fields: dict[str, Any]) -> dict[str, list[Any]]:
+    """Set fields on an instance and return {field: [old, new]} for those that changed."""
+    changes = {}
+    for name, value in fields.items():
+        old = getattr(instance, name)
+        if old != value:
+            changes[name] = [old, value]
+            setattr(instance, name, value)
+    return changes
+
+
+@contextmanager
+def tool_running(*, name: str) -> Iterator[None]:
+    """One run of a tool at a time, across instances: the lock lives in the shared cache."""
+    key = f"tool-running:{name}"
+    if not cache.add(key, timezone.now().isoformat(), timeout=TOOL_LOCK_SECONDS):
+        raise ActionRefused(f"{name} is already running; try again when it has finished.")
+    try:
+        yield
+    finally:
+        cache.delete(key)
