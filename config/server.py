@@ -10,12 +10,13 @@ server. With more, it is a supervisor that starts the workers, each listening on
 address with SO_REUSEPORT, so that the kernel spreads new connections over them; a worker joins
 only once Django is loaded, so no connection waits on one that is starting. A worker that exits
 while it serves is started again, the others keeping the port answering meanwhile; the
-connections the dead worker held or was queueing are lost. A worker that exits with an error
-within its first seconds means a broken release rather than a crash: the supervisor then stops
-every worker and exits with an error. SIGTERM and SIGINT stop the workers, then the supervisor.
+connections the dead worker held or was queueing are lost. A worker that exits before it ever
+listened means a broken release rather than a crash: the supervisor then stops every worker and
+exits with an error. SIGTERM and SIGINT stop the workers, then the supervisor.
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -34,15 +35,16 @@ from config.redis import redis_url
 
 logger = logging.getLogger("rankly.server")
 
-# A worker that exits with an error this soon after its start failed to start: restarting
-# cannot help.
-STARTUP_SECONDS = 10.0
 STOP_SECONDS = 10.0
 LISTEN_BACKLOG = 1024
 
 
 REUSE_PORT_FLAG = "--reuse-port"
 REUSE_PORT_ENDPOINT = "rankly-reuseport:"
+# A pipe the worker writes one byte to once it listens: how the supervisor tells a worker that
+# failed to start (restarting cannot help) from one that crashed while serving.
+READY_FD_FLAG = "--ready-fd"
+_ready_fd: int | None = None
 
 
 def _server_from_string(reactor_: object, description: str) -> object:
@@ -52,6 +54,9 @@ def _server_from_string(reactor_: object, description: str) -> object:
     host, _, port = description.removeprefix(REUSE_PORT_ENDPOINT).rpartition("/")
     sock = listening_socket(host, int(port))
     sock.setblocking(False)
+    if _ready_fd is not None:
+        os.write(_ready_fd, b"1")
+        os.close(_ready_fd)
     # Twisted adopts a copy of the descriptor and closes this one.
     return AdoptedStreamServerEndpoint(reactor_, sock.detach(), sock.family)
 
@@ -92,21 +97,52 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class Worker:
+    def __init__(self, *, index: int, worker_args: list[str]) -> None:
+        env = dict(os.environ)
+        if env.get("INSTANCE_ID"):
+            env["INSTANCE_ID"] = f"{env['INSTANCE_ID']}-{index}"
+        self.ready_read, ready_write = os.pipe()
+        os.set_blocking(self.ready_read, False)
+        command = [
+            sys.executable,
+            "-m",
+            "config.server",
+            REUSE_PORT_FLAG,
+            READY_FD_FLAG,
+            str(ready_write),
+            *worker_args,
+        ]
+        try:
+            self.process = subprocess.Popen(command, env=env, pass_fds=(ready_write,))
+        finally:
+            os.close(ready_write)
+        self.ready = False
+
+    def poll(self) -> int | None:
+        """The exit code once the worker has exited; notes meanwhile whether it listens."""
+        code = self.process.poll()
+        if not self.ready:
+            # Read after the exit check, so that a worker that listened and then died is seen
+            # as having listened.
+            with contextlib.suppress(BlockingIOError):
+                self.ready = os.read(self.ready_read, 1) == b"1"
+        if code is not None:
+            os.close(self.ready_read)
+        return code
+
+
 class Supervisor:
     """Starts `processes` workers on one address and keeps them running until told to stop."""
 
     def __init__(self, *, processes: int, worker_args: list[str]) -> None:
         self.worker_args = worker_args
-        self.workers: dict[int, tuple[subprocess.Popen, float]] = {}
+        self.workers: dict[int, Worker] = {}
         self.processes = processes
         self.stopping = False
 
     def start_worker(self, index: int) -> None:
-        env = dict(os.environ)
-        if env.get("INSTANCE_ID"):
-            env["INSTANCE_ID"] = f"{env['INSTANCE_ID']}-{index}"
-        command = [sys.executable, "-m", "config.server", REUSE_PORT_FLAG, *self.worker_args]
-        self.workers[index] = (subprocess.Popen(command, env=env), time.monotonic())
+        self.workers[index] = Worker(index=index, worker_args=self.worker_args)
 
     def stop(self, *_: object) -> None:
         self.stopping = True
@@ -118,28 +154,28 @@ class Supervisor:
             self.start_worker(index)
         failed = False
         while not self.stopping:
-            for index, (process, started) in list(self.workers.items()):
-                code = process.poll()
+            for index, worker in list(self.workers.items()):
+                code = worker.poll()
                 if code is None or self.stopping:
                     continue
-                # Killed by a signal (the OOM killer, an operator) is a crash, whenever it came.
-                if code > 0 and time.monotonic() - started < STARTUP_SECONDS:
-                    logger.error("worker %d exited with %s while starting", index, code)
+                if not worker.ready:
+                    logger.error("worker %d exited with %s before it listened", index, code)
                     failed = True
                     self.stopping = True
                     break
-                logger.warning("worker %d (pid %d) exited with %s", index, process.pid, code)
+                logger.warning("worker %d (pid %d) exited with %s", index, worker.process.pid, code)
                 self.start_worker(index)
             time.sleep(0.2)
         self.stop_workers()
         return 1 if failed else 0
 
     def stop_workers(self) -> None:
-        for process, _ in self.workers.values():
+        processes = [worker.process for worker in self.workers.values()]
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
         deadline = time.monotonic() + STOP_SECONDS
-        for process, _ in self.workers.values():
+        for process in processes:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -147,18 +183,23 @@ class Supervisor:
                 process.wait()
 
 
-def worker_argv(argv: list[str]) -> list[str]:
-    """daphne's command line with its --bind and --port turned into a shared-port endpoint."""
+def worker_argv(argv: list[str]) -> tuple[list[str], int | None]:
+    """daphne's command line with its --bind and --port turned into a shared-port endpoint, and
+    the descriptor to report readiness on."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("-b", "--bind", dest="host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=8000)
+    parser.add_argument(READY_FD_FLAG, dest="ready_fd", type=int, default=None)
     known, rest = parser.parse_known_args([arg for arg in argv if arg != REUSE_PORT_FLAG])
-    return ["--endpoint", f"{REUSE_PORT_ENDPOINT}{known.host}/{known.port}", *rest]
+    endpoint = f"{REUSE_PORT_ENDPOINT}{known.host}/{known.port}"
+    return ["--endpoint", endpoint, *rest], known.ready_fd
 
 
 def main(argv: list[str]) -> int:
     if REUSE_PORT_FLAG in argv:
-        return RanklyCommandLineInterface().run(worker_argv(argv)) or 0
+        global _ready_fd
+        daphne_argv, _ready_fd = worker_argv(argv)
+        return RanklyCommandLineInterface().run(daphne_argv) or 0
     processes = web_concurrency()
     if processes == 1:
         return RanklyCommandLineInterface().run(argv) or 0

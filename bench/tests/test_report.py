@@ -95,9 +95,11 @@ def test_paced_scenarios_offer_16_a_second_and_80_percent_of_the_measured_capaci
     scenarios = {scenario.name: scenario for scenario in SCENARIOS}
     measured = {"writes": {"rps": 50.0}}
 
-    paced = pacing_seconds(scenarios["writes_paced"], users=32, results=measured)
-    at_80 = pacing_seconds(scenarios["writes_80"], users=32, results=measured)
+    def period(name: str, duration: int = 30) -> float | None:
+        return pacing_seconds(scenarios[name], users=32, results=measured, duration=duration)
 
-    assert 32 / paced == 16.0
-    assert 32 / at_80 == 40.0
-    assert pacing_seconds(scenarios["writes"], users=32, results=measured) is None
+    assert 32 / period("writes_paced") == 16.0
+    assert 32 / period("writes_80") == 40.0
+    assert period("writes") is None
+    # A short run paces every user at least twice within it.
+    assert period("writes_paced", duration=3) == 1.5
