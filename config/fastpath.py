@@ -60,7 +60,7 @@ ANSWER_FORMAT = b"rankly-answer-1"
 PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining", b"date"})
 # Printable, percent-encoded query strings only (no encoded control characters): anything else
 # is Django's to judge.
-SAFE_QUERY = re.compile(rb"(?:[A-Za-z0-9&=._~+,:-]|%[2-7][0-9A-Fa-f])*")
+SAFE_QUERY = re.compile(rb"(?:[A-Za-z0-9&=._~+,:-]|%[2-6][0-9A-Fa-f]|%7[0-9A-Ea-e])*")
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 

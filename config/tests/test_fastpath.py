@@ -237,6 +237,15 @@ def test_page_links_name_the_host_that_was_asked(paths):
         assert fast == django
 
 
+def test_control_characters_in_the_query_are_refused_alike(paths):
+    for name, path in paths.items():
+        joiner = "&" if "?" in path else "?"
+        for escape in ("%00", "%1F", "%7F", "%C2%80"):
+            fast, django = both_ways(f"{path}{joiner}x={escape}")
+            assert fast[0] == 400, (name, escape)
+            assert fast == django, (name, escape)
+
+
 def test_an_invalidation_ends_a_stored_answer_at_once(paths, catalogue):
     path = paths["product_detail"]
     asgi_get(fast_path, path)
