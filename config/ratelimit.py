@@ -37,7 +37,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from config.client_ip import client_network
-from config.redis import redis_call, redis_is_configured
+from config.redis import redis_call
 
 logger = logging.getLogger(__name__)
 
@@ -348,24 +348,24 @@ class RateLimitMiddleware:
         """The count in the shared store, or None when it is unreachable."""
         if time.time() < self._store_retry_at:
             return None
+        if hasattr(caches[settings.RATELIMIT_USE_CACHE], "breaker"):
+            counting = Counting.of(group=group, client=client_network(request))
+            # Rankly's Redis cache (config.cache_backend): None while Redis is down, and its
+            # circuit breaker decides when to try again, so a recovered Redis carries on with
+            # the count it holds. Any other cache goes through django-ratelimit.
+            return redis_call(
+                lambda client: count_and_read(client, counting=counting, reads=[])[0],
+                default=None,
+                alias=settings.RATELIMIT_USE_CACHE,
+            )
         try:
-            if redis_is_configured(settings.RATELIMIT_USE_CACHE):
-                counting = Counting.of(group=group, client=client_network(request))
-                shared = redis_call(
-                    lambda client: count_and_read(client, counting=counting, reads=[])[0],
-                    default=None,
-                    alias=settings.RATELIMIT_USE_CACHE,
-                )
-            else:
-                usage = get_usage(request, group=group, key=_client_key, rate=rate, increment=True)
-                # django-ratelimit's window still holds at time_left 0; it resets a second later.
-                shared = usage and Usage(
-                    limit=usage["limit"], count=usage["count"], reset_in=usage["time_left"] + 1
-                )
+            usage = get_usage(request, group=group, key=_client_key, rate=rate, increment=True)
         except Exception:
-            # Whatever fails in the store (Redis down, a timeout) must not become a 500.
+            # Whatever fails in the store (a timeout) must not become a 500.
             logger.warning("Rate-limit store unavailable; counting in process", exc_info=True)
-            shared = None
-        if shared is None:
+            usage = None
+        if usage is None:
             self._store_retry_at = time.time() + settings.RATELIMIT_STORE_RETRY_SECONDS
-        return shared
+            return None
+        # django-ratelimit's window still holds at time_left 0; it resets a second later.
+        return Usage(limit=usage["limit"], count=usage["count"], reset_in=usage["time_left"] + 1)
