@@ -1,10 +1,13 @@
 import secrets
 import unicodedata
 import zoneinfo
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone as dj_timezone
 
 # They render as a dot but are not one: "jane<U+2024>doe@" would pass for "jane.doe@".
@@ -39,6 +42,10 @@ def handle_generate() -> str:
     return f"player-{secrets.token_hex(6)}"
 
 
+# A day may start up to 04:00, for night owls; later would make "today" mostly yesterday.
+DAY_START_HOUR_MAX = 4
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone name.")
@@ -47,9 +54,9 @@ def validate_timezone(value: str) -> None:
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def get_by_natural_key(self, username: str) -> "User":
+    def get_by_natural_key(self, username: str | None) -> "User":
         try:
-            email = normalize_email(username)
+            email = normalize_email(username or "")
         except ValueError as error:
             raise self.model.DoesNotExist from error
         return self.get(email=email)
@@ -85,7 +92,38 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Shown publicly until the user chooses a display name.",
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Database defaults too: bulk loaders insert users with SQL of their own.
+    day_start_hour = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(DAY_START_HOUR_MAX)],
+        help_text="The local hour the user's day starts at: 0 is midnight.",
+    )
+    pending_timezone = models.CharField(
+        max_length=64, blank=True, default="", db_default="", validators=[validate_timezone]
+    )
+    pending_day_start_hour = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(DAY_START_HOUR_MAX)]
+    )
+    pending_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the pending zone and day start take effect: the end of the user's "
+        "current day in the old ones.",
+    )
+    skipped_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The date the last zone or day-start change skipped: it never existed for "
+        "the user, so missing it breaks no streak.",
+    )
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
+    points_reached_at = models.DateTimeField(
+        default=dj_timezone.now,
+        # Rows written in bulk SQL (benchmarks, imports) get one too.
+        db_default=Now(),
+        help_text="When the points last changed: equal scores list who reached them first.",
+    )
     leaderboard_opt_out = models.BooleanField(default=False)
     leaderboard_excluded = models.BooleanField(
         default=False, help_text="Set by employees: keeps the user off every leaderboard."
@@ -98,15 +136,28 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         indexes = [
-            # gamification.selectors.leaderboard_position: counts users ahead without the table.
+            # The SQL leaderboard (gamification.selectors): pages, counts and neighbours in board
+            # order, never reading the table.
             models.Index(
-                fields=["-points", "id"],
+                fields=["-points", "points_reached_at", "id"],
                 name="user_leaderboard",
                 condition=models.Q(
+                    is_active=True,
+                    is_staff=False,
+                    leaderboard_opt_out=False,
+                    leaderboard_excluded=False,
+                ),
+            ),
+            # The SQL period boards leave these few users out of the ledger's totals without
+            # reading the table: the complement of user_leaderboard's predicate.
+            models.Index(
+                fields=["id"],
+                name="user_unranked",
+                condition=~models.Q(
                     is_active=True,
                     is_staff=False,
                     leaderboard_opt_out=False,

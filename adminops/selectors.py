@@ -5,15 +5,12 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from accounts.selectors import users_seen_since
 from adminops.models import AuditLog
 from config.caching import cache_stats
 from config.metrics import metrics_snapshot
 from gamification.models import Achievement
 from products.models import Product
-from realtime.presence import open_socket_count
-
-ONLINE_WINDOW_MINUTES = 5
+from realtime.presence import open_socket_count, users_online_count
 
 
 def audit_log_list(*, target_type: str = "", target_id: str = "") -> QuerySet[AuditLog]:
@@ -70,5 +67,5 @@ def dashboard_snapshot() -> dict[str, Any]:
         "latency_ms": {q: requests[f"{q}_ms"] for q in ("p50", "p95", "p99")},
         "cache_hit_rate": {row["type"]: row["hit_rate"] for row in cache_stats_report()},
         "open_websockets": open_socket_count(),
-        "online_users": users_seen_since(minutes=ONLINE_WINDOW_MINUTES),
+        "online_users": users_online_count(),
     }

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
@@ -6,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user, request_user_or_none
 from config.http_cache import http_cache, rendered_response
 from gamification import caching, selectors, services
 from gamification.serializers import (
@@ -21,9 +25,12 @@ from gamification.serializers import (
     StreakSerializer,
 )
 
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
+
 
 class LeaderboardViewSet(viewsets.GenericViewSet):
-    """Users by points (`all`) or points earned in the last 7 days (`week`)."""
+    """Players by points: all time (`all`) or in the current UTC day, ISO week or month."""
 
     serializer_class = LeaderboardSerializer
     # One object with its entries, not a page of a list: no page parameters in the schema.
@@ -36,7 +43,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
         query.is_valid(raise_exception=True)
         return rendered_response(caching.leaderboard_cached(**query.validated_data))
 
-    def get_permissions(self) -> list:
+    def get_permissions(self) -> "Sequence[_SupportsHasPermission]":
         if self.action == "list":
             return [permissions.AllowAny()]
         return super().get_permissions()
@@ -48,9 +55,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
         query = PositionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return rendered_response(
-            caching.leaderboard_position_cached(
-                user=request.user, window=query.validated_data["window"]
-            )
+            caching.leaderboard_position_cached(user=request_user(request), **query.validated_data)
         )
 
 
@@ -92,20 +97,23 @@ class MeViewSet(viewsets.GenericViewSet):
     @action(detail=False)
     def achievements(self, request: Request) -> Response:
         mine = {
-            "unlocked": selectors.achievements_for_user(user=request.user),
-            "in_progress": selectors.achievements_in_progress(user=request.user),
+            "unlocked": selectors.achievements_for_user(user=request_user(request)),
+            "in_progress": selectors.achievements_in_progress(user=request_user(request)),
+            "hidden_locked": selectors.hidden_achievements_locked_count(user=request_user(request)),
         }
         return Response(MyAchievementsSerializer(mine).data)
 
     @extend_schema(responses=StreakSerializer)
     @action(detail=False)
     def streak(self, request: Request) -> Response:
-        return Response(StreakSerializer(selectors.streak_for_user(user=request.user)).data)
+        return Response(
+            StreakSerializer(selectors.streak_for_user(user=request_user(request))).data
+        )
 
     @extend_schema(responses=ActivitySerializer(many=True))
     @action(detail=False)
     def activity(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.activity_for_user(user=request.user))
+        page = self.paginate_queryset(selectors.activity_for_user(user=request_user(request)))
         return self.get_paginated_response(ActivitySerializer(page, many=True).data)
 
 
@@ -121,7 +129,7 @@ class PageViewViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         try:
             services.page_view_record(
-                user=request.user,
+                user=request_user_or_none(request),
                 session_key=request.session.session_key or "",
                 **serializer.validated_data,
             )

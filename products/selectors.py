@@ -1,8 +1,24 @@
 """Reads of the catalogue."""
 
-from django.db.models import Count, Q, QuerySet
+from datetime import datetime, timedelta, tzinfo
+from typing import TypedDict
 
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import TruncDate
+
+from config.db_router import replica_reads
 from products.models import Product, ProductMetadata, UserProductSearch
+
+
+class CategoryCount(TypedDict):
+    category: str
+    product_count: int
+
+
+class QuerySearches(TypedDict):
+    query: str
+    searches: int
 
 
 def normalize_query(query: str) -> str:
@@ -27,7 +43,7 @@ def product_get(*, product_id: int) -> Product | None:
     return Product.objects.select_related("metadata").filter(pk=product_id, is_active=True).first()
 
 
-def product_categories() -> list[dict]:
+def product_categories() -> list[CategoryCount]:
     """Categories of active products with how many products each has, by name."""
     return list(
         Product.objects.filter(is_active=True)
@@ -60,7 +76,25 @@ def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
     return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
 
 
-def popular_searches(*, since, limit: int = 10) -> list[dict]:
+def searches_daily_distinct_count(*, user_id: int, zone: tzinfo, day_start_hour: int) -> int:
+    """The searches-made metric: each query counts once per day of the user's (in `zone`,
+    days starting at `day_start_hour`), however often it is searched that day."""
+    moment: F | ExpressionWrapper[CombinedExpression] = F("created_at")
+    if day_start_hour:
+        moment = ExpressionWrapper(
+            F("created_at") - timedelta(hours=day_start_hour), output_field=DateTimeField()
+        )
+    return (
+        UserProductSearch.objects.filter(user_id=user_id)
+        .annotate(day=TruncDate(moment, tzinfo=zone))
+        .values("query", "day")
+        .distinct()
+        .count()
+    )
+
+
+@replica_reads()
+def popular_searches(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
     """The most searched queries since a time (index search_created_query)."""
     return list(
         UserProductSearch.objects.filter(created_at__gte=since)
