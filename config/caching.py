@@ -77,7 +77,7 @@ def _version_key(cache_type: CacheType) -> str:
 def generation_key(cache_type: CacheType, *, backend: Any = cache) -> str:
     """The Redis key that holds a type's generation (readers compare its bytes, never decode
     them)."""
-    return backend.make_key(_version_key(cache_type))
+    return str(backend.make_key(_version_key(cache_type)))
 
 
 def cache_key(cache_type: CacheType, key: str) -> str:

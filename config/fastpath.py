@@ -50,7 +50,10 @@ from config.redis import async_redis_client, loop_cache_backend
 
 logger = logging.getLogger("rankly.fastpath")
 
-ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Any]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # How long a stored answer outlives the cached parts it was built from, at most.
 ANSWER_SECONDS = 60
@@ -113,7 +116,7 @@ def answer_key(route: CachedRoute, *, host: bytes, path: str, query: bytes) -> s
     an answer may hold links to itself."""
     request = host + b"\0" + path.encode() + b"?" + query
     digest = hashlib.blake2b(request, digest_size=16).hexdigest()
-    return loop_cache_backend().make_key(f"answer:{route.name}:{digest}")
+    return str(loop_cache_backend().make_key(f"answer:{route.name}:{digest}"))
 
 
 def _query_names(query: bytes) -> set[str]:
@@ -151,7 +154,7 @@ class Answer(NamedTuple):
 
 
 class Lookup(NamedTuple):
-    scope: dict
+    scope: Scope
     key: str
     stamp: bytes
     secure: bool
@@ -159,7 +162,7 @@ class Lookup(NamedTuple):
     answer: Answer | None  # None: Django answers, and its answer is stored
 
 
-def _headers(scope: dict) -> dict[bytes, bytes]:
+def _headers(scope: Scope) -> dict[bytes, bytes]:
     headers: dict[bytes, bytes] = {}
     for name, value in scope.get("headers", ()):
         name = name.lower()
@@ -167,7 +170,7 @@ def _headers(scope: dict) -> dict[bytes, bytes]:
     return headers
 
 
-def _is_secure(scope: dict, headers: dict[bytes, bytes]) -> bool:
+def _is_secure(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     """request.is_secure(), from the scope."""
     if settings.SECURE_PROXY_SSL_HEADER:
         meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
@@ -193,7 +196,9 @@ def _host_allowed(headers: dict[bytes, bytes]) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
-def _answerable(route: CachedRoute, scope: dict, headers: dict[bytes, bytes], secure: bool) -> bool:
+def _answerable(
+    route: CachedRoute, scope: Scope, headers: dict[bytes, bytes], secure: bool
+) -> bool:
     """A request whose answer may come from the store: what Django would answer alike for
     everyone who sends it."""
     if b"authorization" in headers or b"if-none-match" in headers:
@@ -219,12 +224,14 @@ class FastPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         route = route_for(scope["path"])
         if route is None:
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         started = perf_counter()
         try:
             lookup = await self._lookup(route, scope)
@@ -234,7 +241,8 @@ class FastPath:
             sentry_sdk.capture_exception()
             lookup = None
         if lookup is None:
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         if lookup.answer is None:
             await self._through_django(route, lookup, receive, send)
             fast_path_observe(route=route.name, outcome="django")
@@ -252,7 +260,7 @@ class FastPath:
             cache_hit_count(cache_type)
         fast_path_observe(route=route.name, outcome="hit", seconds=perf_counter() - started)
 
-    async def _lookup(self, route: CachedRoute, scope: dict) -> "Lookup | None":
+    async def _lookup(self, route: CachedRoute, scope: Scope) -> "Lookup | None":
         """Count the request and find its stored answer; None when Django must answer it alone
         (not answerable here, or Redis unavailable: nothing was counted)."""
         headers = _headers(scope)
@@ -308,14 +316,14 @@ class FastPath:
         )
 
     async def _through_django(
-        self, route: CachedRoute, lookup: "Lookup", receive: Callable, send: Callable
+        self, route: CachedRoute, lookup: "Lookup", receive: Receive, send: Send
     ) -> None:
         """Django answers; a complete 200 with an ETag and no cookie is stored for the next."""
-        start: dict = {}
+        start: dict[str, Any] = {}
         body: list[bytes] = []
         complete = False
 
-        async def capture(message: dict) -> None:
+        async def capture(message: dict[str, Any]) -> None:
             nonlocal complete
             if message["type"] == "http.response.start":
                 start.update(message)

@@ -67,7 +67,7 @@ _ready_fd: int | None = None
 def _server_from_string(reactor_: object, description: str) -> object:
     """Twisted's endpoints, and one more: a TCP port shared with the other workers."""
     if not description.startswith(REUSE_PORT_ENDPOINT):
-        return serverFromString(reactor_, description)
+        return serverFromString(reactor_, description)  # type: ignore[no-untyped-call]  # Twisted
     host, _, port = description.removeprefix(REUSE_PORT_ENDPOINT).rpartition("/")
     sock = listening_socket(host, int(port))
     sock.setblocking(False)
@@ -75,7 +75,7 @@ def _server_from_string(reactor_: object, description: str) -> object:
         os.write(_ready_fd, b"1")
         os.close(_ready_fd)
     # Twisted adopts a copy of the descriptor and closes this one.
-    return AdoptedStreamServerEndpoint(reactor_, sock.detach(), sock.family)
+    return AdoptedStreamServerEndpoint(reactor_, sock.detach(), sock.family)  # type: ignore[no-untyped-call]
 
 
 daphne.server.serverFromString = _server_from_string
@@ -329,10 +329,10 @@ def main(argv: list[str]) -> int:
     if REUSE_PORT_FLAG in argv:
         global _ready_fd
         daphne_argv, _ready_fd = worker_argv(argv)
-        return RanklyCommandLineInterface().run(daphne_argv) or 0
+        return RanklyCommandLineInterface().run(daphne_argv) or 0  # type: ignore[no-untyped-call]
     processes = web_concurrency()
     if processes == 1:
-        return RanklyCommandLineInterface().run(argv) or 0
+        return RanklyCommandLineInterface().run(argv) or 0  # type: ignore[no-untyped-call]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logger.info("starting %d workers", processes)
     return Supervisor(processes=processes, worker_args=argv).run()

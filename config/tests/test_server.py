@@ -139,7 +139,7 @@ def silent_peer(port: int) -> socket.socket:
     sock.sendall(
         (
             "GET /ws/live/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nOrigin: http://127.0.0.1\r\n"
+            f"Connection: Upgrade\r\nOrigin: http://127.0.0.1:{port}\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )

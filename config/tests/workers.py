@@ -132,7 +132,7 @@ async def websocket_on(*, port: int, path: str, pid: int, pids: list[int], **opt
     """A WebSocket that worker `pid` serves, from as many tries as it takes."""
     for _ in range(50):
         ws = await websockets.connect(
-            f"ws://127.0.0.1:{port}{path}", origin="http://127.0.0.1", **options
+            f"ws://127.0.0.1:{port}{path}", origin=f"http://127.0.0.1:{port}", **options
         )
         client_port = ws.transport.get_extra_info("sockname")[1]
         if serving_worker(pids=pids, server_port=port, client_port=client_port) == pid:
