@@ -32,7 +32,7 @@ test: install
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest selected no tests" >&2; fi; exit $$rc
 
-# Fresh PostgreSQL database, seeded at scale, one daphne process, Locust per scenario (bench/run.py).
+# Fresh PostgreSQL database, seeded at scale, WEB_CONCURRENCY=--web-concurrency (1), Locust per scenario (bench/run.py).
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -9,9 +9,10 @@ import itertools
 import json
 import os
 import random
+import time
 
 import gevent
-from locust import FastHttpUser, constant, constant_pacing, task
+from locust import FastHttpUser, constant, task
 
 from bench import scenarios
 from bench.scenarios import Catalog
@@ -66,6 +67,14 @@ class Healthz(BenchUser):
         self.get(scenarios.HEALTHZ, name=scenarios.HEALTHZ)
 
 
+class Floor(BenchUser):
+    """A response the server writes before Django (bench/asgi.py): the server's own cost."""
+
+    @task
+    def floor(self) -> None:
+        self.get(scenarios.FLOOR, name=scenarios.FLOOR)
+
+
 class CachedReads(BenchUser):
     """The read endpoints the caches serve, equally often, after a warm-up."""
 
@@ -89,6 +98,46 @@ class CachedReads(BenchUser):
     @task
     def achievements(self) -> None:
         self.get(scenarios.ACHIEVEMENTS, name=scenarios.ACHIEVEMENTS)
+
+    @task
+    def products_list(self) -> None:
+        self.category_page()
+
+    @task
+    def products_detail(self) -> None:
+        self.product_detail(self.rng.choice(self.hot))
+
+    @task
+    def ranking_stats(self) -> None:
+        if self.rng.random() < 0.5:
+            self.category_stats()
+        else:
+            self.product_stats(self.rng.choice(self.hot))
+
+
+class AnonymousReads(BenchUser):
+    """The cached reads anyone may make, signed out, equally often, after a warm-up."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.hot = CATALOG.hot_products()
+
+    @task
+    def home_stats(self) -> None:
+        self.get(scenarios.HOME_STATS, name=scenarios.HOME_STATS)
+
+    @task
+    def leaderboard(self) -> None:
+        window = self.rng.choice(["all", "week"])
+        self.get(f"{scenarios.LEADERBOARD}?window={window}", name=scenarios.LEADERBOARD)
+
+    @task
+    def achievements(self) -> None:
+        self.get(scenarios.ACHIEVEMENTS, name=scenarios.ACHIEVEMENTS)
+
+    @task
+    def categories(self) -> None:
+        self.get(scenarios.CATEGORIES, name=scenarios.CATEGORIES)
 
     @task
     def products_list(self) -> None:
@@ -163,14 +212,20 @@ class Writes(BenchUser):
 
 
 class WritesPaced(Writes):
-    """The same users each submitting every 2 s (16 a second in all), below saturation.
+    """The same users each submitting once a period (2 s: 16 a second from 32 users).
 
     Each user starts at its own moment within the first period, as real users do: started
-    together, the 32 would submit in lockstep, one burst of 32 every 2 s.
+    together, the 32 would submit in lockstep, one burst of 32 every period. The schedule
+    counts from that moment: Locust's constant_pacing would count the start delay as the first
+    task's time and so bring every user back into the same burst.
     """
-
-    wait_time = constant_pacing(2)
 
     def on_start(self) -> None:
         super().on_start()
-        gevent.sleep(self.rng.uniform(0, 2))
+        self.period = float(os.environ.get("BENCH_PACING_SECONDS", "2"))
+        gevent.sleep(self.rng.uniform(0, self.period))
+        self.next_start = time.monotonic()
+
+    def wait_time(self) -> float:
+        self.next_start += self.period
+        return max(0.0, self.next_start - time.monotonic())

@@ -20,24 +20,33 @@ writes it again from that file. Edit `bench/report.py`, not this file.
 
 ## How it is measured
 
-`make bench` measures one Rankly process under load on the machine it runs on:
+`make bench` measures Rankly under load on the machine it runs on, one server process unless
+`--web-concurrency N` asks for more:
 
 1. drops and creates the PostgreSQL database `rankly_bench`, migrates it, and seeds it with
    set-based SQL (`bench/seed.py`) that keeps the game's invariants: points equal the ledger,
    ranking counts equal the rankings, streaks and achievements follow from the same days;
-2. starts one daphne process with the Procfile's `web` command, on PostgreSQL and Redis, with
+2. starts the server with the Procfile's `web` command and `WEB_CONCURRENCY` from
+   `--web-concurrency` (default 1), on PostgreSQL and Redis, serving `bench/asgi.py` (Rankly
+   with one more route, `/bench/floor`, answered before Django: the server's own cost) with
    `bench/settings.py`: the development settings with `DEBUG` off and the per-IP rate limits
    raised (a load generator on one IP would be refused within a second at the real limits;
    raised rather than switched off, so every request still pays for being counted in Redis);
 3. warms the caches: `manage.py warm_cache`, then every read path of the hot set once;
 4. runs Locust headless in its own process for each scenario, while sampling the server's
-   memory and the database's connections and reading the server's CPU time before and after;
+   memory and the database's connections and reading the server's CPU time before and after
+   (with several processes: CPU summed over the workers, memory of the largest);
 5. prints one table, writes it as JSON to `bench/results/latest.json`, and this file from it.
 
-Every scenario but `writes_paced` is a closed loop without think time: each user sends its next
-request when the last one is answered, so throughput is what one process sustains and latency
-is mostly queueing. Ratios to the `healthz` baseline and CPU per request are what to compare
-between runs: the machine's cores are shared with PostgreSQL, Redis and Locust itself.
+Every scenario but the paced ones is a closed loop without think time: each user sends its
+next request when the last one is answered, so throughput is what the server sustains and
+latency is mostly queueing. `writes_paced` offers a steady 16 submissions a second: each user
+submits once every users/16 s, counted from its own random start within the first period (so
+the users never fall back into one burst); `writes_80` paces the same way to 80 % of the
+capacity `writes` measured in the same run. Ratios to the `healthz` baseline (a Django view
+through every middleware) and to the `floor` (a response written before Django), and CPU per
+request, are what to compare between runs: the machine's cores are shared with PostgreSQL,
+Redis and Locust itself.
 """
 
 OUTRO_TEMPLATE = """\
@@ -47,6 +56,7 @@ OUTRO_TEMPLATE = """\
 make bench                                   # the full run
 make bench BENCH_ARGS="--duration 60"        # longer scenarios
 make bench BENCH_ARGS="--reuse-database --profile --only cached_reads writes"
+make bench BENCH_ARGS="--reuse-database --web-concurrency 2"
 .venv/bin/python -m bench.profile bench/results/run-*/profile-writes.txt
 ```
 
@@ -140,17 +150,27 @@ def performance_markdown(result: dict) -> str:
         lines.append(f"| `{name}` | {row['description']} |")
     lines += [
         "",
-        "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | x healthz "
-        "| server CPU ms/req | DB conns (max) | RSS MB (max) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | offered/s | req/s | p50 ms | p95 ms | p99 ms | errors | x healthz "
+        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in result["scenarios"].items():
+        offered = f"{row['offered_rps']:.1f}" if row.get("offered_rps") else "max"
+        floor = f"{row['ratio_to_floor']:.2f}" if row.get("ratio_to_floor") else "-"
         lines.append(
-            f"| `{name}` | {row['rps']:.1f} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} "
-            f"| {row['p99_ms']:.0f} | {row['errors']} | {row['ratio_to_healthz']:.2f} "
+            f"| `{name}` | {offered} | {row['rps']:.1f} | {row['p50_ms']:.0f} "
+            f"| {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} "
+            f"| {row['ratio_to_healthz']:.2f} | {floor} "
             f"| {row['server_cpu_ms_per_request']:.2f} | {row['db_connections_max']} "
             f"| {row['rss_mb_max']:.0f} |"
         )
+    server = result["server"]
+    if server.get("write_capacity_per_core"):
+        lines += [
+            "",
+            f"Write capacity: {server['write_capacity_per_core']} submissions a second per "
+            "core used (`writes` divided by the processes, at most the cores).",
+        ]
     rates = result["cache_during_mix"]["rates"]
     lines += ["", "Cache hit rate during the mix:", ""]
     lines += ["| cache type | hit rate | hits | misses |", "|---|---:|---:|---:|"]

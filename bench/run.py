@@ -1,12 +1,13 @@
-"""`make bench`: a fresh database, seeded; one daphne process; Locust per scenario; one table.
+"""`make bench`: a fresh database, seeded; Rankly's server; Locust per scenario; one table.
 
-    python -m bench.run [--smoke] [--duration 30] [--users 32] [--profile]
+    python -m bench.run [--smoke] [--duration 30] [--users 32] [--web-concurrency 1] [--profile]
     python -m bench.run --soak [--users 5000] ...   (bench/soak.py: many users, two instances)
 
 Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), give
 the run a cache key prefix of its own (a cold cache, no flush of a shared Redis), start Rankly
-under one daphne process (bench/settings.py: development with DEBUG off and the rate limits
-raised), warm the caches, then run Locust headless in its own process for each scenario while
+with the Procfile's web command and WEB_CONCURRENCY processes (bench/settings.py: development
+with DEBUG off and the rate limits raised; bench/asgi.py: plus the bare-ASGI floor), warm the
+caches, then run Locust headless in its own process for each scenario while
 sampling the server's memory and its database connections; the run's keys are deleted after.
 Prints one table and writes it as JSON under bench/results/.
 """
@@ -59,7 +60,14 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("healthz", "Healthz", "GET /healthz: the bare server"),
+    Scenario("floor", "Floor", "GET /bench/floor: answered before Django, the server's own cost"),
+    Scenario("healthz", "Healthz", "GET /healthz: a Django view through every middleware"),
+    Scenario(
+        "anonymous_reads",
+        "AnonymousReads",
+        "signed out: home stats, leaderboards, achievements, categories, product list and "
+        "detail, ranking stats (warm caches)",
+    ),
     Scenario(
         "cached_reads",
         "CachedReads",
@@ -71,14 +79,25 @@ SCENARIOS = [
     Scenario(
         "writes_paced",
         "WritesPaced",
-        "the same 32 users, each submitting every 2 s (16/s offered, below saturation)",
+        "the same users, each submitting once every users/16 s: a steady 16/s offered",
+    ),
+    Scenario(
+        "writes_80",
+        "WritesPaced",
+        "the same users, paced to offer 80 % of the write capacity measured by `writes`",
     ),
 ]
 
+PACED_RATE = 16.0
+CAPACITY_SHARE = 0.8
+
 TARGETS = {
-    "cached_reads_ratio": 0.80,
-    "writes_p99_ms": 200,
-    "writes_paced_p99_ms": 200,
+    "cached_reads_ratio": 1.0,
+    "anonymous_reads_ratio": 2.0,
+    "anonymous_reads_floor_ratio": 0.8,
+    "anonymous_reads_cpu_ms": 0.4,
+    "writes_paced_p99_ms": 100,
+    "writes_80_p99_ms": 300,
     "mix_cache_hit_rate": 0.95,
     "peak_memory_mb": 250,
 }
@@ -155,12 +174,13 @@ def http_get(
 
 def web_command(port: int) -> list[str]:
     """The Procfile's web process (daphne, or Python running it), on loopback, so the bench
-    serves the way production does."""
+    serves the way production does; with the bench's floor in front of the application."""
     line = next(
         line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
     )
     words = line.removeprefix("web:").replace("$PORT", str(port)).split()
-    words = [("127.0.0.1" if word == "0.0.0.0" else word) for word in words]
+    replaced = {"0.0.0.0": "127.0.0.1", "config.asgi:application": "bench.asgi:application"}
+    words = [replaced.get(word, word) for word in words]
     if words[0] == "daphne":
         return [sys.executable, "-m", "daphne", *words[1:]]
     if words[0] == "python":
@@ -224,11 +244,28 @@ def proc_status_mb(pid: int, key: str) -> float:
     return 0.0
 
 
+def server_pids(pid: int) -> list[int]:
+    """The processes that serve: the server itself, or the workers its supervisor started."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children] or [pid]
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time the process has used (user + system): a cost per request that, unlike
-    throughput, barely moves when other programs share the cores."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time the server's processes have used (user + system): a cost per request that,
+    unlike throughput, barely moves when other programs share the cores."""
+    total = 0.0
+    for process in {pid, *server_pids(pid)}:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def process_memory_mb(pid: int, key: str) -> float:
+    """The largest figure among the serving processes (memory is a per-process target)."""
+    return max(proc_status_mb(process, key) for process in server_pids(pid))
 
 
 @contextmanager
@@ -248,7 +285,7 @@ def sampling(*, pid: int, database_url: str, every: float = 0.25) -> Iterator[Sa
                 ).fetchone()
                 samples.db_connections.append(total)
                 samples.db_active.append(active)
-                samples.rss_mb.append(proc_status_mb(pid, "VmRSS"))
+                samples.rss_mb.append(process_memory_mb(pid, "VmRSS"))
                 stop.wait(every)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -364,10 +401,19 @@ def hit_rates(before: dict, after: dict) -> dict[str, dict]:
 
 
 def run_locust(
-    *, scenario: Scenario, base: str, users: int, duration: int, scale: Scale, workdir: Path
+    *,
+    scenario: Scenario,
+    base: str,
+    users: int,
+    duration: int,
+    scale: Scale,
+    workdir: Path,
+    pacing_seconds: float | None = None,
 ) -> dict:
     prefix = workdir / scenario.name
     env = {**os.environ, "BENCH_SCALE": json.dumps(asdict(scale)), "PYTHONPATH": str(ROOT)}
+    if pacing_seconds is not None:
+        env["BENCH_PACING_SECONDS"] = str(pacing_seconds)
     command = [
         sys.executable,
         "-m",
@@ -411,14 +457,18 @@ def run_locust(
             for row in csv.DictReader(handle)
         ]
 
+    def ms(value: str) -> float:
+        # Locust writes N/A for percentiles of an endpoint that saw no request.
+        return 0.0 if value == "N/A" else float(value)
+
     def figures(row: dict) -> dict:
         return {
             "requests": int(row["Request Count"]),
             "errors": int(row["Failure Count"]),
             "rps": round(float(row["Requests/s"]), 1),
-            "p50_ms": float(row["50%"]),
-            "p95_ms": float(row["95%"]),
-            "p99_ms": float(row["99%"]),
+            "p50_ms": ms(row["50%"]),
+            "p95_ms": ms(row["95%"]),
+            "p99_ms": ms(row["99%"]),
             "avg_ms": round(float(row["Average Response Time"]), 1),
         }
 
@@ -432,6 +482,21 @@ def run_locust(
         },
         "failures": failures,
     }
+
+
+def pacing_seconds(scenario: Scenario, *, users: int, results: dict, duration: int) -> float | None:
+    """Each paced user's period: 16 a second in all, or 80 % of the capacity `writes` found;
+    at most half the scenario, so that every user submits (the offered rate says so)."""
+    if scenario.name == "writes_paced":
+        period = users / PACED_RATE
+    elif scenario.name == "writes_80":
+        capacity = results["writes"]["rps"]
+        if not capacity:
+            raise SystemExit("writes measured no capacity to pace writes_80 by")
+        period = users / (CAPACITY_SHARE * capacity)
+    else:
+        return None
+    return min(period, duration / 2)
 
 
 @contextmanager
@@ -501,20 +566,27 @@ def git_commit() -> str:
 def summarise(result: dict) -> str:
     lines = []
     header = (
-        f"{'scenario':<13} {'users':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'cpu ms/req':>10} {'db conns':>8} "
-        f"{'rss MB':>7}"
+        f"{'scenario':<15} {'users':>5} {'offered/s':>9} {'req/s':>8} {'p50 ms':>7} "
+        f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'x floor':>7} "
+        f"{'cpu ms/req':>10} {'db conns':>8} {'rss MB':>7}"
     )
     lines += [header, "-" * len(header)]
     for name, row in result["scenarios"].items():
+        offered = f"{row['offered_rps']:.1f}" if row.get("offered_rps") else "max"
         lines.append(
-            f"{name:<13} {row['users']:>5} {row['rps']:>8.1f} {row['p50_ms']:>7.0f} "
-            f"{row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} {row['errors']:>6} "
-            f"{row['ratio_to_healthz']:>9.2f} {row['server_cpu_ms_per_request']:>10.2f} "
-            f"{row['db_connections_max']:>8} "
+            f"{name:<15} {row['users']:>5} {offered:>9} {row['rps']:>8.1f} "
+            f"{row['p50_ms']:>7.0f} {row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} "
+            f"{row['errors']:>6} {row['ratio_to_healthz']:>9.2f} {row['ratio_to_floor']:>7.2f} "
+            f"{row['server_cpu_ms_per_request']:>10.2f} {row['db_connections_max']:>8} "
             f"{row['rss_mb_max']:>7.0f}"
         )
     lines.append("")
+    server = result["server"]
+    lines.append(f"server: {server['processes']} process(es) (WEB_CONCURRENCY)")
+    if server.get("write_capacity_per_core"):
+        lines.append(
+            f"write capacity: {server['write_capacity_per_core']} submissions/s per core used"
+        )
     cache = result["cache_during_mix"]
     lines.append(f"cache hit rate during the mix (source: {cache['source']}):")
     for cache_type, rate in cache["rates"].items():
@@ -545,17 +617,24 @@ def evaluate(result: dict) -> dict:
     checks = {}
     if "cached_reads" in scenarios_:
         checks["cached_reads_ratio"] = (scenarios_["cached_reads"]["ratio_to_healthz"], ">=")
-    for name in ("writes", "writes_paced"):
+    if "anonymous_reads" in scenarios_:
+        anonymous = scenarios_["anonymous_reads"]
+        checks["anonymous_reads_ratio"] = (anonymous["ratio_to_healthz"], ">=")
+        if anonymous.get("ratio_to_floor"):
+            checks["anonymous_reads_floor_ratio"] = (anonymous["ratio_to_floor"], ">=")
+        checks["anonymous_reads_cpu_ms"] = (anonymous["server_cpu_ms_per_request"], "<=")
+    for name in ("writes_paced", "writes_80"):
         if name in scenarios_:
             writes = scenarios_[name]
             checks[f"{name}_p99_ms"] = (writes["p99_ms"] if not writes["errors"] else None, "<")
     if "all" in rates:
         checks["mix_cache_hit_rate"] = (rates["all"]["hit_rate"], ">=")
     checks["peak_memory_mb"] = (round(result["server"]["peak_memory_mb"], 1), "<")
+    compare = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__}
     out = {}
     for name, (value, op) in checks.items():
         target = TARGETS[name]
-        met = value is not None and (value >= target if op == ">=" else value < target)
+        met = value is not None and compare[op](float(value), float(target))
         out[name] = {"value": value, "target": f"{op} {target}", "met": met}
     return out
 
@@ -584,10 +663,19 @@ def main(argv: list[str] | None = None) -> dict:
         "--profile", action="store_true", help="py-spy the server during each scenario run"
     )
     parser.add_argument("--only", nargs="*", choices=[s.name for s in SCENARIOS])
+    parser.add_argument(
+        "--web-concurrency",
+        type=int,
+        default=1,
+        help="server processes behind the port (WEB_CONCURRENCY); 1 by default, so that a "
+        "figure is one process's",
+    )
     args = parser.parse_args(argv)
     scale = SMOKE if args.smoke else FULL
     duration = args.duration or (3 if args.smoke else 30)
     selected = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    if "writes_80" in {s.name for s in selected} and "writes" not in {s.name for s in selected}:
+        parser.error("writes_80 paces to the capacity that writes measures: select both")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workdir = args.results_dir / f"run-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -599,6 +687,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics_token=metrics_token,
         cache_prefix=cache_prefix,
     )
+    env["WEB_CONCURRENCY"] = str(args.web_concurrency)
     result: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -608,8 +697,10 @@ def main(argv: list[str] | None = None) -> dict:
             "users": args.users,
             "duration_s": duration,
             "smoke": args.smoke,
-            "server": "1 daphne process, bench.settings (development, DEBUG off, rate limits "
-            "raised to 10^9/min but still counted in Redis), PostgreSQL + Redis",
+            "web_concurrency": args.web_concurrency,
+            "server": f"{args.web_concurrency} daphne process(es), bench.settings (development, "
+            "DEBUG off, rate limits raised to 10^9/min but still counted in Redis), "
+            "PostgreSQL + Redis",
         },
         "scale": asdict(scale),
     }
@@ -639,7 +730,7 @@ def main(argv: list[str] | None = None) -> dict:
         cache_keys_dropped(redis_url=args.redis_url, prefix=cache_prefix),
         daphne(env=env, port=port, log_path=workdir / "daphne.log") as server,
     ):
-        echo(f"  daphne pid {server.pid} on {base}")
+        echo(f"  server pid {server.pid} on {base}, {args.web_concurrency} process(es)")
         result["warm"] = warm(base=base, catalog=catalog, users=args.users, env=env)
         cache_before: dict = {}
         cache_source, cache_after = "not measured", {}
@@ -647,10 +738,13 @@ def main(argv: list[str] | None = None) -> dict:
             if scenario.name == "mix":
                 cache_source, cache_before = cache_counts(base=base, metrics_token=metrics_token)
             spy = workdir / f"profile-{scenario.name}.txt" if args.profile else None
+            pacing = pacing_seconds(
+                scenario, users=args.users, results=result["scenarios"], duration=duration
+            )
             cpu_before = cpu_seconds(server.pid)
             with (
                 sampling(pid=server.pid, database_url=args.database_url) as samples,
-                profiling(pid=server.pid, path=spy, duration=duration),
+                profiling(pid=server_pids(server.pid)[0], path=spy, duration=duration),
             ):
                 stats = run_locust(
                     scenario=scenario,
@@ -659,6 +753,7 @@ def main(argv: list[str] | None = None) -> dict:
                     duration=duration,
                     scale=scale,
                     workdir=workdir,
+                    pacing_seconds=pacing,
                 )
             if scenario.name == "mix":
                 cache_source, cache_after = cache_counts(base=base, metrics_token=metrics_token)
@@ -667,6 +762,7 @@ def main(argv: list[str] | None = None) -> dict:
             cpu_used = cpu_seconds(server.pid) - cpu_before
             stats.update(
                 description=scenario.description,
+                offered_rps=round(args.users / pacing, 1) if pacing else None,
                 server_cpu_ms_per_request=round(1000 * cpu_used / max(stats["requests"], 1), 2),
                 users=args.users,
                 db_connections_max=max(samples.db_connections, default=0),
@@ -681,11 +777,22 @@ def main(argv: list[str] | None = None) -> dict:
             )
             for failure in stats["failures"][:5]:
                 echo(f"    {failure['count']} x {failure['name']}: {failure['error']}")
-        result["server"] = {"peak_memory_mb": round(proc_status_mb(server.pid, "VmHWM"), 1)}
+        result["server"] = {
+            "processes": args.web_concurrency,
+            "peak_memory_mb": round(process_memory_mb(server.pid, "VmHWM"), 1),
+        }
+    if "writes" in result["scenarios"]:
+        cores = min(args.web_concurrency, os.cpu_count() or 1)
+        result["server"]["write_capacity_per_core"] = round(
+            result["scenarios"]["writes"]["rps"] / cores, 1
+        )
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    baseline = result["scenarios"].get("healthz", {}).get("rps") or None
-    for stats in result["scenarios"].values():
-        stats["ratio_to_healthz"] = round(stats["rps"] / baseline, 2) if baseline else 0.0
+    for baseline_name in ("healthz", "floor"):
+        baseline = result["scenarios"].get(baseline_name, {}).get("rps") or None
+        for stats in result["scenarios"].values():
+            stats[f"ratio_to_{baseline_name}"] = (
+                round(stats["rps"] / baseline, 2) if baseline else 0.0
+            )
     result["cache_during_mix"] = {
         "source": cache_source,
         "rates": hit_rates(cache_before, cache_after),

@@ -25,6 +25,8 @@ SEARCH_TERMS = [
 ]
 
 HEALTHZ = "/healthz"
+FLOOR = "/bench/floor"
+CATEGORIES = "/api/products/categories/"
 HOME_STATS = "/api/gamification/home-stats/"
 LEADERBOARD = "/api/gamification/leaderboard/"
 POSITION = "/api/gamification/leaderboard/position/"
@@ -85,6 +87,7 @@ class Catalog:
         """Every anonymous path the cached-reads scenario and the mix's browsing request."""
         paths = [
             HOME_STATS,
+            CATEGORIES,
             f"{LEADERBOARD}?window=all",
             f"{LEADERBOARD}?window=week",
             ACHIEVEMENTS,

@@ -4,6 +4,7 @@ import logging
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.backends.signals import connection_created
 
 logger = logging.getLogger("rankly")
@@ -19,7 +20,7 @@ class RanklyConfig(AppConfig):
         from config import checks  # noqa: F401  (registers the checks)
         from config.database import database_startup_line
         from config.metrics import slow_query_log_install
-        from config.redis import redis_log_startup
+        from config.redis import loop_clients_forget, redis_log_startup
         from config.sentry import sentry_init
 
         # Apps register their cache warmers in caching.py or selectors.py (see WARMERS).
@@ -30,6 +31,7 @@ class RanklyConfig(AppConfig):
                 "❌ CRITICAL: %s: no sign-in code can be sent", settings.EMAIL_CHOICE.problem
             )
         connection_created.connect(slow_query_log_install, dispatch_uid="rankly-slow-query-log")
+        setting_changed.connect(loop_clients_forget, dispatch_uid="rankly-loop-clients")
         logger.info(database_startup_line(settings.DATABASES))
         if sentry_init(
             dsn=settings.SENTRY_DSN,

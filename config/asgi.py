@@ -11,13 +11,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.fastpath import FastPath  # noqa: E402
 from config.sentry import sentry_asgi_app  # noqa: E402
 from realtime.origin import OriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Cached GETs the apps declared are answered in front of Django (config.fastpath).
+        "http": FastPath(django_asgi_app),
         # Django reports HTTP errors to Sentry itself; WebSocket errors need the middleware.
         "websocket": sentry_asgi_app(OriginValidator(URLRouter(websocket_urlpatterns))),
     }

@@ -74,6 +74,12 @@ def _version_key(cache_type: CacheType) -> str:
     return f"cache-version:{cache_type}"
 
 
+def generation_key(cache_type: CacheType, *, backend: Any = cache) -> str:
+    """The Redis key that holds a type's generation (readers compare its bytes, never decode
+    them)."""
+    return str(backend.make_key(_version_key(cache_type)))
+
+
 def cache_key(cache_type: CacheType, key: str) -> str:
     """Where a value of a type is stored; keys with unsafe characters are hashed."""
     if not _SAFE_KEY.fullmatch(key):
@@ -155,6 +161,11 @@ def cache_types_invalidate_on_commit(*, cache_types: Iterable[CacheType]) -> Non
     """Invalidate after commit, so no request refills a type from rows about to change."""
     for cache_type in cache_types:
         transaction.on_commit(partial(cache_invalidate, cache_type))
+
+
+def cache_hit_count(cache_type: CacheType) -> None:
+    """A hit served without `cache_get_or_set` (config.fastpath), counted with the others."""
+    _count(_hits, cache_type)
 
 
 def cache_stats() -> dict[str, dict[str, int]]:

@@ -12,11 +12,18 @@ UNKNOWN_CLIENT = "unknown"
 
 def client_ip(request: HttpRequest) -> str | None:
     """The socket address, or the address the N-th trusted proxy from the right saw."""
-    remote = request.META.get("REMOTE_ADDR") or None
+    return client_ip_from(
+        remote=request.META.get("REMOTE_ADDR") or None,
+        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", ""),
+    )
+
+
+def client_ip_from(*, remote: str | None, forwarded_for: str) -> str | None:
+    """`client_ip` from the socket address and the X-Forwarded-For header as they arrived."""
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies <= 0:
         return remote
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [hop.strip() for hop in forwarded_for.split(",")]
     hops = [hop for hop in hops if hop]
     if len(hops) < proxies:
         return remote
@@ -32,7 +39,11 @@ def client_network(request: HttpRequest) -> str:
 
     Requests without a usable address share one budget rather than escaping the limit.
     """
-    ip = client_ip(request)
+    return network_of(client_ip(request))
+
+
+def network_of(ip: str | None) -> str:
+    """The budget an address counts against (see `client_network`)."""
     try:
         address = ipaddress.ip_address(ip or "")
     except ValueError:

@@ -66,6 +66,13 @@ SLOW_QUERIES = Counter(
     registry=REGISTRY,
 )
 
+FAST_PATH = Counter(
+    "rankly_fast_path_requests",
+    "Requests on cached routes by route and outcome: hit (answered before Django) or django.",
+    ["instance", "route", "outcome"],
+    registry=REGISTRY,
+)
+
 # Open WebSockets are counted by the transport, which registers its counter at start-up.
 _socket_counters: list[Callable[[], int]] = []
 
@@ -89,6 +96,14 @@ def _observe(seconds: float, status_code: int) -> None:
     counter = _responses.get(status_code // 100)
     if counter is not None:
         counter.inc()
+
+
+def fast_path_observe(*, route: str, outcome: str, seconds: float | None = None) -> None:
+    """A request on a cached route (config.fastpath); a hit also counts as MetricsMiddleware
+    counts every request Django answers."""
+    FAST_PATH.labels(INSTANCE, route, outcome).inc()
+    if seconds is not None:
+        _observe(seconds, 200)
 
 
 class MetricsMiddleware:

@@ -1,14 +1,19 @@
 """Per-IP rate limits by path, and the employee rule for the admin API.
 
 The middleware maps every request path to one of four groups (auth, api, rankings, admin) and
-counts it with django-ratelimit in the shared cache, so every instance enforces one limit
-together. Matching is
-by path prefix, so a route added later under a prefix is limited without being decorated.
+counts it in the shared cache, so every instance enforces one limit together. Matching is by
+path prefix, so a route added later under a prefix is limited without being decorated.
+
+On Redis a request is counted by one script (`COUNT_AND_READ`: one round trip), which the
+read path in front of Django (config.fastpath) runs too, asynchronously, reading the cached
+answer in the same trip; the counters' keys and windows are django-ratelimit's. Without Redis,
+django-ratelimit counts in the local cache.
 
 When the limit store fails, each instance counts in process instead (same limits and window
 lengths): `auth` fails closed, the other groups fail open; see `FAIL_CLOSED_GROUPS`.
 """
 
+import hashlib
 import logging
 import math
 import threading
@@ -17,17 +22,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django_ratelimit import UNSAFE
+from django_ratelimit import ALL, UNSAFE
 from django_ratelimit.checks import KNOWN_BROKEN_CACHE_BACKENDS
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import NoScriptError
 from rest_framework import authentication, exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from config.client_ip import client_network
+from config.redis import redis_call
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +139,99 @@ class LocalCounter:
             del self._window_ends[key]
 
 
+# KEYS[1]: the counter (ARGV[1], its lifetime in seconds; 0: do not count); KEYS[2...]: values
+# read in the same round trip. Answers {count, value...}, a missing value as nil.
+COUNT_AND_READ = """
+local out = {0}
+if ARGV[1] ~= '0' then
+  out[1] = redis.call('INCR', KEYS[1])
+  if out[1] == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+end
+for i = 2, #KEYS do out[i] = redis.call('GET', KEYS[i]) end
+return out
+"""
+_SCRIPT_SHA = hashlib.sha1(COUNT_AND_READ.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Counting:
+    """Where a client's request of a group is counted in the shared store: django-ratelimit's
+    key and window, under the cache's key prefix."""
+
+    key: str
+    limit: int
+    period: int
+    window_end: int
+
+    @classmethod
+    def of(cls, *, group: str, client: str, backend: BaseCache | None = None) -> "Counting":
+        """`backend`: the rate-limit cache (RATELIMIT_USE_CACHE), to name the key."""
+        limit, period = settings.RATELIMIT_RATES[group]
+        window_end = _get_window(client, period)
+        key = _make_cache_key(group, window_end, (limit, period), client, ALL)
+        backend = backend or caches[settings.RATELIMIT_USE_CACHE]
+        return cls(
+            key=backend.make_key(key),
+            limit=limit,
+            period=period,
+            window_end=window_end,
+        )
+
+    def usage(self, count: int) -> Usage:
+        # The window still holds at its last second; it resets a second later.
+        return Usage(limit=self.limit, count=count, reset_in=self.window_end - int(time.time()) + 1)
+
+
+def _script_call(counting: Counting | None, reads: list[str]) -> tuple[list[str], list[str]]:
+    keys = [counting.key if counting else "-", *reads]
+    lifetime = counting.period + EXPIRATION_FUDGE if counting else 0
+    return keys, [str(lifetime)]
+
+
+def count_and_read(
+    client: Redis, *, counting: Counting | None, reads: list[str]
+) -> tuple[Usage | None, list[bytes | None]]:
+    """Count a request (unless `counting` is None) and read `reads`, in one round trip."""
+    keys, args = _script_call(counting, reads)
+    try:
+        reply = client.evalsha(_SCRIPT_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        reply = client.eval(COUNT_AND_READ, len(keys), *keys, *args)
+    return (counting.usage(reply[0]) if counting else None), reply[1:]
+
+
+async def count_and_read_async(
+    client: AsyncRedis, *, counting: Counting | None, reads: list[str]
+) -> tuple[Usage | None, list[bytes | None]]:
+    """`count_and_read` on the event loop's client."""
+    keys, args = _script_call(counting, reads)
+    try:
+        reply = await client.evalsha(_SCRIPT_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        reply = await client.eval(COUNT_AND_READ, len(keys), *keys, *args)
+    return (counting.usage(reply[0]) if counting else None), reply[1:]
+
+
+# Where config.fastpath leaves the usage it counted, so that Django does not count it again.
+SCOPE_USAGE = "rankly.ratelimit_usage"
+
+
 def _client_key(group: str, request: HttpRequest) -> str:
     return client_network(request)
 
 
 def _json_error(status: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status)
+
+
+def rate_limit_headers(usage: Usage | None) -> list[tuple[str, str]]:
+    """The headers every counted answer carries."""
+    if usage is None:
+        return []
+    return [
+        ("X-RateLimit-Limit", str(usage.limit)),
+        ("X-RateLimit-Remaining", str(usage.remaining)),
+    ]
 
 
 def too_many_requests(*, usage: Usage) -> JsonResponse:
@@ -217,7 +315,13 @@ class RateLimitMiddleware:
         group = rate_group(path=path, method=request.method or "")
         if group is None:
             return self.get_response(request)
-        usage = self.usage(request, group) if settings.RATELIMIT_ENABLE else None
+        counted = getattr(request, "scope", {}).get(SCOPE_USAGE)
+        if counted is not None:
+            usage = counted
+        elif settings.RATELIMIT_ENABLE:
+            usage = self.usage(request, group)
+        else:
+            usage = None
         response: HttpResponse
         if usage is not None and usage.limited:
             response = too_many_requests(usage=usage)
@@ -225,9 +329,8 @@ class RateLimitMiddleware:
             response = employee_denial(request=request) or self.get_response(request)
         else:
             response = self.get_response(request)
-        if usage is not None:
-            response["X-RateLimit-Limit"] = str(usage.limit)
-            response["X-RateLimit-Remaining"] = str(usage.remaining)
+        for name, value in rate_limit_headers(usage):
+            response[name] = value
         return response
 
     def usage(self, request: HttpRequest, group: str) -> Usage:
@@ -252,10 +355,20 @@ class RateLimitMiddleware:
         """The count in the shared store, or None when it is unreachable."""
         if time.time() < self._store_retry_at:
             return None
+        if hasattr(caches[settings.RATELIMIT_USE_CACHE], "breaker"):
+            counting = Counting.of(group=group, client=client_network(request))
+            # Rankly's Redis cache (config.cache_backend): None while Redis is down, and its
+            # circuit breaker decides when to try again, so a recovered Redis carries on with
+            # the count it holds. Any other cache goes through django-ratelimit.
+            return redis_call(
+                lambda client: count_and_read(client, counting=counting, reads=[])[0],
+                default=None,
+                alias=settings.RATELIMIT_USE_CACHE,
+            )
         try:
             usage = get_usage(request, group=group, key=_client_key, rate=rate, increment=True)
         except Exception:
-            # Whatever fails in the store (Redis down, a timeout) must not become a 500.
+            # Whatever fails in the store (a timeout) must not become a 500.
             logger.warning("Rate-limit store unavailable; counting in process", exc_info=True)
             usage = None
         if usage is None:

@@ -1,16 +1,21 @@
-"""Which Redis this process uses, the one connection pool every synchronous use shares, and the
-circuit breaker that keeps a dead Redis from slowing requests down."""
+"""Which Redis this process uses, the one connection pool every synchronous use shares, the
+asynchronous pool of the event loop, and the circuit breaker that keeps a dead Redis from
+slowing requests down."""
 
+import asyncio
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from redis import Redis
+from redis.asyncio import BlockingConnectionPool as AsyncBlockingConnectionPool
+from redis.asyncio import Redis as AsyncRedis
 
 T = TypeVar("T")
 
@@ -155,6 +160,62 @@ def redis_client(alias: str = "default") -> Redis | None:
     if breaker is not None and breaker.is_open:
         return None
     return get_redis_connection(alias)
+
+
+# One pool per event loop (a server process has one): asyncio connections belong to their loop.
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]" = (
+    weakref.WeakKeyDictionary()
+)
+_loop_backends: dict[str, Any] = {}
+
+
+def loop_cache_backend(alias: str = "default") -> Any:
+    """One cache object per process for the event loop's uses (key names, the breaker).
+
+    Django's `caches[alias]` keeps one per thread or asyncio task: on the event loop that would
+    build a new backend, its client and its fallback for every request.
+    """
+    backend = _loop_backends.get(alias)
+    if backend is None:
+        from django.core.cache import caches
+
+        backend = _loop_backends[alias] = caches.create_connection(alias)
+    return backend
+
+
+def loop_clients_forget(*, setting: str, **kwargs: Any) -> None:
+    """After a change of CACHES (tests), the event loop's backends and pools are rebuilt."""
+    if setting == "CACHES":
+        _loop_backends.clear()
+        _async_clients.clear()
+
+
+def async_redis_client(alias: str = "default") -> AsyncRedis | None:
+    """The event loop's Redis client, on the cache's server with the cache's timeouts and pool
+    size; None without Redis or while the cache's breaker is open, as `redis_client`."""
+    from django.conf import settings
+    from django_redis.cache import RedisCache
+
+    backend = loop_cache_backend(alias)
+    if not isinstance(backend, RedisCache):
+        return None
+    breaker = getattr(backend, "breaker", None)
+    if breaker is not None and breaker.is_open:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        # The options django-redis was given (redis_cache_options): same server, timeouts, TLS.
+        options = settings.CACHES[alias]["OPTIONS"]
+        pool_kwargs = dict(options.get("CONNECTION_POOL_KWARGS", {}))
+        pool = AsyncBlockingConnectionPool.from_url(
+            settings.CACHES[alias]["LOCATION"],
+            socket_timeout=options.get("SOCKET_TIMEOUT"),
+            socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
+            **pool_kwargs,
+        )
+        client = _async_clients[loop] = AsyncRedis(connection_pool=pool)
+    return client
 
 
 def redis_key(name: str, alias: str = "default") -> str:

@@ -13,20 +13,73 @@
   a broadcast is framed once, not once per socket through ASGI and autobahn.
 
 Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
+
+WEB_CONCURRENCY sets how many server processes answer on the port: by default the cores this
+process may use when Redis is configured, and one without Redis, whose local caches and
+in-memory channel layer one process cannot share with another. With one, this process is the
+server. With more, it is a supervisor that starts the workers, each listening on the same
+address with SO_REUSEPORT, so that the kernel spreads new connections over them; a worker joins
+only once Django is loaded, so no connection waits on one that is starting. A worker that exits
+while it serves is started again, the others keeping the port answering meanwhile; the
+connections the dead worker held or was queueing are lost. A worker that exits before it ever
+listened means a broken release rather than a crash: the supervisor then stops every worker and
+exits with an error. SIGTERM and SIGINT stop the workers, then the supervisor.
 """
 
 # Pinned: daphne==4.2.3, autobahn==26.10.2 (overrides Server.run; requirements.txt).
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
 import time
 from typing import Any
 
+import daphne.server
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 from twisted.internet import reactor, tcp
+from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
+
+from config.redis import redis_url
+
+logger = logging.getLogger("rankly.server")
+
+STOP_SECONDS = 10.0
+LISTEN_BACKLOG = 1024
+
+
+REUSE_PORT_FLAG = "--reuse-port"
+REUSE_PORT_ENDPOINT = "rankly-reuseport:"
+# A pipe the worker writes one byte to once it listens: how the supervisor tells a worker that
+# failed to start (restarting cannot help) from one that crashed while serving.
+READY_FD_FLAG = "--ready-fd"
+_ready_fd: int | None = None
+
+
+def _server_from_string(reactor_: object, description: str) -> object:
+    """Twisted's endpoints, and one more: a TCP port shared with the other workers."""
+    if not description.startswith(REUSE_PORT_ENDPOINT):
+        return serverFromString(reactor_, description)  # type: ignore[no-untyped-call]  # Twisted
+    host, _, port = description.removeprefix(REUSE_PORT_ENDPOINT).rpartition("/")
+    sock = listening_socket(host, int(port))
+    sock.setblocking(False)
+    if _ready_fd is not None:
+        os.write(_ready_fd, b"1")
+        os.close(_ready_fd)
+    # Twisted adopts a copy of the descriptor and closes this one.
+    return AdoptedStreamServerEndpoint(reactor_, sock.detach(), sock.family)  # type: ignore[no-untyped-call]
+
+
+daphne.server.serverFromString = _server_from_string
+
 
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -153,5 +206,137 @@ class RanklyCommandLineInterface(CommandLineInterface):
     server_class = RanklyServer
 
 
+def web_concurrency() -> int:
+    value = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if not value:
+        production = os.environ.get("REPLIT_DEPLOYMENT", "") == "1"
+        return len(os.sched_getaffinity(0)) if redis_url(production=production) else 1
+    processes = int(value)
+    if processes < 1:
+        raise SystemExit(f"WEB_CONCURRENCY must be at least 1, not {value}")
+    return processes
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(LISTEN_BACKLOG)
+    return sock
+
+
+class Worker:
+    def __init__(self, *, index: int, worker_args: list[str]) -> None:
+        env = dict(os.environ)
+        if env.get("INSTANCE_ID"):
+            env["INSTANCE_ID"] = f"{env['INSTANCE_ID']}-{index}"
+        self.ready_read, ready_write = os.pipe()
+        os.set_blocking(self.ready_read, False)
+        command = [
+            sys.executable,
+            "-m",
+            "config.server",
+            REUSE_PORT_FLAG,
+            READY_FD_FLAG,
+            str(ready_write),
+            *worker_args,
+        ]
+        try:
+            self.process = subprocess.Popen(command, env=env, pass_fds=(ready_write,))
+        finally:
+            os.close(ready_write)
+        self.ready = False
+
+    def poll(self) -> int | None:
+        """The exit code once the worker has exited; notes meanwhile whether it listens."""
+        code = self.process.poll()
+        if not self.ready:
+            # Read after the exit check, so that a worker that listened and then died is seen
+            # as having listened.
+            with contextlib.suppress(BlockingIOError):
+                self.ready = os.read(self.ready_read, 1) == b"1"
+        if code is not None:
+            os.close(self.ready_read)
+        return code
+
+
+class Supervisor:
+    """Starts `processes` workers on one address and keeps them running until told to stop."""
+
+    def __init__(self, *, processes: int, worker_args: list[str]) -> None:
+        self.worker_args = worker_args
+        self.workers: dict[int, Worker] = {}
+        self.processes = processes
+        self.stopping = False
+
+    def start_worker(self, index: int) -> None:
+        self.workers[index] = Worker(index=index, worker_args=self.worker_args)
+
+    def stop(self, *_: object) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        for index in range(self.processes):
+            self.start_worker(index)
+        failed = False
+        while not self.stopping:
+            for index, worker in list(self.workers.items()):
+                code = worker.poll()
+                if code is None or self.stopping:
+                    continue
+                if not worker.ready:
+                    logger.error("worker %d exited with %s before it listened", index, code)
+                    failed = True
+                    self.stopping = True
+                    break
+                logger.warning("worker %d (pid %d) exited with %s", index, worker.process.pid, code)
+                self.start_worker(index)
+            time.sleep(0.2)
+        self.stop_workers()
+        return 1 if failed else 0
+
+    def stop_workers(self) -> None:
+        processes = [worker.process for worker in self.workers.values()]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def worker_argv(argv: list[str]) -> tuple[list[str], int | None]:
+    """daphne's command line with its --bind and --port turned into a shared-port endpoint, and
+    the descriptor to report readiness on."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-b", "--bind", dest="host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=8000)
+    parser.add_argument(READY_FD_FLAG, dest="ready_fd", type=int, default=None)
+    known, rest = parser.parse_known_args([arg for arg in argv if arg != REUSE_PORT_FLAG])
+    endpoint = f"{REUSE_PORT_ENDPOINT}{known.host}/{known.port}"
+    return ["--endpoint", endpoint, *rest], known.ready_fd
+
+
+def main(argv: list[str]) -> int:
+    if REUSE_PORT_FLAG in argv:
+        global _ready_fd
+        daphne_argv, _ready_fd = worker_argv(argv)
+        return RanklyCommandLineInterface().run(daphne_argv) or 0  # type: ignore[no-untyped-call]
+    processes = web_concurrency()
+    if processes == 1:
+        return RanklyCommandLineInterface().run(argv) or 0  # type: ignore[no-untyped-call]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logger.info("starting %d workers", processes)
+    return Supervisor(processes=processes, worker_args=argv).run()
+
+
 if __name__ == "__main__":
-    sys.exit(RanklyCommandLineInterface.entrypoint())  # type: ignore[no-untyped-call]
+    sys.exit(main(sys.argv[1:]))

@@ -18,11 +18,20 @@ class GamificationConfig(AppConfig):
     def ready(self) -> None:
         # Registers the cache warmers of leaderboards, home stats and achievements.
         from accounts.models import User
+        from config.caching import CacheType
+        from config.fastpath import cached_route
         from gamification import caching  # noqa: F401
         from gamification.receivers import user_deleted, user_saved
         from products.signals import product_searched
 
         # A search may unlock the searches-made achievement.
         product_searched.connect(search_achievements_evaluate, dispatch_uid="gamification.search")
+        cached_route("home_stats", r"/api/gamification/home-stats/", types=[CacheType.HOME_STATS])
+        # Signed in, hidden achievements show once unlocked: only signed-out answers are stored.
+        cached_route(
+            "achievements",
+            r"/api/gamification/achievements/",
+            types=[CacheType.ACHIEVEMENT_DEFINITIONS],
+        )
         post_save.connect(user_saved, sender=User, dispatch_uid="gamification.user_saved")
         post_delete.connect(user_deleted, sender=User, dispatch_uid="gamification.user_deleted")

@@ -38,6 +38,8 @@ RESULT = {
             "p99_ms": 555.0,
             "errors": 2,
             "ratio_to_healthz": 0.05,
+            "ratio_to_floor": 0.04,
+            "offered_rps": 16.0,
             "server_cpu_ms_per_request": 17.25,
             "db_connections_max": 14,
             "rss_mb_max": 123.0,
@@ -46,7 +48,7 @@ RESULT = {
     "cache_during_mix": {
         "rates": {"products": {"hits": 987, "misses": 13, "hit_rate": 0.987}},
     },
-    "server": {"peak_memory_mb": 123.4},
+    "server": {"peak_memory_mb": 123.4, "processes": 2, "write_capacity_per_core": 21.6},
     "targets": {
         "writes_p99_ms": {"value": 555.0, "target": "< 200", "met": False},
         "peak_memory_mb": {"value": 123.4, "target": "< 250", "met": True},
@@ -63,8 +65,11 @@ def test_every_figure_of_the_result_appears_in_the_doc():
     assert "load average 0.25 at start, 1.75 at end" in doc
     assert "12 users, 9 s per scenario" in doc
     assert "Seeded in 3.5 s: 4,321 accounts_user, 77 products_product." in doc
-    assert "| `healthz` | 812.3 | 11 | 41 | 61 | 0 | 1.00 | 0.87 | 3 | 99 |" in doc
-    assert "| `writes` | 43.2 | 333 | 444 | 555 | 2 | 0.05 | 17.25 | 14 | 123 |" in doc
+    assert "| `healthz` | max | 812.3 | 11 | 41 | 61 | 0 | 1.00 | - | 0.87 | 3 | 99 |" in doc
+    assert (
+        "| `writes` | 16.0 | 43.2 | 333 | 444 | 555 | 2 | 0.05 | 0.04 | 17.25 | 14 | 123 |" in doc
+    )
+    assert "Write capacity: 21.6 submissions a second per core used" in doc
     assert "| `writes` | signed-in submissions |" in doc
     assert "| products | 98.7% | 987 | 13 |" in doc
     assert "Server peak memory (VmHWM): 123 MB." in doc
@@ -80,4 +85,4 @@ def test_the_doc_is_written_from_the_result_file(tmp_path):
     performance_doc_write(result_path=result_path, doc_path=doc_path)
 
     assert doc_path.read_text() == performance_markdown(RESULT)
-    assert "| `writes` | 43.2 |" in doc_path.read_text()
+    assert "| `writes` | 16.0 | 43.2 |" in doc_path.read_text()

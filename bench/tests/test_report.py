@@ -3,7 +3,7 @@
 import random
 
 from bench.profile import layer_of, summarise
-from bench.run import evaluate, hit_rates, prometheus_cache_counts
+from bench.run import SCENARIOS, evaluate, hit_rates, pacing_seconds, prometheus_cache_counts
 from bench.scenarios import Catalog
 from bench.seed import FULL, SMOKE
 
@@ -40,8 +40,8 @@ def test_hit_rates_count_only_what_happened_between_the_snapshots():
 def test_writes_with_errors_never_meet_the_latency_target():
     result = {
         "scenarios": {
-            "cached_reads": {"ratio_to_healthz": 0.9},
-            "writes": {"p99_ms": 50.0, "errors": 3},
+            "cached_reads": {"ratio_to_healthz": 1.1},
+            "writes_paced": {"p99_ms": 50.0, "errors": 3},
         },
         "cache_during_mix": {"rates": {}},
         "server": {"peak_memory_mb": 300.0},
@@ -50,7 +50,7 @@ def test_writes_with_errors_never_meet_the_latency_target():
     targets = evaluate(result)
 
     assert targets["cached_reads_ratio"]["met"] is True
-    assert targets["writes_p99_ms"]["met"] is False
+    assert targets["writes_paced_p99_ms"]["met"] is False
     assert targets["peak_memory_mb"]["met"] is False
     assert "mix_cache_hit_rate" not in targets
 
@@ -89,3 +89,17 @@ def test_profile_samples_are_charged_to_the_innermost_known_layer(tmp_path):
     assert layer_of(["f (asgiref/sync.py:1)", "g (somewhere/else.py:2)"]) == (
         "sync/async hops (asgiref, thread pools)"
     )
+
+
+def test_paced_scenarios_offer_16_a_second_and_80_percent_of_the_measured_capacity():
+    scenarios = {scenario.name: scenario for scenario in SCENARIOS}
+    measured = {"writes": {"rps": 50.0}}
+
+    def period(name: str, duration: int = 30) -> float | None:
+        return pacing_seconds(scenarios[name], users=32, results=measured, duration=duration)
+
+    assert 32 / period("writes_paced") == 16.0
+    assert 32 / period("writes_80") == 40.0
+    assert period("writes") is None
+    # A short run paces every user at least twice within it.
+    assert period("writes_paced", duration=3) == 1.5

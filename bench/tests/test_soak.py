@@ -295,6 +295,6 @@ def test_the_performance_doc_carries_the_soak_and_its_knee_when_they_were_run(tm
     performance_doc_write(result_path=tmp_path / "latest.json", doc_path=doc_path)
 
     doc = doc_path.read_text()
-    assert "| `healthz` | 812.3 |" in doc
+    assert "| `healthz` |" in doc and "812.3" in doc
     assert "## Soak: a community on two instances" in doc
     assert "Largest user count that met every objective: 1,000." in doc

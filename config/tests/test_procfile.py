@@ -61,6 +61,8 @@ def test_the_procfile_web_command_serves_healthz_and_websockets_on_port():
     command = procfile()["web"].replace("$PORT", str(port))
     env = {k: v for k, v in os.environ.items() if k not in ("REPLIT_DEPLOYMENT", "PORT")}
     env["PORT"] = str(port)
+    # Two workers behind the port, whatever the machine's cores.
+    env["WEB_CONCURRENCY"] = "2"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("DJANGO_SETTINGS_MODULE", None)
     process = subprocess.Popen(

@@ -17,6 +17,8 @@ from django.conf import settings
 from django_ratelimit.core import _get_window
 
 from config.tests.private_redis import free_port
+from config.tests.workers import connections_per_worker, stop_server
+from config.tests.workers import start_server as start_worker_server
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DAPHNE = BASE_DIR / ".venv" / "bin" / "daphne"
@@ -58,17 +60,8 @@ def start_server(stack: ExitStack, env: dict[str, str]) -> str:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    stack.callback(stop, process)
+    stack.callback(stop_server, process)
     return f"http://127.0.0.1:{port}"
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def wait_until_ready(base_url: str, deadline: float) -> None:
@@ -138,3 +131,38 @@ def test_two_instances_share_one_sign_in_limit():
             assert status == 429
             assert body["code"] == "rate_limited"
             assert int(headers["Retry-After"]) >= 1
+
+
+def test_two_workers_on_one_port_share_one_sign_in_limit():
+    """WEB_CONCURRENCY=2: requests alternate between the two workers on one port, pinned by
+    their connections, and count against one limit."""
+    limit = settings.RATELIMIT_RATES["auth"][0]
+    port = free_port()
+    process = start_worker_server(port=port, env=server_env(), processes=2)
+    try:
+        pinned = list(connections_per_worker(process, port=port, count=2).values())
+        wait_out_a_closing_window()
+
+        def sign_in(connection) -> tuple[int, Message]:
+            connection.request(
+                "POST",
+                "/api/customer/email-login",
+                body=json.dumps({"email": "shared@example.com"}),
+                headers={"Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.headers
+
+        remaining = []
+        for sent in range(limit):
+            status, headers = sign_in(pinned[sent % 2])
+            assert status == 202
+            remaining.append(int(headers["X-RateLimit-Remaining"]))
+        assert remaining == list(range(limit - 1, -1, -1))
+        for connection in pinned:
+            status, headers = sign_in(connection)
+            assert status == 429
+            assert int(headers["Retry-After"]) >= 1
+    finally:
+        stop_server(process)

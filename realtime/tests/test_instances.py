@@ -20,6 +20,7 @@ from accounts.models import UserSession
 from accounts.services import token_hash
 from accounts.tests.factories import UserFactory
 from config.tests.private_redis import free_port
+from config.tests.workers import connections_per_worker, start_server, stop_server, websocket_on
 from gamification.models import Achievement
 from gamification.tests.factories import AchievementFactory
 from products.tests.factories import ProductFactory
@@ -57,6 +58,8 @@ def service_env() -> dict[str, str]:
         os.environ,
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="config.settings.test",
+        # Each instance one process; the workers behind one port are tested apart.
+        WEB_CONCURRENCY="1",
         RANKLY_TEST_KEY_PREFIX=settings.CACHES["default"].get("KEY_PREFIX", ""),
     )
 
@@ -341,6 +344,51 @@ def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other
         assert [frame["data"]["n"] for frame in [*replayed, live]] == [1, 2, 3]
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_ranking_submitted_on_one_worker_reaches_sockets_on_the_other():
+    """Two workers behind one port (WEB_CONCURRENCY=2): the submission is posted to one, the
+    sockets are held by the other."""
+    alice = UserFactory(display_name="Alice")
+    UserSession.objects.create(user=alice, token_hash=token_hash(f"token-{alice.pk}"))
+    phones = [ProductFactory(category="phones").pk for _ in range(3)]
+    port = free_port()
+    process = start_server(port=port, env=service_env(), processes=2)
+    try:
+        pinned = connections_per_worker(process, port=port, count=2)
+        poster, listener = sorted(pinned)
+
+        async def scenario() -> None:
+            pids = [poster, listener]
+            live = await websocket_on(port=port, path="/ws/live/", pid=listener, pids=pids)
+            mine = await websocket_on(
+                port=port, path=f"/ws/me/?token=token-{alice.pk}", pid=listener, pids=pids
+            )
+            connection = pinned[poster]
+            connection.request(
+                "POST",
+                "/api/rankings/",
+                body=json.dumps({"category": "phones", "product_ids": phones}),
+                headers={
+                    "Authorization": f"Token token-{alice.pk}",
+                    "Content-Type": "application/json",
+                },
+            )
+            response = connection.getresponse()
+            assert response.status == 201, response.read()
+            response.read()
+            submitted = await frames_until(live, {"ranking.submitted"})
+            assert submitted["ranking.submitted"]["data"]["product_ids"] == phones
+            points = await frames_until(mine, {"points.updated"})
+            assert points["points.updated"]["data"]["points"] > 0
+            await live.close()
+            await mine.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+    finally:
+        for connection in locals().get("pinned", {}).values():
+            connection.close()
+        stop_server(process)
 
 
 def test_a_socket_that_does_not_read_is_closed_not_buffered_without_bound(instances):

@@ -82,6 +82,8 @@ def server_env(*, database_url: str, redis_url: str) -> dict[str, str]:
         DJANGO_DEBUG="0",
         DATABASE_URL=database_url,
         PYTHONUNBUFFERED="1",
+        # One process per instance: the checks read each instance's own memory and logs.
+        WEB_CONCURRENCY="1",
     )
     if redis_url:
         env["UPSTASH_REDIS_URL"] = redis_url

@@ -1,0 +1,354 @@
+"""The read path in front of Django: a cached GET answered on the event loop, from Redis.
+
+Apps declare their cached routes with `cached_route` in their AppConfig.ready(): a path pattern
+and the cache types the answer is computed from. On such a route, a signed-out GET is counted
+against its rate group and looked up in one Redis round trip (config.ratelimit's
+COUNT_AND_READ: the count, the generations of the route's cache types and the stored answer).
+
+A stored answer is what Django itself sent for the same path and query string: a 200, its body
+and headers (ETag, Cache-Control, Vary, the security headers), stamped with the generations it
+was computed under and with whether the request was HTTPS. While the generations hold (an
+invalidation of any of the types ends it) and for at most ANSWER_SECONDS, the same request
+gets the same answer without entering Django, with its own rate-limit headers.
+
+Everything else goes to Django, with the count already taken handed over in the scope so that a
+request is counted once: signed-in callers (a token or a session cookie), conditional requests
+(Django answers the 304), a spent rate limit (Django answers the 429), a Host Django would
+refuse, a plain-HTTP request that production redirects, an unusual query string, a miss (Django
+answers and this layer stores the answer), and Redis down or cooling off.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, NamedTuple
+from urllib.parse import unquote_plus
+
+import sentry_sdk
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from config.caching import CacheType, cache_hit_count, generation_key
+from config.client_ip import client_ip_from, network_of
+from config.metrics import fast_path_observe
+from config.ratelimit import (
+    SCOPE_USAGE,
+    Counting,
+    Usage,
+    count_and_read_async,
+    rate_group,
+    rate_limit_headers,
+)
+from config.redis import async_redis_client, loop_cache_backend
+
+logger = logging.getLogger("rankly.fastpath")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# How long a stored answer outlives the cached parts it was built from, at most.
+ANSWER_SECONDS = 60
+# Raised when the stored format changes, so that releases never read each other's answers.
+ANSWER_FORMAT = b"rankly-answer-1"
+# Sent per request, never stored.
+PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining", b"date"})
+# Printable, percent-encoded query strings only (no encoded control characters): anything else
+# is Django's to judge.
+SAFE_QUERY = re.compile(rb"(?:[A-Za-z0-9&=._~+,:-]|%[2-6][0-9A-Fa-f]|%7[0-9A-Ea-e])*")
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class CachedRoute:
+    name: str
+    pattern: re.Pattern[str]
+    types: tuple[CacheType, ...]
+    # Query parameters whose presence makes the request Django's alone (it has side effects).
+    unless_query: frozenset[str] = frozenset()
+
+
+ROUTES: list[CachedRoute] = []
+
+
+def cached_route(
+    name: str, pattern: str, *, types: Iterable[CacheType], unless_query: Iterable[str] = ()
+) -> None:
+    """Declare a GET route whose signed-out answers depend only on the host, the path, the
+    query string and the cached values of `types` (an invalidation of any of them ends the
+    answer). A request with a parameter in `unless_query` always goes to Django."""
+    if any(route.name == name for route in ROUTES):
+        return
+    ROUTES.append(
+        CachedRoute(
+            name=name,
+            pattern=re.compile(pattern),
+            types=tuple(types),
+            unless_query=frozenset(unless_query),
+        )
+    )
+
+
+def cached_route_depends(name: str, *, types: Iterable[CacheType]) -> None:
+    """An app that adds a part to another app's cached answer adds the part's cache types."""
+    for index, route in enumerate(ROUTES):
+        if route.name == name:
+            added = tuple(t for t in types if t not in route.types)
+            ROUTES[index] = dataclasses.replace(route, types=route.types + added)
+            return
+    raise LookupError(f"no cached route named {name}")
+
+
+def route_for(path: str) -> CachedRoute | None:
+    return next((route for route in ROUTES if route.pattern.fullmatch(path)), None)
+
+
+def answer_key(route: CachedRoute, *, host: bytes, path: str, query: bytes) -> str:
+    """Where the answer to one request is stored (under the cache's prefix): by host too, as
+    an answer may hold links to itself."""
+    request = host + b"\0" + path.encode() + b"?" + query
+    digest = hashlib.blake2b(request, digest_size=16).hexdigest()
+    return str(loop_cache_backend().make_key(f"answer:{route.name}:{digest}"))
+
+
+def _query_names(query: bytes) -> set[str]:
+    return {unquote_plus(pair.partition(b"=")[0].decode("latin-1")) for pair in query.split(b"&")}
+
+
+def generations_stamp(generations: list[bytes | None]) -> bytes:
+    """The generations an answer was computed under, compared as stored, never decoded."""
+    digest = hashlib.blake2b(digest_size=16)
+    for generation in generations:
+        digest.update(b"-" if generation is None else b"+" + generation)
+        digest.update(b"\0")
+    return digest.hexdigest().encode()
+
+
+class Answer(NamedTuple):
+    stamp: bytes
+    secure: bool
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def dump(self) -> bytes:
+        headers = json.dumps([[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.headers])
+        secure = b"1" if self.secure else b"0"
+        return b"\n".join([ANSWER_FORMAT, self.stamp, secure, headers.encode(), self.body])
+
+    @classmethod
+    def load(cls, stored: bytes) -> "Answer | None":
+        parts = stored.split(b"\n", 4)
+        if len(parts) != 5 or parts[0] != ANSWER_FORMAT:
+            return None
+        _, stamp, secure, headers, body = parts
+        pairs = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in json.loads(headers)]
+        return cls(stamp=stamp, secure=secure == b"1", headers=pairs, body=body)
+
+
+class Lookup(NamedTuple):
+    scope: Scope
+    key: str
+    stamp: bytes
+    secure: bool
+    usage: Usage | None
+    answer: Answer | None  # None: Django answers, and its answer is stored
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope.get("headers", ()):
+        name = name.lower()
+        headers[name] = headers[name] + b"," + value if name in headers else value
+    return headers
+
+
+def _is_secure(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    """request.is_secure(), from the scope."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        name = meta_name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+        if name in headers:
+            return headers[name].split(b",", 1)[0].strip().decode("latin-1") == secure_value
+    return scope.get("scheme") == "https"
+
+
+def _raw_host(headers: dict[bytes, bytes]) -> bytes:
+    return headers.get(b"x-forwarded-host" if settings.USE_X_FORWARDED_HOST else b"host", b"")
+
+
+def _host_allowed(headers: dict[bytes, bytes]) -> bool:
+    """Whether Django would accept the request's Host (request.get_host() without raising)."""
+    raw = _raw_host(headers)
+    if not raw:
+        return False
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(raw.decode("latin-1"))
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _answerable(
+    route: CachedRoute, scope: Scope, headers: dict[bytes, bytes], secure: bool
+) -> bool:
+    """A request whose answer may come from the store: what Django would answer alike for
+    everyone who sends it."""
+    if b"authorization" in headers or b"if-none-match" in headers:
+        return False
+    if b"if-modified-since" in headers:
+        return False
+    cookie = headers.get(b"cookie", b"")
+    if settings.SESSION_COOKIE_NAME.encode() + b"=" in cookie:
+        return False
+    query = scope.get("query_string", b"")
+    if not SAFE_QUERY.fullmatch(query):
+        return False
+    if route.unless_query and route.unless_query & _query_names(query):
+        return False
+    if settings.SECURE_SSL_REDIRECT and not secure:
+        return False
+    return _host_allowed(headers)
+
+
+class FastPath:
+    """ASGI middleware: cached routes' hits answered here, everything else passed to `app`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        route = route_for(scope["path"])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        try:
+            lookup = await self._lookup(route, scope)
+        except Exception:
+            # The stored answers are an optimisation: a failure here is Django's request to serve.
+            logger.exception("fast path failed on %s; Django answers", route.name)
+            sentry_sdk.capture_exception()
+            lookup = None
+        if lookup is None:
+            await self.app(scope, receive, send)
+            return
+        if lookup.answer is None:
+            await self._through_django(route, lookup, receive, send)
+            fast_path_observe(route=route.name, outcome="django")
+            return
+        rate_headers = [(n.encode(), v.encode()) for n, v in rate_limit_headers(lookup.usage)]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": lookup.answer.headers + rate_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": lookup.answer.body})
+        for cache_type in route.types:
+            cache_hit_count(cache_type)
+        fast_path_observe(route=route.name, outcome="hit", seconds=perf_counter() - started)
+
+    async def _lookup(self, route: CachedRoute, scope: Scope) -> "Lookup | None":
+        """Count the request and find its stored answer; None when Django must answer it alone
+        (not answerable here, or Redis unavailable: nothing was counted)."""
+        headers = _headers(scope)
+        secure = _is_secure(scope, headers)
+        if not _answerable(route, scope, headers, secure):
+            return None
+        client = async_redis_client()
+        if client is None:
+            return None
+        group = rate_group(path=scope["path"], method="GET")
+        counting = None
+        if group is not None and settings.RATELIMIT_ENABLE:
+            remote = (scope.get("client") or (None,))[0]
+            forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+            network = network_of(client_ip_from(remote=remote, forwarded_for=forwarded))
+            counting = Counting.of(
+                group=group,
+                client=network,
+                backend=loop_cache_backend(settings.RATELIMIT_USE_CACHE),
+            )
+        key = answer_key(
+            route,
+            host=_raw_host(headers),
+            path=scope["path"],
+            query=scope.get("query_string", b""),
+        )
+        backend = loop_cache_backend()
+        reads = [*(generation_key(t, backend=backend) for t in route.types), key]
+        try:
+            usage, values = await count_and_read_async(client, counting=counting, reads=reads)
+        except _REDIS_DOWN as exc:
+            breaker = getattr(loop_cache_backend(), "breaker", None)
+            if breaker is not None:
+                breaker.record_failure(exc)
+            return None
+        stamp = generations_stamp(values[:-1])
+        answer = Answer.load(values[-1]) if values[-1] else None
+        usable = (
+            answer is not None
+            and answer.stamp == stamp
+            and answer.secure == secure
+            and not (usage is not None and usage.limited)
+        )
+        # Django must not count again what was counted here.
+        scope = {**scope, SCOPE_USAGE: usage} if usage is not None else scope
+        return Lookup(
+            scope=scope,
+            key=key,
+            stamp=stamp,
+            secure=secure,
+            usage=usage,
+            answer=answer if usable else None,
+        )
+
+    async def _through_django(
+        self, route: CachedRoute, lookup: "Lookup", receive: Receive, send: Send
+    ) -> None:
+        """Django answers; a complete 200 with an ETag and no cookie is stored for the next."""
+        start: dict[str, Any] = {}
+        body: list[bytes] = []
+        complete = False
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal complete
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            await send(message)
+
+        await self.app(lookup.scope, receive, capture)
+        headers = [(name, value) for name, value in start.get("headers", ())]
+        names = {name.lower() for name, _ in headers}
+        if start.get("status") != 200 or not complete or b"etag" not in names:
+            return
+        if b"set-cookie" in names:
+            return
+        answer = Answer(
+            stamp=lookup.stamp,
+            secure=lookup.secure,
+            headers=[(n, v) for n, v in headers if n.lower() not in PER_REQUEST_HEADERS],
+            body=b"".join(body),
+        )
+        client = async_redis_client()
+        if client is None:
+            return
+        try:
+            await client.set(lookup.key, answer.dump(), ex=ANSWER_SECONDS)
+        except _REDIS_DOWN as exc:
+            logger.warning("could not store the answer of %s: %s", route.name, exc)
