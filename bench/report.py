@@ -307,8 +307,8 @@ def knee_markdown(runs: list[dict]) -> str:
     lines = [
         "### The knee",
         "",
-        "One run per user count (the latest of each), shorter than the 10 minutes the soak "
-        "defaults to; each line is one run on a shared machine, not a median.",
+        "One run per user count (the latest of each, at the commit named), shorter than the "
+        "10 minutes the soak defaults to; each line is one run on a shared machine, not a median.",
         "",
         "| users | run | s | load avg | cached p99 | DB read p99 | submit p99 | event p99 "
         "| 5xx | failed connects | lost | server cores | generator cores | client lag p99 "
@@ -325,7 +325,8 @@ def knee_markdown(runs: list[dict]) -> str:
         missed = ", ".join(_objective_label(n) for n, v in t.items() if not v["met"]) or "-"
         met = "yes" if all(v["met"] for v in t.values()) else "no"
         lines.append(
-            f"| {r['settings']['users']:,} | {r['started_at']} | {r['settings']['duration_s']} "
+            f"| {r['settings']['users']:,} | {r['started_at']} `{r['commit']}` "
+            f"| {r['settings']['duration_s']} "
             f"| {r['machine']['load_average_at_start'][0]} "
             f"| {t['cached_reads_p99_ms']['value']} | {t['database_reads_p99_ms']['value']} "
             f"| {t['submissions_p99_ms']['value']} | {t['event_delivery_p99_ms']['value']} "
