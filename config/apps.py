@@ -22,8 +22,9 @@ class RanklyConfig(AppConfig):
         from config.redis import redis_log_startup
         from config.sentry import sentry_init
 
-        # Apps register their cache warmers in caching.py or selectors.py (see WARMERS).
-        autodiscover_modules("caching", "selectors")
+        # Apps register their cache warmers in caching.py or selectors.py (see WARMERS), and
+        # their Celery tasks in tasks.py: a web process sends them by name.
+        autodiscover_modules("caching", "selectors", "tasks")
         redis_log_startup()
         connection_created.connect(slow_query_log_install, dispatch_uid="rankly-slow-query-log")
         logger.info(database_startup_line(settings.DATABASES))

@@ -15,15 +15,17 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import users_seen_since
 from config.caching import CacheType, cache_get_or_set
+from gamification.hooks import metric_source_values
 from gamification.models import (
     Achievement,
     ActivityKind,
     ActivityLog,
+    Metric,
     PageView,
     Streak,
     UserAchievement,
 )
-from products.selectors import product_categories, products_top_ranked
+from products.selectors import product_categories, products_top_ranked, search_counts
 
 Window = Literal["all", "week"]
 WINDOWS: tuple[Window, ...] = ("all", "week")
@@ -317,6 +319,55 @@ def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achiev
         .filter(held__unlocked_at__isnull=True)
         .annotate(progress=F("held__progress"))
     )
+
+
+def achievement_progress_bulk(
+    *, user_ids: list[int]
+) -> tuple[set[tuple[int, int]], dict[tuple[int, int], int]]:
+    """For a batch of users: the (user, achievement) pairs unlocked, and the progress of the
+    others, in one query (index of the user_achievement unique key)."""
+    unlocked, progress = set(), {}
+    rows = UserAchievement.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "achievement_id", "progress", "unlocked_at"
+    )
+    for user_id, achievement_id, value, unlocked_at in rows:
+        if unlocked_at is None:
+            progress[(user_id, achievement_id)] = value
+        else:
+            unlocked.add((user_id, achievement_id))
+    return unlocked, progress
+
+
+def metric_values_bulk(*, users: list[User], metrics: set[str]) -> dict[int, dict[str, int]]:
+    """Each user's value of each metric, a grouped query per metric for the whole batch; the
+    users' `points` were read under their row locks."""
+    user_ids = [user.pk for user in users]
+    values: dict[int, dict[str, int]] = {user.pk: {} for user in users}
+    counts: dict[str, dict[int, int]] = {}
+    if Metric.RANKINGS_SUBMITTED in metrics:
+        counts[Metric.RANKINGS_SUBMITTED] = dict(
+            ActivityLog.objects.filter(user_id__in=user_ids, kind=ActivityKind.RANKING_SUBMITTED)
+            .values("user_id")
+            .annotate(n=Count("id"))
+            .values_list("user_id", "n")
+        )
+    if Metric.STREAK_DAYS in metrics:
+        counts[Metric.STREAK_DAYS] = dict(
+            Streak.objects.filter(user_id__in=user_ids).values_list("user_id", "longest_length")
+        )
+    if Metric.CATEGORIES_RANKED in metrics:
+        counts[Metric.CATEGORIES_RANKED] = metric_source_values(
+            metric=Metric.CATEGORIES_RANKED, user_ids=user_ids
+        )
+    if Metric.SEARCHES_MADE in metrics:
+        counts[Metric.SEARCHES_MADE] = search_counts(user_ids=user_ids)
+    for user in users:
+        own = values[user.pk]
+        for metric, by_user in counts.items():
+            own[metric] = by_user.get(user.pk, 0)
+        if Metric.POINTS in metrics:
+            own[Metric.POINTS] = user.points
+    return values
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:

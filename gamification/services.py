@@ -1,21 +1,22 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
+import copy
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
-from config.services import ActionRefused, fields_apply
+from config.services import ActionRefused, Progress, fields_apply
 from gamification import selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
@@ -115,8 +116,26 @@ def points_changed_notify(*, user: User) -> None:
     event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={})
 
 
-def points_rebuild(*, user: User | None = None) -> int:
-    """Set `User.points` back to the sum of the ledger; returns how many totals were wrong."""
+# Users per statement of the bulk tools (points rebuild, achievements re-evaluation).
+BATCH_USERS = 2000
+
+
+def _user_id_batches(users: QuerySet[User]) -> Iterator[list[int]]:
+    """The ids of `users` in ascending batches of BATCH_USERS, one keyset query per batch."""
+    last = 0
+    while True:
+        batch = list(
+            users.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:BATCH_USERS]
+        )
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
+
+
+def points_rebuild(*, user: User | None = None, on_progress: Progress | None = None) -> int:
+    """Set `User.points` back to the sum of the ledger, a batch of users per statement; returns
+    how many totals were wrong."""
     users = User.objects.all() if user is None else User.objects.filter(pk=user.pk)
     ledger = (
         ActivityLog.objects.filter(user=OuterRef("pk"))
@@ -124,22 +143,32 @@ def points_rebuild(*, user: User | None = None) -> int:
         .annotate(total=Sum("points"))
         .values("total")
     )
-    drifted = (
-        users.annotate(ledger=Coalesce(Subquery(ledger), 0))
-        .exclude(points=F("ledger"))
-        .values_list("pk", flat=True)
-    )
-    fixed = 0
-    for user_id in list(drifted):
+    total_users = users.count()
+    fixed = done = 0
+    for batch in _user_id_batches(users):
+        drifted = (
+            User.objects.filter(pk__in=batch)
+            .annotate(ledger=Coalesce(Subquery(ledger), 0))
+            .exclude(points=F("ledger"))
+            .values_list("pk", flat=True)
+        )
         with transaction.atomic():
-            # Recounted under the lock: a submission may have moved both since the scan.
-            User.objects.select_for_update().filter(pk=user_id).values_list("pk").get()
-            total = ActivityLog.objects.filter(user_id=user_id).aggregate(total=Sum("points"))
-            fixed += (
-                User.objects.filter(pk=user_id)
-                .exclude(points=total["total"] or 0)
-                .update(points=total["total"] or 0)
+            # Locked, then recounted: a submission may have moved a total since the scan.
+            locked = list(
+                User.objects.select_for_update()
+                .filter(pk__in=list(drifted))
+                .order_by("pk")
+                .values_list("pk", flat=True)
             )
+            if locked:
+                fixed += (
+                    User.objects.filter(pk__in=locked)
+                    .exclude(points=Coalesce(Subquery(ledger), 0))
+                    .update(points=Coalesce(Subquery(ledger), 0))
+                )
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, total_users)
     return fixed
 
 
@@ -237,12 +266,13 @@ def _evaluate(
     values: dict[str, int],
     now: datetime,
     notify: bool,
+    writes: "_Writes | None" = None,
 ) -> Evaluation:
     """Progress and unlocks of the `achievements` of `metrics` given the user's metric `values`;
     the points achievements among `achievements` are checked again when unlocks paid points.
 
     `achievements` come from `selectors.achievements_to_unlock`; the caller holds the user's
-    row lock (`_user_lock`).
+    row lock (`_user_lock`). With `writes`, the rows are collected there for one bulk write.
     """
     result = Evaluation()
     entries: list[ActivityLog] = []
@@ -294,6 +324,10 @@ def _evaluate(
         ]
         if pending:
             values = {**values, Metric.POINTS: values[Metric.POINTS] + unlocked_points}
+    if writes is not None:
+        writes.held += held.values()
+        writes.entries += entries
+        return result
     if held:
         # Only achievements not unlocked yet were evaluated, under the lock: an unlock is
         # written once.
@@ -347,16 +381,74 @@ def achievements_evaluate(
     return result.unlocked
 
 
-def achievements_reevaluate(*, notify: bool = False) -> dict[str, int]:
+@dataclass
+class _Writes:
+    held: list[UserAchievement] = field(default_factory=list)
+    entries: list[ActivityLog] = field(default_factory=list)
+
+
+def _with_progress(achievement: Achievement, progress: int | None) -> Achievement:
+    """A copy of the definition carrying one user's progress, as achievements_to_unlock gives."""
+    own = copy.copy(achievement)
+    own.progress = progress
+    return own
+
+
+def achievements_reevaluate(
+    *, notify: bool = False, on_progress: Progress | None = None
+) -> dict[str, int]:
     """Award what every user's history has earned and was never awarded. Safe to run twice.
 
     Employees run it after adding or changing achievements; by default nobody is notified.
+    A batch of users is read and written in a handful of statements, under their row locks.
     """
-    metrics = list(Metric.values)
+    definitions = list(Achievement.objects.filter(is_active=True).order_by("order", "id"))
+    metrics = {a.metric for a in definitions}
+    users = User.objects.filter(is_active=True)
+    total = users.count()
     checked = unlocked = 0
-    for user in User.objects.filter(is_active=True).order_by("pk").iterator(chunk_size=500):
-        unlocked += len(achievements_evaluate(user=user, metrics=metrics, notify=notify))
-        checked += 1
+    now = timezone.now()
+    for batch in _user_id_batches(users):
+        with transaction.atomic():
+            locked = list(User.objects.select_for_update().filter(pk__in=batch).order_by("pk"))
+            unlocked_pairs, progress = selectors.achievement_progress_bulk(user_ids=batch)
+            values = selectors.metric_values_bulk(users=locked, metrics=metrics)
+            writes = _Writes()
+            gained: dict[int, int] = {}
+            for user in locked:
+                result = _evaluate(
+                    user=user,
+                    achievements=[
+                        _with_progress(a, progress.get((user.pk, a.pk)))
+                        for a in definitions
+                        if (user.pk, a.pk) not in unlocked_pairs
+                    ],
+                    metrics=metrics,
+                    values=values[user.pk],
+                    now=now,
+                    notify=notify,
+                    writes=writes,
+                )
+                unlocked += len(result.unlocked)
+                if result.points:
+                    gained[user.pk] = result.points
+                    user.points += result.points
+                    if notify:
+                        points_changed_notify(user=user)
+            if writes.held:
+                UserAchievement.objects.bulk_create(
+                    writes.held,
+                    update_conflicts=True,
+                    unique_fields=["user", "achievement"],
+                    update_fields=["progress", "unlocked_at", "updated_at"],
+                )
+            if writes.entries:
+                ActivityLog.objects.bulk_create(writes.entries)
+                # The ledger and the totals move together, as in _ledger_append.
+                User.objects.bulk_update([u for u in locked if u.pk in gained], ["points"])
+        checked += len(locked)
+        if on_progress is not None:
+            on_progress(checked, total)
     return {"users_checked": checked, "achievements_unlocked": unlocked}
 
 

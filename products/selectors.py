@@ -60,6 +60,16 @@ def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
     return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
 
 
+def search_counts(*, user_ids: list[int]) -> dict[int, int]:
+    """How many searches each of a batch of users made, in one grouped query."""
+    return dict(
+        UserProductSearch.objects.filter(user_id__in=user_ids)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+
+
 def popular_searches(*, since, limit: int = 10) -> list[dict]:
     """The most searched queries since a time (index search_created_query)."""
     return list(

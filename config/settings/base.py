@@ -255,3 +255,33 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Background jobs (Celery, config/celery.py) ---------------------------------------------
+# Redis is the broker when configured; without it every task runs in this process, after the
+# transaction that queued it commits (config.tasks.task_enqueue_on_commit).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+# The Job table keeps the employee tools' outcomes; nothing else reads task results.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Acknowledged when done, and handed back when the worker dies under it: a job runs again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers an unacknowledged message after this long: longer than the longest job.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 60 * 60}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Mail goes through its own queue, so a long tool never holds up a sign-in code.
+CELERY_TASK_ROUTES = {"accounts.*": {"queue": "mail"}, "adminops.*": {"queue": "tools"}}
+# The queues a worker consumes (`-Q`), and that /metrics measures.
+JOB_QUEUES = ("default", "mail", "tools")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+# A running job proves it is alive this often; a job silent for a lease is taken over.
+JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=60)
+# Page views counted in the buffer reach ProductMetadata.view_count this often.
+PAGE_VIEW_FLUSH_SECONDS = env.float("PAGE_VIEW_FLUSH_SECONDS", default=5.0)
+# Page views and searches older than this many days are deleted by the housekeeping.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)

@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 import websockets
 
 from config.tests.private_redis import free_port
@@ -91,3 +92,10 @@ def test_the_procfile_web_command_serves_healthz_and_websockets_on_port():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_worker_consumes_every_queue_and_beat_runs_the_schedule():
+    worker = shlex.split(procfile()["worker"])
+    assert worker[:4] == ["celery", "-A", "config", "worker"]
+    assert set(worker[worker.index("--queues") + 1].split(",")) == set(settings.JOB_QUEUES)
+    assert shlex.split(procfile()["beat"])[:4] == ["celery", "-A", "config", "beat"]
