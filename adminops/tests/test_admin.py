@@ -7,7 +7,7 @@ from django.test import Client
 from accounts.admin import exclude_from_leaderboards, include_in_leaderboards
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from adminops.models import Job, AuditAction, AuditLog
+from adminops.models import AuditAction, AuditLog, Job
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType
 from products.models import Product

@@ -9,8 +9,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 import websockets
+from django.conf import settings
 
 from config.tests.private_redis import free_port
 
