@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import LoginCode, User, UserSession, normalize_email
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
+from config.services import rows_delete_in_batches
 
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -162,3 +163,18 @@ def user_leaderboard_exclusion_set(
             cache_types=(CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION)
         )
     return user
+
+
+# Codes are kept a day past their expiry: recent failures still count against an address.
+LOGIN_CODE_KEEP = timedelta(days=1)
+
+
+def sign_in_housekeeping() -> dict[str, int]:
+    """Delete login codes a day past their expiry, sign-in sessions idle longer than a session
+    lives, and Django's expired session rows; returns how many of each went."""
+    now = timezone.now()
+    codes = rows_delete_in_batches(LoginCode.objects.filter(expires_at__lt=now - LOGIN_CODE_KEEP))
+    idle = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    sessions = rows_delete_in_batches(UserSession.objects.filter(last_seen_at__lt=idle))
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return {"login_codes": codes, "sessions": sessions}

@@ -56,3 +56,17 @@ def tool_lock_owner(owner: str) -> Iterator[None]:
         yield
     finally:
         _lock_owner.reset(token)
+
+
+DELETE_BATCH = 5000
+
+
+def rows_delete_in_batches(rows: models.QuerySet) -> int:
+    """Delete a queryset's rows a batch at a time (short locks, bounded memory); returns how
+    many were deleted."""
+    deleted = 0
+    while True:
+        batch = list(rows.order_by("pk").values_list("pk", flat=True)[:DELETE_BATCH])
+        if not batch:
+            return deleted
+        deleted += rows.model.objects.filter(pk__in=batch).delete()[0]

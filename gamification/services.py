@@ -1,12 +1,14 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
 import copy
+import time
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
@@ -16,7 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
-from config.services import ActionRefused, Progress, fields_apply
+from config.counters import BufferedCounter
+from config.services import ActionRefused, Progress, fields_apply, rows_delete_in_batches
 from gamification import selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
@@ -37,6 +40,7 @@ from gamification.rules import (
 )
 from gamification.selectors import WINDOWS
 from products.selectors import product_get, searches_for_user
+from products.services import product_view_counts_add
 from realtime.events import LIVE_GROUP, event_send, user_group
 
 # The metrics a ranking submission can move.
@@ -548,15 +552,55 @@ def page_view_record(
     session_key: str = "",
     referrer: str = "",
 ) -> PageView:
-    """Count one page view; a product id must name an active product."""
+    """Count one page view; a product id must name an active product.
+
+    The product's view count moves through a buffer (`page_views_flush`), so that a popular
+    product does not turn each view into a lock on its row.
+    """
     if product_id is not None and product_get(product_id=product_id) is None:
         raise InvalidPageView("No active product has this id.")
-    return PageView.objects.create(
+    view = PageView.objects.create(
         path=path,
         product_id=product_id,
         user=user if user is not None and user.is_authenticated else None,
         session_key=(session_key or "")[:40],
         referrer=referrer[:500],
+    )
+    if product_id is not None:
+        if not PRODUCT_VIEWS.add(product_id):
+            product_view_counts_add(counts={product_id: 1})
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # No worker and no beat: this process flushes its own buffer when a flush is due.
+            _page_views_flush_if_due()
+    return view
+
+
+PRODUCT_VIEWS = BufferedCounter("product-views")
+_last_flush = 0.0
+
+
+def page_views_flush() -> int:
+    """Move the buffered page views into the products' view counts; returns products moved."""
+    global _last_flush
+    _last_flush = time.monotonic()
+    counts = PRODUCT_VIEWS.drain()
+    if not counts:
+        return 0
+    with transaction.atomic():
+        moved = product_view_counts_add(counts=counts)
+    PRODUCT_VIEWS.ack()
+    return moved
+
+
+def _page_views_flush_if_due() -> None:
+    if time.monotonic() - _last_flush >= settings.PAGE_VIEW_FLUSH_SECONDS:
+        page_views_flush()
+
+
+def page_views_prune(*, older_than: timedelta) -> int:
+    """Delete page views older than the retention period, a batch at a time; returns how many."""
+    return rows_delete_in_batches(
+        PageView.objects.filter(created_at__lt=timezone.now() - older_than)
     )
 
 
