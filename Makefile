@@ -13,9 +13,17 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 
 install: $(BIN)/.installed
 
-run: install
-	$(BIN)/python manage.py migrate --noinput
+# Collecting (hashing and compressing every file) takes most of a minute: only when a static
+# file or the installed packages changed since the last collect.
+STATIC_MANIFEST := staticfiles/staticfiles.json
+STATIC_SOURCES := $(shell find . -path ./.venv -prune -o -path '*/static/*' -type f -print)
+
+$(STATIC_MANIFEST): $(BIN)/.installed $(STATIC_SOURCES)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	touch $@
+
+run: install $(STATIC_MANIFEST)
+	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python -m config.server -b 127.0.0.1 -p $(PORT) --ping-interval 25 --ping-timeout 60 config.asgi:application
 

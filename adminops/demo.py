@@ -7,7 +7,6 @@ crossed the threshold (with their ledger row), `User.points` is the ledger sum, 
 """
 
 import random
-import secrets
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable
@@ -98,7 +97,6 @@ class DemoSeedResult:
     achievements_unlocked: int = 0
     page_views: int = 0
     searches: int = 0
-    demo_employee_password: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -115,22 +113,18 @@ def demo_data_seed(
     users: int,
     products: int,
     seed: int = 1,
-    employee_password: bool = False,
     log: Callable[[str], None] = lambda message: None,
 ) -> DemoSeedResult:
     """Add `users` customers and `products` products with their whole history, in one transaction.
 
     Adds to what is there: new e-mails and slugs continue after the highest existing ids.
-    With `employee_password` the demo employee gets a fresh random password, returned so that
-    a developer can sign in to the admin.
+    Employees get no password: nothing a seed prints should let anyone into the admin.
     """
     rng = random.Random(seed)
     now = timezone.now()
     result = DemoSeedResult()
     with transaction.atomic():
-        result.employees, result.demo_employee_password = _employees_seed(
-            employee_password=employee_password
-        )
+        result.employees = _employees_seed()
         catalogue = _products_seed(rng=rng, count=products, now=now, log=log)
         result.products = len(catalogue)
         active_by_category: dict[str, list[int]] = {}
@@ -184,9 +178,8 @@ def demo_data_seed(
     return result
 
 
-def _employees_seed(*, employee_password: bool) -> tuple[int, str | None]:
+def _employees_seed() -> int:
     """The demo employee (a superuser) and two more employees, unless they exist already."""
-    password = secrets.token_urlsafe(12) if employee_password else None
     created = 0
     employees = [
         (DEMO_EMPLOYEE_EMAIL, "Demo Admin", True),
@@ -198,17 +191,13 @@ def _employees_seed(*, employee_password: bool) -> tuple[int, str | None]:
             continue
         User.objects.create_user(
             email,
-            password=password if superuser else None,
+            password=None,
             display_name=display_name,
             is_staff=True,
             is_superuser=superuser,
         )
         created += 1
-    if password is not None and not created:
-        user = User.objects.get(email=DEMO_EMPLOYEE_EMAIL)
-        user.set_password(password)
-        user.save(update_fields=["password"])
-    return created, password
+    return created
 
 
 def _products_seed(

@@ -112,7 +112,6 @@ class CacheStatsSerializer(serializers.Serializer):
     hits = serializers.IntegerField()
     misses = serializers.IntegerField()
     hit_rate = serializers.FloatField(allow_null=True)
-    keys = serializers.IntegerField(required=False, help_text="Keys stored, where known.")
 
 
 class AuditLogSerializer(serializers.ModelSerializer):

@@ -40,6 +40,7 @@ import redis
 from bench import scenarios
 from bench.profile import render as render_profile
 from bench.profile import summarise as summarise_profile
+from bench.report import performance_doc_write
 from bench.scenarios import Catalog
 from bench.seed import FULL, SMOKE, STAFF_TOKEN, Scale, seed
 
@@ -697,6 +698,8 @@ def main(argv: list[str] | None = None) -> dict:
         # A profiled run is slowed by the profiler: its figures are kept apart from the latest.
         latest = "profile-latest.json" if args.profile else "latest.json"
         (args.results_dir / latest).write_text(json.dumps(result, indent=2) + "\n")
+        if not args.profile and args.results_dir == RESULTS_DIR:
+            echo(f"wrote {performance_doc_write(result_path=RESULTS_DIR / latest)}")
     echo(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return result
 

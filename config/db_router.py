@@ -1,9 +1,9 @@
 """Read replica routing: only reads that opt in with `replica_reads()` go to the replica.
 
 A replica lags behind the primary, so reading from it by default would show a user a ranking
-they just submitted as missing. Selectors whose answers tolerate a second of lag (leaderboards,
-statistics, the catalogue) wrap their queries in `replica_reads()`; every other read, every
-write and everything inside a transaction stays on `default`. The router is installed only when
+they just submitted as missing. Only code that wraps its queries in `replica_reads()` reads
+there (no selector does yet); every other read, every write and everything inside a
+transaction stays on `default`. The router is installed only when
 DATABASE_REPLICA_URL is set, so `replica_reads()` costs nothing without a replica.
 """
 

@@ -329,3 +329,22 @@ def test_audit_log_filters_by_target(staff_client, targets):
         f"/api/admin/audit-log/?target_type=product&target_id={targets['product']}"
     ).json()["results"]
     assert [r["action"] for r in results] == ["product.update"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/admin/users/{user}/points/", {"points": 5, "reason": "goodwill"}),
+        ("/api/admin/users/{user}/leaderboard-exclusion/", {"excluded": True}),
+    ],
+)
+def test_points_and_exclusion_invalidate_the_leaderboards(
+    staff_client, targets, fill_cache, django_capture_on_commit_callbacks, path, body
+):
+    untouched = fill_cache(CacheType.PRODUCTS)
+    probes = [fill_cache(CacheType.LEADERBOARD), fill_cache(CacheType.LEADERBOARD_POSITION)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(path.format(**targets), body, format="json")
+    assert response.status_code == 200
+    assert [probe() for probe in probes] == [False, False]
+    assert untouched()

@@ -59,6 +59,8 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     # Outermost, so that the latency it records covers every other middleware.
     "config.metrics.MetricsMiddleware",
+    # Before anything reads the body, so an oversized one is refused in the API's shape.
+    "config.api.ApiErrorsAsJsonMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,6 +1,5 @@
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adminops.demo import DEMO_EMPLOYEE_EMAIL, demo_data_seed
@@ -36,8 +35,6 @@ class Command(BaseCommand):
             users=users,
             products=products,
             seed=seed,
-            # A password in the output is fine on a developer's machine, never elsewhere.
-            employee_password=settings.DEBUG,
             log=self.stdout.write,
         )
         elapsed = time.perf_counter() - started
@@ -50,13 +47,7 @@ class Command(BaseCommand):
                 f"{result.page_views} page views, {result.searches} searches."
             )
         )
-        if result.demo_employee_password:
-            self.stdout.write(
-                f"Django admin (/admin/): {DEMO_EMPLOYEE_EMAIL} "
-                f"with password {result.demo_employee_password}"
-            )
-        else:
-            self.stdout.write(
-                f"Give {DEMO_EMPLOYEE_EMAIL} a password with "
-                f"`python manage.py changepassword {DEMO_EMPLOYEE_EMAIL}`."
-            )
+        self.stdout.write(
+            f"Employees ({DEMO_EMPLOYEE_EMAIL} and two more) have no password; make yourself "
+            "an admin with `python manage.py createsuperuser`."
+        )
