@@ -108,10 +108,12 @@ def job_figures_register(*, reader: Callable[[], JobFigures]) -> None:
 
 def queue_lengths() -> dict[str, int | None]:
     """Messages waiting per queue in the Redis broker ({} without one; None when unreadable)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+    from config.celery import app
+
+    if app.conf.task_always_eager or not app.conf.broker_url.startswith("redis"):
         return {}
     lengths: dict[str, int | None] = {}
-    client = _broker_client()
+    client = _broker_client(app.conf.broker_url)
     for queue in settings.JOB_QUEUES:
         try:
             # Kombu keeps a queue's priority levels in lists named queue, queue\x06\x163, ...
@@ -126,10 +128,8 @@ def queue_lengths() -> dict[str, int | None]:
 
 
 @functools.cache
-def _broker_client() -> Redis:
-    return Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
+def _broker_client(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 _latency = REQUEST_LATENCY.labels(instance=INSTANCE)

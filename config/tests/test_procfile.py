@@ -99,3 +99,12 @@ def test_worker_consumes_every_queue_and_beat_runs_the_schedule():
     assert worker[:4] == ["celery", "-A", "config", "worker"]
     assert set(worker[worker.index("--queues") + 1].split(",")) == set(settings.JOB_QUEUES)
     assert shlex.split(procfile()["beat"])[:4] == ["celery", "-A", "config", "beat"]
+
+
+def test_make_worker_runs_the_procfile_worker_with_beat_inside():
+    makefile = (ROOT / "Makefile").read_text()
+    line = makefile.split("\nworker: install\n\t", 1)[1].splitlines()[0]
+    args = shlex.split(line.replace("$(BIN)/", ""))
+    assert args[:4] == ["celery", "-A", "config", "worker"]
+    assert "-B" in args
+    assert args[args.index("--queues") + 1] == shlex.split(procfile()["worker"])[5]
