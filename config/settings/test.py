@@ -31,3 +31,5 @@ REALTIME_COALESCE_SECONDS = 0
 # Tasks run in process after commit, with Redis or without; the worker tests start a real
 # worker (config/tests/test_worker.py).
 CELERY_TASK_ALWAYS_EAGER = True
+# Each readiness test sees the dependencies as it set them up (the reuse test sets its own).
+READYZ_MAX_AGE_SECONDS = 0
