@@ -18,7 +18,7 @@ from adminops.models import ACTIVE_JOB_STATUSES, Job, JobKind, JobStatus
 from config.audit import AuditAction, audit_record
 from config.caching import WARMERS, CacheType, cache_invalidate, cache_types_invalidate_on_commit
 from config.services import ActionRefused, Progress, tool_lock_owner, tool_running
-from config.tasks import TRANSIENT_ERRORS, task_enqueue_on_commit
+from config.tasks import TRANSIENT_ERRORS, task_enqueue_on_commit, tasks_run_in_process
 from gamification.services import LEADERBOARD_CACHE_TYPES, achievements_reevaluate, points_rebuild
 from products import importing
 from rankings.services import ranking_stats_rebuild
@@ -249,7 +249,7 @@ def job_run(*, job_id: int) -> None:
         return
     run = JOB_TOOLS[job.kind]
     # Eager runs (no broker) happen inside the request: nobody can watch them progress.
-    with _Heartbeat(job_id=job.pk, threaded=not settings.CELERY_TASK_ALWAYS_EAGER) as beat:
+    with _Heartbeat(job_id=job.pk, threaded=not tasks_run_in_process()) as beat:
         try:
             with tool_lock_owner(f"job:{job.pk}"):
                 report = run(actor=job.actor, params=job.params, on_progress=beat.progress)

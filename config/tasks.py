@@ -32,6 +32,11 @@ class RanklyTask(Task):
     max_retries = 20
 
 
+def tasks_run_in_process() -> bool:
+    """True without a broker: every task runs in the process that sends it, after commit."""
+    return bool(current_app.conf.task_always_eager)
+
+
 def task_enqueue_on_commit(
     name: str, *, kwargs: dict[str, Any], kwargsrepr: str | None = None
 ) -> None:

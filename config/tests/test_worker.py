@@ -1,5 +1,5 @@
 """A real worker process against Redis: jobs survive a worker killed under them and a Redis
-restarted under their queued message."""
+restarted under their queued message; a sign-in code outlives a mail server that is down."""
 
 import os
 
@@ -7,7 +7,8 @@ import pytest
 
 from adminops import services
 from adminops.models import Job, JobKind, JobStatus
-from config.tests.private_redis import private_redis
+from config.tests.private_redis import free_port, private_redis
+from config.tests.smtp import smtp_server
 from config.tests.worker import running_worker, sending_to, wait_for
 from products.models import Product
 
@@ -19,6 +20,8 @@ pytestmark = [
 ]
 
 ROWS = 3000
+REQUEST_URL = "/api/customer/email-login"
+VERIFY_URL = "/api/customer/email-login/verify"
 
 
 def big_csv() -> str:
@@ -94,3 +97,30 @@ def test_a_job_queued_when_redis_restarts_still_runs(staff_user):
                 what="a job sent after the restart",
                 log=worker,
             )
+
+
+def test_a_code_mailed_while_the_mail_server_is_down_arrives_once_it_is_back(api_client):
+    redis_url = os.environ["UPSTASH_REDIS_URL"]
+    port = free_port()
+    with (
+        running_worker(
+            redis_url=redis_url, extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{port}"}
+        ) as worker,
+        sending_to(redis_url),
+    ):
+        response = api_client.post(REQUEST_URL, {"email": "ada@example.com"}, format="json")
+        assert response.status_code == 202
+        wait_for(
+            lambda: worker.log_text().count("Sign-in e-mail not sent") >= 2,
+            what="the worker to fail to send, twice",
+            log=worker,
+        )
+        with smtp_server(port=port) as mailbox:
+            code = mailbox.code_for("ada@example.com", timeout=90)
+        log = worker.log_text()
+    assert code not in log
+    assert "ada@example.com" not in log
+    verified = api_client.post(
+        VERIFY_URL, {"email": "ada@example.com", "code": code}, format="json"
+    )
+    assert verified.status_code == 200

@@ -39,7 +39,7 @@ def worker_command() -> list[str]:
 
 
 class Worker:
-    def __init__(self, *, redis_url: str, lease_seconds: int) -> None:
+    def __init__(self, *, redis_url: str, lease_seconds: int, extra_env: dict[str, str]) -> None:
         env = {
             key: value
             for key, value in os.environ.items()
@@ -53,6 +53,7 @@ class Worker:
             CACHE_KEY_PREFIX=settings.CACHES["default"].get("KEY_PREFIX", "rankly"),
             JOBS_LEASE_SECONDS=str(lease_seconds),
             PYTHONUNBUFFERED="1",
+            **extra_env,
         )
         self.log = tempfile.NamedTemporaryFile(prefix="rankly-worker-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -125,8 +126,10 @@ def _connections_drop() -> None:
 
 
 @contextlib.contextmanager
-def running_worker(*, redis_url: str, lease_seconds: int = 3) -> Iterator[Worker]:
-    worker = Worker(redis_url=redis_url, lease_seconds=lease_seconds)
+def running_worker(
+    *, redis_url: str, lease_seconds: int = 3, extra_env: dict[str, str] | None = None
+) -> Iterator[Worker]:
+    worker = Worker(redis_url=redis_url, lease_seconds=lease_seconds, extra_env=extra_env or {})
     try:
         worker.wait_ready()
         yield worker
