@@ -1,6 +1,5 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
-import copy
 import time
 import zoneinfo
 from collections.abc import Iterable, Iterator
@@ -20,6 +19,7 @@ from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
 from config.counters import BufferedCounter
 from config.services import ActionRefused, Progress, fields_apply, rows_delete_in_batches
+from config.tasks import tasks_run_in_process
 from gamification import selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
@@ -391,11 +391,21 @@ class _Writes:
     entries: list[ActivityLog] = field(default_factory=list)
 
 
-def _with_progress(achievement: Achievement, progress: int | None) -> Achievement:
-    """A copy of the definition carrying one user's progress, as achievements_to_unlock gives."""
-    own = copy.copy(achievement)
-    own.progress = progress
-    return own
+def _for_user(
+    definitions: list[Achievement],
+    *,
+    user_id: int,
+    unlocked: set[tuple[int, int]],
+    progress: dict[tuple[int, int], int],
+) -> list[Achievement]:
+    """The definitions a user has not unlocked, carrying that user's progress as
+    achievements_to_unlock gives it. The objects are shared: users are evaluated one by one."""
+    pending = []
+    for achievement in definitions:
+        if (user_id, achievement.pk) not in unlocked:
+            achievement.progress = progress.get((user_id, achievement.pk))
+            pending.append(achievement)
+    return pending
 
 
 def achievements_reevaluate(
@@ -422,11 +432,9 @@ def achievements_reevaluate(
             for user in locked:
                 result = _evaluate(
                     user=user,
-                    achievements=[
-                        _with_progress(a, progress.get((user.pk, a.pk)))
-                        for a in definitions
-                        if (user.pk, a.pk) not in unlocked_pairs
-                    ],
+                    achievements=_for_user(
+                        definitions, user_id=user.pk, unlocked=unlocked_pairs, progress=progress
+                    ),
                     metrics=metrics,
                     values=values[user.pk],
                     now=now,
@@ -569,7 +577,7 @@ def page_view_record(
     if product_id is not None:
         if not PRODUCT_VIEWS.add(product_id):
             product_view_counts_add(counts={product_id: 1})
-        if settings.CELERY_TASK_ALWAYS_EAGER:
+        if tasks_run_in_process():
             # No worker and no beat: this process flushes its own buffer when a flush is due.
             _page_views_flush_if_due()
     return view
