@@ -150,17 +150,24 @@ def points_rebuild(*, user: User | None = None, on_progress: Progress | None = N
     total_users = users.count()
     fixed = done = 0
     for batch in _user_id_batches(users):
-        drifted = (
-            User.objects.filter(pk__in=batch)
-            .annotate(ledger=Coalesce(Subquery(ledger), 0))
-            .exclude(points=F("ledger"))
-            .values_list("pk", flat=True)
+        # The batch's ledger sums in one grouped read, compared here: no subquery per user.
+        in_batch = {"user_id__gte": batch[0], "user_id__lte": batch[-1]}
+        sums = dict(
+            ActivityLog.objects.filter(**in_batch)
+            .values("user_id")
+            .annotate(total=Sum("points"))
+            .values_list("user_id", "total")
         )
+        drifted = [
+            pk
+            for pk, points in User.objects.filter(pk__in=batch).values_list("pk", "points")
+            if points != sums.get(pk, 0)
+        ]
         with transaction.atomic():
             # Locked, then recounted: a submission may have moved a total since the scan.
             locked = list(
                 User.objects.select_for_update()
-                .filter(pk__in=list(drifted))
+                .filter(pk__in=drifted)
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
