@@ -10,8 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -137,46 +136,52 @@ def _user_id_batches(users: QuerySet[User]) -> Iterator[list[int]]:
         last = batch[-1]
 
 
+def _ledger_sums(**filters: Any) -> dict[int, int]:
+    return dict(
+        ActivityLog.objects.filter(**filters)
+        .values("user_id")
+        .annotate(total=Sum("points"))
+        .values_list("user_id", "total")
+    )
+
+
+def _points_reset(*, user_ids: list[int]) -> int:
+    """Set the users' totals to their ledger sums in one statement; returns how many moved."""
+    with transaction.atomic():
+        # Locked, then recounted: a submission may have moved a total since the scan.
+        current = dict(
+            User.objects.select_for_update()
+            .filter(pk__in=user_ids)
+            .order_by("pk")
+            .values_list("pk", "points")
+        )
+        sums = _ledger_sums(user_id__in=user_ids)
+        wrong = [
+            User(pk=pk, points=sums.get(pk, 0))
+            for pk, points in current.items()
+            if points != sums.get(pk, 0)
+        ]
+        User.objects.bulk_update(wrong, ["points"])
+    return len(wrong)
+
+
 def points_rebuild(*, user: User | None = None, on_progress: Progress | None = None) -> int:
     """Set `User.points` back to the sum of the ledger, a batch of users per statement; returns
     how many totals were wrong."""
     users = User.objects.all() if user is None else User.objects.filter(pk=user.pk)
-    ledger = (
-        ActivityLog.objects.filter(user=OuterRef("pk"))
-        .values("user")
-        .annotate(total=Sum("points"))
-        .values("total")
-    )
     total_users = users.count()
     fixed = done = 0
     for batch in _user_id_batches(users):
         # The batch's ledger sums in one grouped read, compared here: no subquery per user.
         in_batch = {"user_id__gte": batch[0], "user_id__lte": batch[-1]}
-        sums = dict(
-            ActivityLog.objects.filter(**in_batch)
-            .values("user_id")
-            .annotate(total=Sum("points"))
-            .values_list("user_id", "total")
-        )
+        sums = _ledger_sums(**in_batch)
         drifted = [
             pk
             for pk, points in User.objects.filter(pk__in=batch).values_list("pk", "points")
             if points != sums.get(pk, 0)
         ]
-        with transaction.atomic():
-            # Locked, then recounted: a submission may have moved a total since the scan.
-            locked = list(
-                User.objects.select_for_update()
-                .filter(pk__in=drifted)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-            if locked:
-                fixed += (
-                    User.objects.filter(pk__in=locked)
-                    .exclude(points=Coalesce(Subquery(ledger), 0))
-                    .update(points=Coalesce(Subquery(ledger), 0))
-                )
+        if drifted:
+            fixed += _points_reset(user_ids=drifted)
         done += len(batch)
         if on_progress is not None:
             on_progress(done, total_users)
