@@ -101,9 +101,14 @@ def login_code_request(*, email: str) -> None:
 
 def login_code_email_deliver(*, login_code_id: int, email: str, code: str) -> bool:
     """Send a queued code while it can still be used; False when it no longer can (used,
-    expired or replaced). Raises LoginEmailUnavailable for the task to retry."""
+    expired or replaced) or is not the code stored under that id. Raises LoginEmailUnavailable
+    for the task to retry."""
     live = LoginCode.objects.filter(
-        pk=login_code_id, used_at__isnull=True, expires_at__gt=timezone.now()
+        pk=login_code_id,
+        email=email,
+        code_hash=_code_hash(email, code),
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
     ).exists()
     if not live:
         logger.info("Sign-in e-mail dropped: code %s is no longer usable", login_code_id)

@@ -147,14 +147,18 @@ def test_with_a_worker_the_request_queues_the_mail_showing_only_the_codes_id(
 def test_a_queued_code_is_mailed_while_live_and_dropped_once_used(mailoutbox):
     from django.utils import timezone
 
+    from accounts.services import _code_hash
     from accounts.tasks import login_code_email_send
 
     code = LoginCode.objects.create(
         email="ada@example.com",
-        code_hash="x",
+        code_hash=_code_hash("ada@example.com", "246810"),
         expires_at=timezone.now() + timezone.timedelta(minutes=10),
     )
     kwargs = {"login_code_id": code.pk, "email": "ada@example.com", "code": "246810"}
+    # A message whose code is not the one stored under its id is not mailed.
+    assert login_code_email_send.apply(kwargs={**kwargs, "code": "135790"}).get() is False
+    assert mailoutbox == []
     assert login_code_email_send.apply(kwargs=kwargs).get() is True
     assert "246810" in mailoutbox[0].body
     LoginCode.objects.filter(pk=code.pk).update(used_at=timezone.now())
