@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -5,26 +7,40 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.authentication import request_user
 from accounts.models import LoginCode, User, UserSession, normalize_email
-from accounts.services import user_leaderboard_exclusion_set, user_session_end
+from accounts.services import (
+    user_deactivate,
+    user_leaderboard_exclusion_set,
+    user_session_end,
+    user_sessions_end_all,
+)
 from config.admin import ReadOnlyAdmin
 
 
 @admin.action(description="Exclude selected users from leaderboards")
 def exclude_from_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for user in queryset:
-        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=True)
+        user_leaderboard_exclusion_set(actor=request_user(request), user=user, excluded=True)
     modeladmin.message_user(request, f"{len(queryset)} users excluded from leaderboards")
 
 
 @admin.action(description="Include selected users in leaderboards again")
 def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for user in queryset:
-        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=False)
+        user_leaderboard_exclusion_set(actor=request_user(request), user=user, excluded=False)
     modeladmin.message_user(request, f"{len(queryset)} users included in leaderboards")
 
 
+@admin.action(description="Sign out of every device (tokens, cookies and open sockets)")
+def sign_out_everywhere(modeladmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    for user in queryset:
+        user_sessions_end_all(user=user)
+
+
 class _EmailFormMixin:
+    cleaned_data: dict[str, Any]
+
     def clean_email(self) -> str:
         # Stored canonically, so a duplicate spelt differently fails validation, not the database.
         try:
@@ -70,7 +86,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["email", "display_name", "handle"]
     show_full_result_count = False
     # The employee tools add their own actions (adminops.admin).
-    actions = [exclude_from_leaderboards, include_in_leaderboards]
+    actions = [exclude_from_leaderboards, include_in_leaderboards, sign_out_everywhere]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
     readonly_fields = ["handle", "points", "last_login", "date_joined"]
     fieldsets = [
@@ -85,14 +101,17 @@ class UserAdmin(DjangoUserAdmin):
     ]
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
-        if not (change and "leaderboard_excluded" in form.changed_data):
-            super().save_model(request, obj, form, change)
-            return
-        # The exclusion goes through its service, which audits it and refills the boards.
         excluded = obj.leaderboard_excluded
-        obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
+        exclusion_changed = change and "leaderboard_excluded" in form.changed_data
+        if exclusion_changed:
+            # The exclusion goes through its service, which audits it and refills the boards.
+            obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
         super().save_model(request, obj, form, change)
-        user_leaderboard_exclusion_set(actor=request.user, user=obj, excluded=excluded)
+        if exclusion_changed:
+            user_leaderboard_exclusion_set(actor=request_user(request), user=obj, excluded=excluded)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Every sign-in of the user ends with it, open sockets included.
+            user_deactivate(user=obj)
 
     add_fieldsets = [
         (

@@ -6,6 +6,7 @@ import logging
 import math
 import secrets
 import smtplib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -20,6 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import LoginCode, LoginFailure, User, UserSession, normalize_email
+from accounts.signals import sign_ins_revoked
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
 from config.mail import UNCONFIGURED_BACKEND
@@ -207,21 +209,71 @@ def user_session_start(*, request: HttpRequest, user: User, ip_address: str | No
     return SignIn(user=user, user_session=user_session, token=token)
 
 
-def user_session_end(*, user_session: UserSession) -> None:
-    """Revoke one device: its token and its session cookie both stop working."""
+def _sign_ins_revoked_notify(
+    *,
+    user_id: int,
+    user_session_ids: Iterable[int] = (),
+    session_keys: Iterable[str] = (),
+    everywhere: bool = False,
+) -> None:
+    transaction.on_commit(
+        lambda: sign_ins_revoked.send(
+            sender=UserSession,
+            user_id=user_id,
+            user_session_ids=list(user_session_ids),
+            session_keys=[key for key in session_keys if key],
+            everywhere=everywhere,
+        )
+    )
+
+
+def _user_session_delete(*, user_session: UserSession) -> None:
     if user_session.session_key:
         session_store = import_module(settings.SESSION_ENGINE).SessionStore
         session_store(session_key=user_session.session_key).delete()
     user_session.delete()
 
 
+def user_session_end(*, user_session: UserSession) -> None:
+    """Revoke one device: its token, its session cookie and its open sockets all stop."""
+    _sign_ins_revoked_notify(
+        user_id=user_session.user_id,
+        user_session_ids=[user_session.pk],
+        session_keys=[user_session.session_key],
+    )
+    _user_session_delete(user_session=user_session)
+
+
+def user_sessions_end_all(*, user: User) -> int:
+    """Sign the user out of every device (an employee's revocation); returns how many."""
+    user_sessions = list(UserSession.objects.filter(user=user))
+    with transaction.atomic():
+        for user_session in user_sessions:
+            _user_session_delete(user_session=user_session)
+        _sign_ins_revoked_notify(user_id=user.pk, everywhere=True)
+    return len(user_sessions)
+
+
+def user_deactivate(*, user: User) -> None:
+    """The user can no longer sign in, and every sign-in they hold ends."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        user_sessions_end_all(user=user)
+
+
 def user_logout(*, request: HttpRequest, user_session: UserSession | None) -> None:
     if user_session is not None:
         user_session_end(user_session=user_session)
+    elif request.user.is_authenticated:
+        # A cookie session with no UserSession of its own still has its sockets.
+        _sign_ins_revoked_notify(
+            user_id=request.user.pk, session_keys=[request.session.session_key or ""]
+        )
     logout(request)
 
 
-def user_session_touch(*, user_session_id: int, last_seen_at) -> bool:
+def user_session_touch(*, user_session_id: int, last_seen_at: datetime | None) -> bool:
     """Record that a session is in use, at most once a minute. True when it wrote."""
     now = timezone.now()
     if last_seen_at is not None and now - last_seen_at < SESSION_TOUCH_INTERVAL:
@@ -230,7 +282,7 @@ def user_session_touch(*, user_session_id: int, last_seen_at) -> bool:
     return True
 
 
-def user_update(*, user: User, **fields) -> User:
+def user_update(*, user: User, **fields: object) -> User:
     """Change the profile fields a user may change themselves."""
     for name, value in fields.items():
         setattr(user, name, value)

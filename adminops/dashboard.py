@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
+from accounts.authentication import request_user
 from adminops import selectors, services
 from adminops.models import JobKind
 from products import importing
@@ -57,7 +58,7 @@ def _tool_run(request: HttpRequest) -> HttpResponse:
 
 
 def _job_started(request: HttpRequest, *, kind: JobKind, params: dict | None = None) -> None:
-    job, created = services.job_start(kind=kind, actor=request.user, params=params)
+    job, created = services.job_start(kind=kind, actor=request_user(request), params=params)
     state = "queued" if created else "already queued or running"
     messages.success(
         request, f"{kind.label}: job {job.pk} {state} ({job.status} now); see the jobs below."

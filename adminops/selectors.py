@@ -7,15 +7,12 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from accounts.selectors import users_seen_since
 from adminops.models import ACTIVE_JOB_STATUSES, AuditLog, Job
 from config.caching import cache_stats
 from config.metrics import JobFigures, metrics_snapshot, queue_lengths
 from gamification.models import Achievement
 from products.models import Product
-from realtime.presence import open_socket_count
-
-ONLINE_WINDOW_MINUTES = 5
+from realtime.presence import open_socket_count, users_online_count
 
 
 def audit_log_list(*, target_type: str = "", target_id: str = "") -> QuerySet[AuditLog]:
@@ -72,7 +69,7 @@ def dashboard_snapshot() -> dict[str, Any]:
         "latency_ms": {q: requests[f"{q}_ms"] for q in ("p50", "p95", "p99")},
         "cache_hit_rate": {row["type"]: row["hit_rate"] for row in cache_stats_report()},
         "open_websockets": open_socket_count(),
-        "online_users": users_seen_since(minutes=ONLINE_WINDOW_MINUTES),
+        "online_users": users_online_count(),
         "jobs": jobs_active(),
         "queues": queue_lengths(),
     }
@@ -118,5 +115,6 @@ def job_figures() -> JobFigures:
         finished_at__gte=timezone.now() - JOB_DURATION_WINDOW, started_at__isnull=False
     ).values_list("kind", "started_at", "finished_at")
     for kind, started_at, finished_at in finished:
-        durations.setdefault(kind, []).append((finished_at - started_at).total_seconds())
+        if started_at is not None and finished_at is not None:
+            durations.setdefault(kind, []).append((finished_at - started_at).total_seconds())
     return JobFigures(counts=counts, durations=durations)

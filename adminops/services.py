@@ -61,7 +61,9 @@ def tool_caches_warm(*, actor: User | None, on_progress: Progress | None = None)
     return report
 
 
-def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = None) -> dict:
+def tool_points_rebuild(
+    *, actor: User | None, on_progress: Progress | None = None
+) -> dict[str, Any]:
     """Make every user's points the sum of their ledger, in batches; report how many were wrong."""
     with tool_running(name="rebuild_points"):
         users = User.objects.count()
@@ -73,7 +75,9 @@ def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = No
     return report
 
 
-def tool_ranking_stats_rebuild(*, actor: User | None, on_progress: Progress | None = None) -> dict:
+def tool_ranking_stats_rebuild(
+    *, actor: User | None, on_progress: Progress | None = None
+) -> dict[str, Any]:
     with tool_running(name="rebuild_ranking_stats"):
         report = {"result": ranking_stats_rebuild()}
     audit_record(actor=actor, action=AuditAction.RANKING_STATS_REBUILD, data=report)
@@ -85,7 +89,7 @@ def tool_ranking_stats_rebuild(*, actor: User | None, on_progress: Progress | No
 
 def tool_achievements_reevaluate(
     *, actor: User | None, on_progress: Progress | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Award what the history earns and was never awarded; no notification is sent."""
     with tool_running(name="reevaluate_achievements"):
         report = {"result": achievements_reevaluate(notify=False, on_progress=on_progress)}
@@ -226,7 +230,9 @@ class _Heartbeat:
         )
 
 
-def _job_finish(*, job: Job, status: JobStatus, report: dict, error: str, beat: _Heartbeat) -> None:
+def _job_finish(
+    *, job: Job, status: JobStatus, report: dict[str, Any], error: str, beat: _Heartbeat
+) -> None:
     Job.objects.filter(pk=job.pk).update(
         status=status,
         report=report,

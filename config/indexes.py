@@ -1,6 +1,7 @@
 """Performance indexes as plain SQL migrations that run on SQLite and PostgreSQL alike."""
 
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
 class PerformanceIndex(migrations.RunSQL):
@@ -21,6 +22,8 @@ class PerformanceIndex(migrations.RunSQL):
             state_operations=[migrations.AddIndex(model_name=model_name, index=index)],
         )
 
-    def _run_sql(self, schema_editor, sqls: str) -> None:
+    def _run_sql(self, schema_editor: BaseDatabaseSchemaEditor, sqls: str) -> None:
         concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-        super()._run_sql(schema_editor, sqls.replace("{concurrently}", concurrently))
+        # django-stubs omits RunSQL._run_sql, which Django 5.2 defines.
+        sql = sqls.replace("{concurrently}", concurrently)
+        super()._run_sql(schema_editor, sql)  # type: ignore[misc]

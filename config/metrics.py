@@ -5,6 +5,7 @@ bound once, so the middleware costs two lock-protected additions per request. Fi
 elsewhere (cache hits, open sockets, the connection pool) are read only when scraped.
 """
 
+# Pinned: Django==5.2.19 (reads DatabaseWrapper._connection_pools; requirements.txt).
 import functools
 import hmac
 import logging
@@ -150,13 +151,13 @@ class MetricsMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
         start = perf_counter()
@@ -164,15 +165,17 @@ class MetricsMiddleware:
         _observe(perf_counter() - start, response.status_code)
         return response
 
-    async def _acall(self, request: HttpRequest):
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
         start = perf_counter()
-        response = await self.get_response(request)
+        response: HttpResponse = await self.get_response(request)
         _observe(perf_counter() - start, response.status_code)
         return response
 
 
 # --- Slow queries ---------------------------------------------------------------------------
-def slow_query_wrapper(execute: Callable, sql: str, params: Any, many: bool, context: dict):
+def slow_query_wrapper(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
     """Count and log a statement slower than SLOW_QUERY_SECONDS, with its SQL (no parameters,
     which may hold personal data) and its duration."""
     start = perf_counter()
@@ -299,7 +302,7 @@ def _histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> 
     return lower_bound
 
 
-def _samples(metric: Any) -> list:
+def _samples(metric: Any) -> list[Any]:
     return [sample for family in metric.collect() for sample in family.samples]
 
 

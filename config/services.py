@@ -61,7 +61,7 @@ def tool_lock_owner(owner: str) -> Iterator[None]:
 DELETE_BATCH = 5000
 
 
-def rows_delete_in_batches(rows: models.QuerySet) -> int:
+def rows_delete_in_batches(rows: models.QuerySet[Any]) -> int:
     """Delete a queryset's rows a batch at a time (short locks, bounded memory); returns how
     many were deleted."""
     deleted = 0

@@ -57,6 +57,7 @@ def task_send(name: str, *, kwargs: dict[str, Any], kwargsrepr: str | None = Non
         task.apply(kwargs=kwargs)
 
 
-@shared_task(name="config.tasks.caches_refresh_ahead")
+# Celery's decorator carries no types.
+@shared_task(name="config.tasks.caches_refresh_ahead")  # type: ignore[untyped-decorator]
 def caches_refresh_ahead(*, cache_types: list[str]) -> int:
     return caches_refresh(cache_types=[CacheType(t) for t in cache_types])

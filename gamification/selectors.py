@@ -6,15 +6,24 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import users_seen_since
 from config.caching import CacheType, cache_get_or_set
+from config.db_router import replica_reads
 from gamification.hooks import metric_source_values
 from gamification.models import (
     Achievement,
@@ -26,6 +35,32 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked, search_counts
+from realtime.presence import users_online_count
+
+
+class _Progress(TypedDict):
+    progress: int | None
+
+
+class _Total(TypedDict):
+    total: int
+
+
+class _UserTotal(TypedDict):
+    user_id: int
+    total: int
+
+
+class PathViews(TypedDict):
+    path: str
+    views: int
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # An achievement with the user's progress on it (`achievements_to_unlock`).
+    AchievementWithProgress = WithAnnotations[Achievement, _Progress]
 
 Window = Literal["all", "week"]
 WINDOWS: tuple[Window, ...] = ("all", "week")
@@ -49,9 +84,9 @@ def _display_name(*, display_name: str, handle: str) -> str:
     return display_name or handle
 
 
-def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict]:
+def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict[str, Any]]:
     """Competition ranks (1, 1, 3) for a run of entries that is contiguous in board order."""
-    ranked: list[dict] = []
+    ranked: list[dict[str, Any]] = []
     for index, entry in enumerate(entries):
         if index == 0:
             rank = first_rank
@@ -67,7 +102,7 @@ def ranked_users() -> QuerySet[User]:
     return User.objects.filter(RANKED)
 
 
-def leaderboard_all(*, limit: int) -> list[dict]:
+def leaderboard_all(*, limit: int) -> list[dict[str, Any]]:
     """The top users by total points; ties list the lower user id first (index user_leaderboard)."""
     rows = (
         ranked_users()
@@ -81,7 +116,9 @@ def leaderboard_all(*, limit: int) -> list[dict]:
     return _ranked(entries, first_rank=1, first_position=1)
 
 
-def _week_totals(*, since: datetime) -> QuerySet:
+def _week_totals(
+    *, since: datetime
+) -> "QuerySet[WithAnnotations[ActivityLog, _Total], _UserTotal]":
     """Points per ranked user since a time, from the ledger (index activity_created_user)."""
     return (
         ActivityLog.objects.filter(created_at__gte=since)
@@ -91,7 +128,7 @@ def _week_totals(*, since: datetime) -> QuerySet:
     )
 
 
-def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
+def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
     """The top users by points earned in the last 7 days (index activity_created_user)."""
     since = (now or timezone.now()) - WEEK
     totals = list(
@@ -112,7 +149,7 @@ def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
     return _ranked(entries, first_rank=1, first_position=1)
 
 
-def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict]:
+def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
     if window == "week":
         return leaderboard_week(limit=limit, now=now)
     return leaderboard_all(limit=limit)
@@ -137,7 +174,8 @@ def _count_in_board_order(users: QuerySet[User]) -> int:
     sql, params = users.order_by("-points", "id").values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
-        return cursor.fetchone()[0]
+        count: int = cursor.fetchone()[0]
+        return count
 
 
 def leaderboard_total() -> int:
@@ -150,6 +188,21 @@ def leaderboard_total() -> int:
 def leaderboard_rank(*, points: int) -> int:
     """The competition rank of a score on the `all` board: 1 + users with more points."""
     return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
+
+
+def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
+    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
+    points, ranked = (
+        User.objects.filter(pk=user_id)
+        .annotate(ranked=ExpressionWrapper(RANKED, output_field=BooleanField()))
+        .values_list("points", "ranked")
+        .get()
+    )
+    total = leaderboard_total()
+    if not ranked:
+        return {"window": "all", "rank": None, "points": points, "total": total}
+    rank = leaderboard_rank(points=points)
+    return {"window": "all", "rank": rank, "points": points, "total": max(total, rank)}
 
 
 def _position_all(*, user: User, around: int) -> dict[str, Any]:
@@ -309,7 +362,9 @@ def achievements_unlocked_since(*, since: datetime) -> int:
     return UserAchievement.objects.filter(unlocked_at__gte=since).count()
 
 
-def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achievement]:
+def achievements_to_unlock(
+    *, user: User, metrics: Iterable[str]
+) -> "list[AchievementWithProgress]":
     """The active achievements of `metrics` the user has not unlocked, in order, each with the
     user's `progress` on it (None before the first evaluation), in one query."""
     return list(
@@ -431,7 +486,8 @@ def traffic_since(*, since: datetime) -> int:
     return PageView.objects.filter(created_at__gte=since).count()
 
 
-def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
+@replica_reads()
+def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
     """The most viewed paths since a time (index pageview_path_created)."""
     return list(
         PageView.objects.filter(created_at__gte=since)
@@ -454,7 +510,7 @@ def home_stats() -> dict[str, Any]:
         "rankings_today": activity_count_since(kind=ActivityKind.RANKING_SUBMITTED, since=midnight),
         "active_streaks": active_streak_count(today=(now - timedelta(hours=12)).date()),
         "achievements_unlocked_today": achievements_unlocked_since(since=midnight),
-        "users_online": users_seen_since(minutes=5),
+        "users_online": users_online_count(),
         "top_products": [
             {
                 "product_id": meta.product_id,

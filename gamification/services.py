@@ -5,7 +5,7 @@ import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -115,8 +115,19 @@ def points_changed_notify(*, user: User) -> None:
     """
     stale = [cache_key(CacheType.LEADERBOARD_POSITION, f"{w}:{user.pk}") for w in WINDOWS]
     transaction.on_commit(lambda: cache.delete_many(stale))
-    event_send(group=user_group(user.pk), event_type="points.updated", data={"points": user.points})
-    event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={})
+    user_id = user.pk
+    event_send(group=user_group(user_id), event_type="points.updated", data={"points": user.points})
+    event_send(
+        group=user_group(user_id),
+        event_type="leaderboard.position",
+        data=lambda: selectors.leaderboard_standing(user_id=user_id),
+    )
+    event_send(
+        group=LIVE_GROUP,
+        event_type="leaderboard.updated",
+        # Read when sent: a coalesced event carries the time of the latest change it stands for.
+        data=lambda: {"windows": list(WINDOWS), "version": int(time.time() * 1000)},
+    )
 
 
 # Users per statement of the bulk tools (points rebuild, achievements re-evaluation).
@@ -228,18 +239,22 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
     return change
 
 
+def streak_event_data(*, streak: Streak) -> dict[str, Any]:
+    return {
+        "current_length": streak.current_length,
+        "longest_length": streak.longest_length,
+        "freezes_left": streak.freezes_left,
+        "last_active_date": streak.last_active_date.isoformat()
+        if streak.last_active_date
+        else None,
+    }
+
+
 def streak_notify(*, user: User, streak: Streak) -> None:
     event_send(
         group=user_group(user.pk),
         event_type="streak.updated",
-        data={
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "freezes_left": streak.freezes_left,
-            "last_active_date": streak.last_active_date.isoformat()
-            if streak.last_active_date
-            else None,
-        },
+        data=streak_event_data(streak=streak),
     )
 
 
@@ -277,7 +292,7 @@ class Evaluation:
 def _evaluate(
     *,
     user: User,
-    achievements: list[Achievement],
+    achievements: "list[selectors.AchievementWithProgress]",
     metrics: Iterable[str],
     values: dict[str, int],
     now: datetime,
@@ -404,12 +419,12 @@ class _Writes:
 
 
 def _for_user(
-    definitions: list[Achievement],
+    definitions: "list[selectors.AchievementWithProgress]",
     *,
     user_id: int,
     unlocked: set[tuple[int, int]],
     progress: dict[tuple[int, int], int],
-) -> list[Achievement]:
+) -> "list[selectors.AchievementWithProgress]":
     """The definitions a user has not unlocked, carrying that user's progress as
     achievements_to_unlock gives it. The objects are shared: users are evaluated one by one."""
     pending = []
@@ -428,7 +443,11 @@ def achievements_reevaluate(
     Employees run it after adding or changing achievements; by default nobody is notified.
     A batch of users is read and written in a handful of statements, under their row locks.
     """
-    definitions = list(Achievement.objects.filter(is_active=True).order_by("order", "id"))
+    # Each carries a user's progress in turn (_for_user), as achievements_to_unlock's do.
+    definitions = cast(
+        "list[selectors.AchievementWithProgress]",
+        list(Achievement.objects.filter(is_active=True).order_by("order", "id")),
+    )
     metrics = {a.metric for a in definitions}
     users = User.objects.filter(is_active=True)
     total = users.count()
@@ -748,13 +767,7 @@ def _streak_repaired(
     event_send(
         group=user_group(streak.user_id),
         event_type="streak.updated",
-        data={
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "last_active_date": streak.last_active_date.isoformat()
-            if streak.last_active_date
-            else None,
-        },
+        data=streak_event_data(streak=streak),
     )
 
 

@@ -1,8 +1,22 @@
 """Reads of the catalogue."""
 
+from datetime import datetime
+from typing import TypedDict
+
 from django.db.models import Count, Q, QuerySet
 
+from config.db_router import replica_reads
 from products.models import Product, ProductMetadata, UserProductSearch
+
+
+class CategoryCount(TypedDict):
+    category: str
+    product_count: int
+
+
+class QuerySearches(TypedDict):
+    query: str
+    searches: int
 
 
 def normalize_query(query: str) -> str:
@@ -27,7 +41,7 @@ def product_get(*, product_id: int) -> Product | None:
     return Product.objects.select_related("metadata").filter(pk=product_id, is_active=True).first()
 
 
-def product_categories() -> list[dict]:
+def product_categories() -> list[CategoryCount]:
     """Categories of active products with how many products each has, by name."""
     return list(
         Product.objects.filter(is_active=True)
@@ -70,7 +84,8 @@ def search_counts(*, user_ids: list[int]) -> dict[int, int]:
     )
 
 
-def popular_searches(*, since, limit: int = 10) -> list[dict]:
+@replica_reads()
+def popular_searches(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
     """The most searched queries since a time (index search_created_query)."""
     return list(
         UserProductSearch.objects.filter(created_at__gte=since)

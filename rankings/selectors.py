@@ -3,11 +3,13 @@
 Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts.models import User
+from config.db_router import replica_reads
 from products.selectors import product_list
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking
 
@@ -46,6 +48,7 @@ def _stats(*, rankers: int, score: int, first_places: int) -> dict[str, Any]:
     }
 
 
+@replica_reads()
 def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
     """Rankers, Borda score, average position, first places of a product (ranking_product_pos)."""
     row = ProductRanking.objects.filter(product_id=product_id).aggregate(
@@ -61,6 +64,33 @@ def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
     }
 
 
+def ranking_stats_for_products(*, product_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """`ranking_stats_for_product` of a few products in one query (ranking_product_pos)."""
+    ids = sorted(set(product_ids))
+    rows = {
+        row["product_id"]: row
+        for row in ProductRanking.objects.filter(product_id__in=ids)
+        .values("product_id")
+        .annotate(
+            rankers=Count("position"),
+            positions=Sum("position"),
+            first_places=Count("position", filter=Q(position=1)),
+        )
+    }
+    stats = []
+    for product_id in ids:
+        row = rows.get(product_id, {"rankers": 0, "positions": 0, "first_places": 0})
+        score = (MAX_RANKED_PRODUCTS + 1) * row["rankers"] - (row["positions"] or 0)
+        stats.append(
+            {
+                "product_id": product_id,
+                **_stats(rankers=row["rankers"], score=score, first_places=row["first_places"]),
+            }
+        )
+    return stats
+
+
+@replica_reads()
 def ranking_stats_for_category(*, category: str) -> list[dict[str, Any]]:
     """Products of a category by Borda score, best first (index ranking_cat_product)."""
     rows = (

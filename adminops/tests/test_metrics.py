@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
+from realtime import presence
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,12 @@ def test_metrics_endpoint_returns_the_snapshot(staff_client):
     assert "websockets_open" in snapshot
 
 
-def test_dashboard_snapshot_counts_requests_between_two_polls(admin_client, staff_client):
+def test_dashboard_snapshot_counts_requests_between_two_polls(
+    admin_client, staff_client, staff_user
+):
     first = admin_client.get("/admin/dashboard/snapshot/").json()
+    # Online: seen by a socket (Redis presence) or, without Redis, by the session just used.
+    presence.users_seen(user_ids=[staff_user.pk])
     for _ in range(3):
         staff_client.get("/api/admin/caches/")
     staff_client.get("/api/admin/no-such-route/")

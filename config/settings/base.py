@@ -4,6 +4,7 @@ import os
 import socket
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -148,6 +149,8 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 REDIS_POOL_MAX_SIZE = env.int("REDIS_POOL_MAX_SIZE", default=32)
 REDIS_BREAKER_COOLDOWN = env.float("REDIS_BREAKER_COOLDOWN", default=5.0)
 SILENCED_SYSTEM_CHECKS: list[str] = []
+CACHES: dict[str, dict[str, Any]]
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -203,9 +206,17 @@ HTTP_CACHE_MAX_AGE = 60
 REALTIME_COALESCE_SECONDS = 1.0
 # Events are kept this long for clients that reconnect with ?last_event_id= (0 = off).
 REALTIME_REPLAY_SECONDS = 120
+# Per socket: frames a client may send in a second (a ping every 25 s needs one), frames it
+# may have waiting for the application, and bytes waiting for a client that does not read,
+# beyond the transport's own 64 KB; past any of them the socket is closed (1008, 1008, 1013).
+REALTIME_MAX_FRAMES_PER_SECOND = 20
+REALTIME_RECEIVE_QUEUE = 32
+REALTIME_SEND_BUFFER_BYTES = 256 * 1024
+# Error frames answered per socket per second; the rest of the bad frames get none.
+REALTIME_ERROR_FRAMES_PER_SECOND = 2
 
 # --- API ------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     # Token first so that an anonymous request gets 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.SessionTokenAuthentication",
@@ -233,6 +244,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
         "config.openapi.hide_employee_operations",
+        "realtime.openapi.add_realtime_events",
     ],
 }
 # Development shows every operation to anyone; production describes /api/admin/ and /api/tools/

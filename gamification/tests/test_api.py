@@ -4,9 +4,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from config.redis import redis_call
 from gamification import services
 from gamification.models import Achievement, ActivityKind, PageView, UserAchievement
 from products.tests.factories import ProductFactory
+from realtime import presence
 
 pytestmark = pytest.mark.django_db
 
@@ -109,13 +111,16 @@ def test_position_of_the_signed_in_user(user_client, user):
 def test_home_stats_are_public(api_client, user_client, user):
     products = [ProductFactory(category="phones") for _ in range(3)]
     submit(user_client, products[:2])
+    # Online: seen by a socket (Redis presence) or, without Redis, by the session just used.
+    redis_call(lambda client: client.delete(presence.presence_key()), default=None)
+    presence.users_seen(user_ids=[user.pk])
     body = api_client.get(BASE + "home-stats/").json()
     assert body["users"] == 1
     assert body["products"] == 3
     assert body["rankings_today"] == 1
     assert body["active_streaks"] == 1
     assert body["achievements_unlocked_today"] == 1
-    assert body["users_online"] == 1  # the signed-in client was just seen
+    assert body["users_online"] == 1
     assert {p["product_id"] for p in body["top_products"]} == {products[0].pk, products[1].pk}
 
 

@@ -89,9 +89,11 @@ def test_points_award_pushes_points_and_leaderboard(events, django_capture_on_co
         services.points_award(
             user=user, kind=ActivityKind.ADJUSTMENT, points=3, local_date=date(2026, 1, 1)
         )
-    received = {(m["event"], str(m["data"])) for m in listen()}
-    assert ("points.updated", str({"points": 3})) in received
-    assert ("leaderboard.updated", "{}") in received
+    received = {m["event"]: m["data"] for m in listen()}
+    assert received["points.updated"] == {"points": 3}
+    assert received["leaderboard.position"] == {"window": "all", "rank": 1, "points": 3, "total": 1}
+    assert received["leaderboard.updated"]["windows"] == ["all", "week"]
+    assert received["leaderboard.updated"]["version"] > 0
 
 
 def test_points_rebuild_fixes_only_drifted_totals():
