@@ -27,6 +27,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="200 users instead of 100,000")
     parser.add_argument("--reuse", action="store_true", help="keep the seeded database")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each case")
+    parser.add_argument(
+        "--only", choices=["points", "achievements"], help="time one tool's cases only"
+    )
     args = parser.parse_args()
     database_url = os.environ["DATABASE_URL"]
 
@@ -79,10 +82,12 @@ def main() -> None:
     def reevaluate():
         return tool_achievements_reevaluate(actor=None)
 
-    case("points rebuild, nothing to fix", nothing, rebuild)
-    case("points rebuild, every total wrong", totals_wrong, rebuild)
-    case("achievements re-evaluation, nothing to award", nothing, reevaluate)
-    case("achievements re-evaluation, every unlock missing", unlocks_missing, reevaluate)
+    if args.only != "achievements":
+        case("points rebuild, nothing to fix", nothing, rebuild)
+        case("points rebuild, every total wrong", totals_wrong, rebuild)
+    if args.only != "points":
+        case("achievements re-evaluation, nothing to award", nothing, reevaluate)
+        case("achievements re-evaluation, every unlock missing", unlocks_missing, reevaluate)
     print(f"unlocked now: {UserAchievement.objects.filter(unlocked_at__isnull=False).count()}")
 
 
