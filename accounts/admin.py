@@ -88,10 +88,35 @@ class UserAdmin(DjangoUserAdmin):
     # The employee tools add their own actions (adminops.admin).
     actions = [exclude_from_leaderboards, include_in_leaderboards, sign_out_everywhere]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
-    readonly_fields = ["handle", "points", "last_login", "date_joined"]
+    # The day rule changes only through user_day_change, which never cuts a day short.
+    readonly_fields = [
+        "handle",
+        "points",
+        "last_login",
+        "date_joined",
+        "timezone",
+        "day_start_hour",
+        "pending_timezone",
+        "pending_day_start_hour",
+        "pending_from",
+        "skipped_date",
+    ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["display_name", "timezone", "points"]}),
+        ("Profile", {"fields": ["display_name", "points"]}),
+        (
+            "Day",
+            {
+                "fields": [
+                    "timezone",
+                    "day_start_hour",
+                    "pending_timezone",
+                    "pending_day_start_hour",
+                    "pending_from",
+                    "skipped_date",
+                ]
+            },
+        ),
         ("Leaderboard", {"fields": ["leaderboard_opt_out", "leaderboard_excluded"]}),
         (
             "Permissions",

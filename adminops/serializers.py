@@ -50,6 +50,7 @@ class AdminAchievementSerializer(serializers.ModelSerializer):
             "points",
             "metric",
             "threshold",
+            "levels",
             "is_hidden",
             "is_active",
             "order",

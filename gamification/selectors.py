@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from django.db import connection
 from django.db.models import (
     BooleanField,
+    CharField,
     Count,
     ExpressionWrapper,
     F,
@@ -18,28 +19,32 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
 )
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_day
 from config.caching import CacheType, cache_get_or_set
 from config.db_router import replica_reads
-from gamification.hooks import metric_source_values
 from gamification.models import (
     Achievement,
     ActivityKind,
     ActivityLog,
-    Metric,
     PageView,
     Streak,
     UserAchievement,
 )
-from products.selectors import product_categories, products_top_ranked, search_counts
+from products.selectors import product_categories, products_top_ranked
 from realtime.presence import users_online_count
 
 
 class _Progress(TypedDict):
     progress: int | None
+    held_level: int
+    held_unlocked_at: datetime | None
 
 
 class _Total(TypedDict):
@@ -297,24 +302,39 @@ def paid_submissions_on(*, user: User, local_date: date) -> int:
     ).count()
 
 
+# One submitted ranking for the rankings-submitted metric: a category on a date, so that
+# replacing a category's ranking the same day adds nothing.
+_SUBMITTED_RANKING = Concat(
+    Cast("local_date", CharField()), Value(" "), KT("data__category"), output_field=CharField()
+)
+
+
+def rankings_submitted_count(*, user: User) -> int:
+    """The rankings-submitted metric: the (date, category) pairs a user submitted a ranking
+    for (index activity_user_kind_day)."""
+    submitted: int = ActivityLog.objects.filter(
+        user=user, kind=ActivityKind.RANKING_SUBMITTED
+    ).aggregate(submitted=Count(_SUBMITTED_RANKING, distinct=True))["submitted"]
+    return submitted
+
+
 @dataclass(frozen=True)
 class SubmissionCounts:
     paid_today: int
-    total: int
+    submitted: int
+    category_today: int
 
 
-def submission_counts(*, user: User, local_date: date) -> SubmissionCounts:
-    """A user's paid submissions on one local day and all their submissions, in one query
-    (index activity_user_kind_day)."""
+def submission_counts(*, user: User, local_date: date, category: str) -> SubmissionCounts:
+    """Before a submission of `category` on `local_date` is written: the date's paid
+    submissions, the rankings-submitted metric and the category's submissions that date, in
+    one query (index activity_user_kind_day)."""
     counts = ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
-        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)), total=Count("pk")
+        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)),
+        submitted=Count(_SUBMITTED_RANKING, distinct=True),
+        category_today=Count("pk", filter=Q(local_date=local_date, data__category=category)),
     )
     return SubmissionCounts(**counts)
-
-
-def activity_kind_count(*, user: User, kind: str) -> int:
-    """How many ledger entries of a kind a user has (index activity_user_kind_day)."""
-    return ActivityLog.objects.filter(user=user, kind=kind).count()
 
 
 def activity_count_since(*, kind: str, since: datetime) -> int:
@@ -339,11 +359,25 @@ def achievements_for_user(*, user: User) -> QuerySet[UserAchievement]:
 
 
 def achievements_in_progress(*, user: User) -> QuerySet[UserAchievement]:
-    """A user's locked achievements, closest to unlocking first (index userach_user_progress)."""
+    """A user's locked achievements, closest to unlocking first (index userach_user_progress).
+
+    Hidden ones are left out: until unlocked, nothing of them shows but their count.
+    """
     return (
-        UserAchievement.objects.filter(user=user, unlocked_at__isnull=True)
+        UserAchievement.objects.filter(
+            user=user, unlocked_at__isnull=True, achievement__is_hidden=False
+        )
         .select_related("achievement")
         .order_by("-progress")
+    )
+
+
+def hidden_achievements_locked_count(*, user: User) -> int:
+    """How many active hidden achievements the user has still to find."""
+    return (
+        Achievement.objects.filter(is_active=True, is_hidden=True)
+        .exclude(pk__in=achievements_for_user(user=user).values("achievement_id"))
+        .count()
     )
 
 
@@ -365,65 +399,36 @@ def achievements_unlocked_since(*, since: datetime) -> int:
 def achievements_to_unlock(
     *, user: User, metrics: Iterable[str]
 ) -> "list[AchievementWithProgress]":
-    """The active achievements of `metrics` the user has not unlocked, in order, each with the
-    user's `progress` on it (None before the first evaluation), in one query."""
-    return list(
+    """The active achievements of `metrics` with a level the user has still to reach, in
+    order, in one query. Each carries the user's `progress` (None before the first
+    evaluation), `held_level` (levels reached) and `held_unlocked_at` (first level's time)."""
+    candidates = (
         Achievement.objects.filter(is_active=True, metric__in=metrics)
         .annotate(
             held=FilteredRelation("user_achievements", condition=Q(user_achievements__user=user))
         )
-        .filter(held__unlocked_at__isnull=True)
-        .annotate(progress=F("held__progress"))
+        # Unlocked achievements without levels are done; tiered ones are sorted out below.
+        .filter(Q(held__unlocked_at__isnull=True) | ~Q(levels=[]))
+        .annotate(
+            progress=F("held__progress"),
+            held_level=F("held__level"),
+            held_unlocked_at=F("held__unlocked_at"),
+        )
     )
-
-
-def achievement_progress_bulk(
-    *, user_ids: list[int]
-) -> tuple[set[tuple[int, int]], dict[tuple[int, int], int]]:
-    """For a batch of users: the (user, achievement) pairs unlocked, and the progress of the
-    others, in one query (index of the user_achievement unique key)."""
-    unlocked, progress = set(), {}
-    rows = UserAchievement.objects.filter(user_id__in=user_ids).values_list(
-        "user_id", "achievement_id", "progress", "unlocked_at"
-    )
-    for user_id, achievement_id, value, unlocked_at in rows:
-        if unlocked_at is None:
-            progress[(user_id, achievement_id)] = value
-        else:
-            unlocked.add((user_id, achievement_id))
-    return unlocked, progress
-
-
-def metric_values_bulk(*, users: list[User], metrics: set[str]) -> dict[int, dict[str, int]]:
-    """Each user's value of each metric, a grouped query per metric for the whole batch; the
-    users' `points` were read under their row locks."""
-    user_ids = [user.pk for user in users]
-    values: dict[int, dict[str, int]] = {user.pk: {} for user in users}
-    counts: dict[str, dict[int, int]] = {}
-    if Metric.RANKINGS_SUBMITTED in metrics:
-        counts[Metric.RANKINGS_SUBMITTED] = dict(
-            ActivityLog.objects.filter(user_id__in=user_ids, kind=ActivityKind.RANKING_SUBMITTED)
-            .values("user_id")
-            .annotate(n=Count("id"))
-            .values_list("user_id", "n")
+    to_unlock: list[AchievementWithProgress] = []
+    for achievement in candidates:
+        achievement.held_level = levels_reached(
+            level=achievement.held_level, unlocked_at=achievement.held_unlocked_at
         )
-    if Metric.STREAK_DAYS in metrics:
-        counts[Metric.STREAK_DAYS] = dict(
-            Streak.objects.filter(user_id__in=user_ids).values_list("user_id", "longest_length")
-        )
-    if Metric.CATEGORIES_RANKED in metrics:
-        counts[Metric.CATEGORIES_RANKED] = metric_source_values(
-            metric=Metric.CATEGORIES_RANKED, user_ids=user_ids
-        )
-    if Metric.SEARCHES_MADE in metrics:
-        counts[Metric.SEARCHES_MADE] = search_counts(user_ids=user_ids)
-    for user in users:
-        own = values[user.pk]
-        for metric, by_user in counts.items():
-            own[metric] = by_user.get(user.pk, 0)
-        if Metric.POINTS in metrics:
-            own[Metric.POINTS] = user.points
-    return values
+        if achievement.held_level < len(achievement.tiers):
+            to_unlock.append(achievement)
+    return to_unlock
+
+
+def levels_reached(*, level: int | None, unlocked_at: datetime | None) -> int:
+    """An unlocked achievement has reached its first level at least (rows written without
+    a level, before levels or by a bulk load, count as one)."""
+    return max(level or 0, 1 if unlocked_at is not None else 0)
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:
@@ -433,8 +438,28 @@ def unlocked_achievement_ids(*, user: User) -> set[int]:
 # --- Streaks ---------------------------------------------------------------------------------
 
 
-def streak_for_user(*, user: User) -> Streak:
-    return Streak.objects.filter(user=user).first() or Streak(user=user)
+def streak_missed_days(*, last: date, day: date, skipped: date | None) -> int:
+    """The dates strictly between `last` and `day` the user lived without activity: a date
+    that a change of zone or day start skipped was never lived, so it is not missed."""
+    missed = (day - last).days - 1
+    if skipped is not None and last < skipped < day:
+        missed -= 1
+    return max(missed, 0)
+
+
+def streak_for_user(*, user: User, now: datetime | None = None) -> Streak:
+    """The user's streak as true at `now`: one that can no longer be extended (a missed date
+    that no freeze covers) reads 0, keeping its longest length. Not saved."""
+    streak = Streak.objects.filter(user=user).first() or Streak(user=user)
+    if streak.last_active_date is not None and streak.current_length:
+        day = user_day(user=user, now=now)
+        missed = streak_missed_days(
+            last=streak.last_active_date, day=day.date, skipped=day.skipped_date
+        )
+        # A freeze covers one missed date, used by the next active day.
+        if missed > (1 if streak.freezes_left else 0):
+            streak.current_length = 0
+    return streak
 
 
 def active_streak_count(*, today: date) -> int:
@@ -535,9 +560,11 @@ def achievement_definitions_public() -> list[dict[str, Any]]:
             "name": a.name,
             "description": a.description,
             "icon": a.icon,
-            "points": a.points,
+            # With levels, the first level's: what it takes to unlock at all.
+            "points": a.tiers[0].points,
             "metric": a.metric,
-            "threshold": a.threshold,
+            "threshold": a.tiers[0].threshold,
+            "levels": a.levels,
             "is_hidden": a.is_hidden,
             "unlocked_by": counts.get(a.pk, 0),
         }
@@ -551,12 +578,18 @@ def achievement_definitions_cached() -> list[dict[str, Any]]:
     )
 
 
+# What a hidden achievement shows until the viewer unlocks it: that it exists, nothing more.
 HIDDEN_MASK = {
+    "id": None,
+    "code": None,
     "name": "Hidden achievement",
     "description": "Keep playing to find out.",
     "icon": "❓",
+    "points": None,
     "metric": None,
     "threshold": None,
+    "levels": None,
+    "unlocked_by": None,
 }
 
 

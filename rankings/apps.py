@@ -15,7 +15,5 @@ class RankingsConfig(AppConfig):
         # A product's detail carries its ranking stats; the game counts categories ranked.
         product_detail_part_register(name="ranking_stats", part=product_stats_cached)
         metric_source_register(
-            metric=Metric.CATEGORIES_RANKED,
-            source=selectors.categories_ranked_count,
-            bulk=selectors.categories_ranked_counts,
+            metric=Metric.CATEGORIES_RANKED, source=selectors.categories_ranked_count
         )

@@ -27,16 +27,6 @@ def categories_ranked_count(*, user: User) -> int:
     return ProductRanking.objects.filter(user=user).values("category").distinct().count()
 
 
-def categories_ranked_counts(*, user_ids: list[int]) -> dict[int, int]:
-    """How many categories each of a batch of users ranks, in one grouped query."""
-    return dict(
-        ProductRanking.objects.filter(user_id__in=user_ids)
-        .values("user_id")
-        .annotate(n=Count("category", distinct=True))
-        .values_list("user_id", "n")
-    )
-
-
 def _stats(*, rankers: int, score: int, first_places: int) -> dict[str, Any]:
     # Borda points are 11 - position, so the average position follows from the points total.
     average = (MAX_RANKED_PRODUCTS + 1) - score / rankers if rankers else None

@@ -8,8 +8,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import User
-from gamification.models import Achievement, Streak
-from gamification.services import submission_reward
+from gamification.models import Streak
+from gamification.services import Unlock, submission_reward
 from products.models import Product
 from products.services import product_ranking_counts_reset, product_ranking_counts_update
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
@@ -26,7 +26,7 @@ class RankingResult:
     rankings: list[ProductRanking]
     points_awarded: int
     streak: Streak
-    new_achievements: list[Achievement]
+    new_achievements: list[Unlock]
 
 
 def ranking_validate(*, category: str, product_ids: list[int]) -> list[Product]:
