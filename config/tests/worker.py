@@ -52,6 +52,8 @@ class Worker:
             UPSTASH_REDIS_URL=redis_url,
             CACHE_KEY_PREFIX=settings.CACHES["default"].get("KEY_PREFIX", "rankly"),
             JOBS_LEASE_SECONDS=str(lease_seconds),
+            # Codes are hashed with it: the worker must agree with the test process.
+            SECRET_KEY=settings.SECRET_KEY,
             PYTHONUNBUFFERED="1",
             **extra_env,
         )
