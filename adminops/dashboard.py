@@ -8,20 +8,13 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.authentication import request_user
 from adminops import selectors, services
-from config.services import ActionRefused
+from adminops.models import JobKind
 from products import importing
 
 POLL_SECONDS = 2
 
-TOOLS = {
-    "warm_caches": ("Warm every cache type", services.tool_caches_warm),
-    "rebuild_points": ("Rebuild every user's points from the ledger", services.tool_points_rebuild),
-    "rebuild_ranking_stats": ("Rebuild ranking stats", services.tool_ranking_stats_rebuild),
-    "reevaluate_achievements": (
-        "Re-evaluate achievements over history (no notifications)",
-        services.tool_achievements_reevaluate,
-    ),
-}
+# The tools the page offers (the CSV import has a form of its own).
+TOOLS = [kind for kind in JobKind if kind != JobKind.IMPORT_PRODUCTS]
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -47,27 +40,29 @@ def tools(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Operations tools",
-        "tools": [(name, label) for name, (label, _) in TOOLS.items()],
+        "tools": [(kind.value, kind.label) for kind in TOOLS],
+        "jobs": selectors.job_list()[:10],
     }
     return TemplateResponse(request, "adminops/tools.html", context)
 
 
 def _tool_run(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("tool", "")
-    if name == "import_products":
+    if name == JobKind.IMPORT_PRODUCTS:
         return _import_run(request)
     if name not in TOOLS:
         messages.error(request, "Unknown tool.")
         return redirect("adminops-tools")
-    label, run = TOOLS[name]
-    try:
-        report = run(actor=request_user(request))
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
-        return redirect("adminops-tools")
-    details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in report.items())
-    messages.success(request, f"{label}: {details}")
+    _job_started(request, kind=JobKind(name))
     return redirect("adminops-tools")
+
+
+def _job_started(request: HttpRequest, *, kind: JobKind, params: dict | None = None) -> None:
+    job, created = services.job_start(kind=kind, actor=request_user(request), params=params)
+    state = "queued" if created else "already queued or running"
+    messages.success(
+        request, f"{kind.label}: job {job.pk} {state} ({job.status} now); see the jobs below."
+    )
 
 
 def _import_run(request: HttpRequest) -> HttpResponse:
@@ -77,23 +72,10 @@ def _import_run(request: HttpRequest) -> HttpResponse:
         return redirect("adminops-tools")
     try:
         text = upload.read().decode("utf-8-sig")
-        report = importing.products_import_csv(
-            actor=request_user(request),
-            text=text,
-            all_or_nothing=bool(request.POST.get("all_or_nothing")),
-        )
-    except (UnicodeDecodeError, importing.CsvImportError, ActionRefused) as exc:
+        importing.products_csv_check(text=text)
+    except (UnicodeDecodeError, importing.CsvImportError) as exc:
         messages.error(request, f"Import refused: {exc}")
         return redirect("adminops-tools")
-    level = messages.SUCCESS if report.applied and not report.rejected else messages.WARNING
-    summary = (
-        f"Import {'applied' if report.applied else 'not applied'}: {report.created} created, "
-        f"{report.updated} updated, {report.unchanged} unchanged, "
-        f"{len(report.rejected)} rejected."
-    )
-    messages.add_message(request, level, summary)
-    for rejected in report.rejected[:20]:
-        messages.warning(
-            request, f"Line {rejected['line']} ({rejected['slug']}): {rejected['errors']}"
-        )
+    params = {"text": text, "all_or_nothing": bool(request.POST.get("all_or_nothing"))}
+    _job_started(request, kind=JobKind.IMPORT_PRODUCTS, params=params)
     return redirect("adminops-tools")

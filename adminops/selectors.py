@@ -1,13 +1,15 @@
 """Reads for employees: the audit trail, cache figures and the operations snapshot."""
 
 import time
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from adminops.models import AuditLog
+from adminops.models import ACTIVE_JOB_STATUSES, AuditLog, Job
 from config.caching import cache_stats
-from config.metrics import metrics_snapshot
+from config.metrics import JobFigures, metrics_snapshot, queue_lengths
 from gamification.models import Achievement
 from products.models import Product
 from realtime.presence import open_socket_count, users_online_count
@@ -68,4 +70,51 @@ def dashboard_snapshot() -> dict[str, Any]:
         "cache_hit_rate": {row["type"]: row["hit_rate"] for row in cache_stats_report()},
         "open_websockets": open_socket_count(),
         "online_users": users_online_count(),
+        "jobs": jobs_active(),
+        "queues": queue_lengths(),
     }
+
+
+def job_list(*, status: str = "") -> QuerySet[Job]:
+    """Tool runs, newest first (index job_created), optionally of one status."""
+    jobs = Job.objects.defer("params")
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by("-created_at", "-id")
+
+
+def jobs_active() -> list[dict[str, Any]]:
+    """Queued and running jobs with their progress, for the operations dashboard."""
+    return [
+        {
+            "id": job.pk,
+            "kind": job.kind,
+            "status": job.status,
+            "done": job.done,
+            "total": job.total,
+            "created_at": job.created_at.isoformat(),
+        }
+        for job in Job.objects.defer("params", "report")
+        .filter(status__in=ACTIVE_JOB_STATUSES)
+        .order_by("created_at")
+    ]
+
+
+# Durations on /metrics cover the jobs finished this recently.
+JOB_DURATION_WINDOW = timedelta(days=7)
+
+
+def job_figures() -> JobFigures:
+    """Jobs by (kind, status), and the durations of those finished in the last week."""
+    counts = {
+        (row["kind"], row["status"]): row["jobs"]
+        for row in Job.objects.values("kind", "status").annotate(jobs=Count("id"))
+    }
+    durations: dict[str, list[float]] = {}
+    finished = Job.objects.filter(
+        finished_at__gte=timezone.now() - JOB_DURATION_WINDOW, started_at__isnull=False
+    ).values_list("kind", "started_at", "finished_at")
+    for kind, started_at, finished_at in finished:
+        if started_at is not None and finished_at is not None:
+            durations.setdefault(kind, []).append((finished_at - started_at).total_seconds())
+    return JobFigures(counts=counts, durations=durations)

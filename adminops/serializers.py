@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from adminops.models import AuditLog
+from adminops.models import AuditLog, Job
 from config.caching import CacheType
 from gamification.models import Achievement
 from products.models import Product, ProductMetadata
@@ -163,3 +163,29 @@ class ImportReportSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField()
     rejected = serializers.ListField(child=serializers.DictField())
     applied = serializers.BooleanField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "attempts",
+            "report",
+            "error",
+        ]
+
+    def get_progress(self, job: Job) -> dict[str, int | None]:
+        return {"done": job.done, "total": job.total}
+
+
+class JobEnvelopeSerializer(serializers.Serializer):
+    job = JobSerializer()

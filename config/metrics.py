@@ -6,9 +6,11 @@ elsewhere (cache hits, open sockets, the connection pool) are read only when scr
 """
 
 # Pinned: Django==5.2.19 (reads DatabaseWrapper._connection_pools; requirements.txt).
+import functools
 import hmac
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
@@ -25,8 +27,14 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from redis import Redis
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -84,6 +92,52 @@ def open_socket_counter_register(*, counter: Callable[[], int]) -> None:
 
 def _open_socket_count() -> int:
     return sum(counter() for counter in _socket_counters)
+
+
+# Background jobs: the app that keeps them registers a reader of their figures at start-up.
+JOB_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    # (kind, status) -> jobs
+    counts: dict[tuple[str, str], int]
+    # kind -> durations in seconds of the finished jobs
+    durations: dict[str, list[float]]
+
+
+_job_figures: list[Callable[[], JobFigures]] = []
+
+
+def job_figures_register(*, reader: Callable[[], JobFigures]) -> None:
+    if reader not in _job_figures:
+        _job_figures.append(reader)
+
+
+def queue_lengths() -> dict[str, int | None]:
+    """Messages waiting per queue in the Redis broker ({} without one; None when unreadable)."""
+    from config.celery import app
+
+    if app.conf.task_always_eager or not app.conf.broker_url.startswith("redis"):
+        return {}
+    lengths: dict[str, int | None] = {}
+    client = _broker_client(app.conf.broker_url)
+    for queue in settings.JOB_QUEUES:
+        try:
+            # Kombu keeps a queue's priority levels in lists named queue, queue\x06\x163, ...
+            keys = [queue, *(f"{queue}\x06\x16{level}" for level in range(1, 10))]
+            with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.llen(key)
+                lengths[queue] = sum(pipe.execute())
+        except Exception:
+            lengths[queue] = None
+    return lengths
+
+
+@functools.cache
+def _broker_client(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 _latency = REQUEST_LATENCY.labels(instance=INSTANCE)
@@ -206,6 +260,40 @@ class RanklyCollector(Collector):
             for key, family in families.items():
                 family.add_metric([INSTANCE, alias], stats.get(key, 0))
         yield from families.values()
+        yield from _job_families()
+
+
+def _job_families() -> Iterator[Metric]:
+    queues = GaugeMetricFamily(
+        "rankly_queue_length", "Messages waiting in the broker per queue.", labels=["queue"]
+    )
+    for queue, length in queue_lengths().items():
+        if length is not None:
+            queues.add_metric([queue], length)
+    yield queues
+    jobs = GaugeMetricFamily(
+        "rankly_jobs", "Background jobs by kind and status (outcome).", labels=["kind", "status"]
+    )
+    durations = HistogramMetricFamily(
+        "rankly_job_duration_seconds", "How long finished jobs ran, per kind.", labels=["kind"]
+    )
+    for read in _job_figures:
+        try:
+            figures = read()
+        except Exception:
+            logger.warning("Job figures unreadable", exc_info=True)
+            continue
+        for (kind, status), count in sorted(figures.counts.items()):
+            jobs.add_metric([kind, status], count)
+        for kind, seconds in sorted(figures.durations.items()):
+            buckets = [
+                (str(bound), sum(1 for s in seconds if s <= bound))
+                for bound in JOB_DURATION_BUCKETS
+            ]
+            buckets.append(("+Inf", len(seconds)))
+            durations.add_metric([kind], buckets, sum(seconds))
+    yield jobs
+    yield durations
 
 
 REGISTRY.register(RanklyCollector())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import User, UserSession
-from adminops.models import AuditAction, AuditLog
+from adminops.models import AuditAction, AuditLog, Job, JobKind, JobStatus
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType, cache_get_or_set
 
@@ -138,3 +138,19 @@ def test_employee_signs_in_edits_runs_a_tool_and_watches_the_dashboard(
     legend = browser.find_element(By.CSS_SELECTOR, '[data-chart="request_rate"] .ops-legend').text
     assert float(legend.split()[-1]) > 0
     assert browser.find_element(By.ID, "ops-error").get_attribute("hidden") is not None
+
+    # A running job appears with its progress, and the progress moves without a reload.
+    job = Job.objects.create(
+        kind=JobKind.REBUILD_POINTS, status=JobStatus.RUNNING, done=40, total=100
+    )
+
+    def jobs_text(driver) -> str:
+        return driver.find_element(By.ID, "ops-jobs").text
+
+    WebDriverWait(browser, 15).until(lambda d: "40 / 100 (40 %)" in jobs_text(d))
+    assert "rebuild_points" in jobs_text(browser)
+    Job.objects.filter(pk=job.pk).update(done=90)
+    WebDriverWait(browser, 15).until(lambda d: "90 / 100 (90 %)" in jobs_text(d))
+    _shot(browser, "5-dashboard-job")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    WebDriverWait(browser, 15).until(lambda d: "No job queued or running." in jobs_text(d))

@@ -122,6 +122,33 @@
     Array.prototype.forEach.call(root.querySelectorAll(".ops-chart"), draw);
   }
 
+  function drawJobs(snap) {
+    var body = document.querySelector("#ops-jobs tbody");
+    if (!body) return;
+    while (body.firstChild) body.removeChild(body.firstChild);
+    var jobs = snap.jobs || [];
+    if (!jobs.length) {
+      var empty = body.insertRow();
+      empty.className = "ops-jobs-empty";
+      var cell = empty.insertCell();
+      cell.colSpan = 5;
+      cell.textContent = "No job queued or running.";
+    }
+    jobs.forEach(function (job) {
+      var row = body.insertRow();
+      row.dataset.job = job.id;
+      var progress = job.total ? job.done + " / " + job.total +
+        " (" + Math.floor((100 * job.done) / job.total) + " %)" : String(job.done);
+      [String(job.id), job.kind, job.status, progress, job.created_at].forEach(function (text) {
+        row.insertCell().textContent = text;
+      });
+    });
+    var queues = snap.queues || {};
+    document.getElementById("ops-queues").textContent = Object.keys(queues).sort().map(function (name) {
+      return name + " " + (queues[name] === null ? "?" : queues[name]);
+    }).join(", ") || "no broker";
+  }
+
   function poll() {
     var problem = document.getElementById("ops-error");
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -131,6 +158,7 @@
       })
       .then(function (snap) {
         record(snap);
+        drawJobs(snap);
         document.getElementById("ops-instance").textContent = snap.instance || "this instance";
         problem.hidden = true;
         drawAll();
