@@ -1,5 +1,8 @@
 """Reads of the catalogue."""
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.db.models import Count, Q, QuerySet
 
 from products.models import Product, ProductMetadata, UserProductSearch
@@ -60,19 +63,29 @@ def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
     return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
 
 
-def popular_searches(*, since, limit: int = 10) -> list[dict]:
-    """The most searched queries since a time (index search_created_query)."""
+def popular_searches(*, since: datetime, limit: int = 10) -> list[dict]:
+    """The most searched queries since a time (index-only scan of search_created_query)."""
     return list(
         UserProductSearch.objects.filter(created_at__gte=since)
         .values("query")
-        .annotate(searches=Count("id"))
+        .annotate(searches=Count("*"))
         .order_by("-searches", "query")[:limit]
     )
 
 
-def search_history_for_query(*, query: str) -> QuerySet[UserProductSearch]:
-    """When a query was searched, newest first (index search_query_created)."""
-    return UserProductSearch.objects.filter(query=normalize_query(query)).order_by("-created_at")
+def searches_without_results(*, since: datetime, limit: int = 10) -> list[dict]:
+    """The queries that found nothing since a time, most searched first (search_zero_created)."""
+    return list(
+        UserProductSearch.objects.filter(created_at__gte=since, result_count=0)
+        .values("query")
+        .annotate(searches=Count("*"))
+        .order_by("-searches", "query")[:limit]
+    )
+
+
+def products_named(*, product_ids: Iterable[int]) -> dict[int, Product]:
+    """Products by id, active or not, for reports that name the products they count."""
+    return Product.objects.in_bulk(list(product_ids))
 
 
 def product_delete_blocker(*, product: Product) -> str | None:

@@ -12,7 +12,7 @@ from django.db.migrations.loader import MigrationLoader
 from django_redis import get_redis_connection
 
 from config.database import is_neon_pooler_host
-from config.indexes import PerformanceIndex
+from config.indexes import DropPerformanceIndex, PerformanceIndex
 from config.redis import redis_is_configured
 
 EXPECTED_INDEX_COUNT = 28
@@ -28,16 +28,19 @@ class CheckResult:
 
 
 def performance_indexes() -> list[tuple[str, str]]:
-    """(index name, table) of every PerformanceIndex the migrations declare."""
+    """(index name, table) of every PerformanceIndex the migrations declare and none drops."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     found = []
+    dropped = set()
     for (app_label, _), migration in loader.disk_migrations.items():
         for operation in migration.operations:
             if isinstance(operation, PerformanceIndex):
                 add_index = operation.state_operations[0]
                 model = apps.get_model(app_label, add_index.model_name)
                 found.append((add_index.index.name, model._meta.db_table))
-    return sorted(found)
+            elif isinstance(operation, DropPerformanceIndex):
+                dropped.add(operation.state_operations[0].name)
+    return sorted((name, table) for name, table in found if name not in dropped)
 
 
 def _check_redis() -> CheckResult:
