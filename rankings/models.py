@@ -38,10 +38,18 @@ class ProductRanking(models.Model):
             models.Index(fields=["user", "category", "position"], name="ranking_user_cat_pos"),
             # ranking_stats_for_category: Borda totals of every product of a category.
             models.Index(fields=["category", "product", "points"], name="ranking_cat_product"),
-            # rankings_per_category_per_day: rankers per category and day (index-only) ...
-            models.Index(fields=["created_at", "category", "user"], name="ranking_created_cat"),
+            # rankings_per_category_per_day: one first place per ranking, by day (index-only) ...
+            models.Index(
+                fields=["created_at", "category"],
+                name="ranking_created_cat",
+                condition=models.Q(position=1),
+            ),
             # ... and of one category.
-            models.Index(fields=["category", "created_at", "user"], name="ranking_cat_created"),
+            models.Index(
+                fields=["category", "created_at"],
+                name="ranking_cat_created",
+                condition=models.Q(position=1),
+            ),
             # product_rank_movement, ranking_stats_for_product: a product's positions, by day.
             models.Index(
                 fields=["product", "created_at", "position"], name="ranking_product_created"

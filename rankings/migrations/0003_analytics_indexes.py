@@ -36,18 +36,24 @@ class Migration(migrations.Migration):
             model_name="productranking",
             table="rankings_productranking",
             index=models.Index(
-                fields=["created_at", "category", "user"], name="ranking_created_cat"
+                fields=["created_at", "category"],
+                name="ranking_created_cat",
+                condition=models.Q(position=1),
             ),
-            columns="created_at, category, user_id",
+            columns="created_at, category",
+            where="position = 1",
         ),
         # rankings.selectors.rankings_per_category_per_day: the same, of one category
         PerformanceIndex(
             model_name="productranking",
             table="rankings_productranking",
             index=models.Index(
-                fields=["category", "created_at", "user"], name="ranking_cat_created"
+                fields=["category", "created_at"],
+                name="ranking_cat_created",
+                condition=models.Q(position=1),
             ),
-            columns="category, created_at, user_id",
+            columns="category, created_at",
+            where="position = 1",
         ),
         # rankings.selectors.product_rank_movement and ranking_stats_for_product: a product's
         # positions by day
