@@ -30,7 +30,8 @@ EXTRA_STEPS = [
         """
         INSERT INTO products_userproductsearch (user_id, query, result_count, created_at)
         SELECT CASE WHEN g %% 5 = 0 THEN NULL ELSE 1 + g %% %(users)s END,
-            'query ' || (g::bigint * 7919) %% 5000, CASE WHEN g %% 8 = 0 THEN 0 ELSE 1 + g %% 30 END,
+            'query ' || (g::bigint * 7919) %% 5000,
+            CASE WHEN g %% 8 = 0 THEN 0 ELSE 1 + g %% 30 END,
             now() - (g %% (365 * 1440)) * interval '1 minute'
         FROM generate_series(1, %(searches)s) AS g
         """,
@@ -121,16 +122,14 @@ def queries() -> dict[str, Callable[[], object]]:
                     products.searches_without_results(since=s, limit=100)
                 ),
                 f"page_views_per_day {days}d": lambda s=since: game.page_views_per_day(since=s),
-                f"page_views_per_day of a product {days}d": lambda s=since: (
-                    game.page_views_per_day(since=s, product_id=product_id)
+                f"page_views_per_day of a product {days}d": lambda s=since: game.page_views_per_day(
+                    since=s, product_id=product_id
                 ),
                 f"products_viewed_most {days}d": lambda s=since: game.products_viewed_most(
                     since=s, limit=100
                 ),
                 f"top_paths {days}d": lambda s=since: game.top_paths(since=s, limit=100),
-                f"active_users_per_day {days}d": lambda s=since: game.active_users_per_day(
-                    since=s
-                ),
+                f"active_users_per_day {days}d": lambda s=since: game.active_users_per_day(since=s),
                 f"active_users_per_week {days}d": lambda s=since: game.active_users_per_week(
                     since=s
                 ),
@@ -143,8 +142,8 @@ def queries() -> dict[str, Callable[[], object]]:
                 f"rankings_per_category_per_day of one {days}d": lambda s=since: (
                     rankings.rankings_per_category_per_day(since=s, category="Headphones")
                 ),
-                f"product_rank_movement {days}d": lambda s=since: (
-                    rankings.product_rank_movement(product_id=product_id, since=s)
+                f"product_rank_movement {days}d": lambda s=since: rankings.product_rank_movement(
+                    product_id=product_id, since=s
                 ),
             }
         )

@@ -224,6 +224,7 @@ def ops_figures(*, window: float = 60, now: float | None = None) -> dict[str, An
     return {
         "window_seconds": window,
         "instances": {i: series_of(history[i], window=window) for i in live},
-        "total": series_of(sum_of(history, step=settings.OPS_SAMPLE_SECONDS), window=window),
+        "total": series_of(
+            sum_of(history, step=max(settings.OPS_SAMPLE_SECONDS, 1.0)), window=window
+        ),
     }
-

@@ -27,10 +27,10 @@ def sample(ts: float, *, counts: list[float], errors: int = 0, instance: str = "
 
 
 @pytest.fixture(autouse=True)
-def _empty_local_history():
-    ops_history._local.clear()
-    yield
-    ops_history._local.clear()
+def _fresh_history(monkeypatch):
+    """This process's history starts empty, and its next request takes a sample."""
+    monkeypatch.setattr(ops_history, "_local", ops_history.deque())
+    monkeypatch.setattr(ops_history, "_next_sample", 0.0)
 
 
 def test_a_spike_shows_in_the_last_minute_however_long_the_instance_ran():
