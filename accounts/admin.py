@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -25,8 +26,11 @@ def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet
 
 class _EmailFormMixin:
     def clean_email(self) -> str:
-        # Stored lower case, so a case-only duplicate must fail validation, not the database.
-        return normalize_email(self.cleaned_data["email"])
+        # Stored canonically, so a duplicate spelt differently fails validation, not the database.
+        try:
+            return normalize_email(self.cleaned_data["email"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
 
 
 class UserCreationForm(_EmailFormMixin, AdminUserCreationForm):
@@ -49,6 +53,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = [
         "email",
         "display_name",
+        "handle",
         "points",
         "is_staff",
         "is_active",
@@ -62,12 +67,12 @@ class UserAdmin(DjangoUserAdmin):
         "leaderboard_opt_out",
         "leaderboard_excluded",
     ]
-    search_fields = ["email", "display_name"]
+    search_fields = ["email", "display_name", "handle"]
     show_full_result_count = False
     # The employee tools add their own actions (adminops.admin).
     actions = [exclude_from_leaderboards, include_in_leaderboards]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
-    readonly_fields = ["points", "last_login", "date_joined"]
+    readonly_fields = ["handle", "points", "last_login", "date_joined"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Profile", {"fields": ["display_name", "timezone", "points"]}),

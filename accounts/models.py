@@ -1,3 +1,5 @@
+import secrets
+import unicodedata
 import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -5,10 +7,36 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
 
+# They render as a dot but are not one: "jane<U+2024>doe@" would pass for "jane.doe@".
+CONFUSABLE_DOTS = frozenset(
+    "\u00b7\u0701\u0702\u2024\u2027\u2219\u22c5\u2e31\u3002\u30fb\ufe52\uff0e\uff61"
+)
+
 
 def normalize_email(email: str) -> str:
-    """E-mail addresses are compared case-insensitively; store them the way they compare."""
-    return email.strip().lower()
+    """One mailbox, one spelling: lower case, NFC, the domain in its ASCII (IDNA) form.
+
+    Raises ValueError for what one mailbox could be spelt as twice or passed off as another:
+    quoted local parts, control and invisible characters, look-alike dots.
+    """
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError("An e-mail address is local-part@domain.")
+    if local.startswith('"') or local.endswith('"'):
+        raise ValueError("Quoted e-mail addresses are not accepted.")
+    local = unicodedata.normalize("NFC", local).lower()
+    if any(unicodedata.category(c).startswith("C") or c in CONFUSABLE_DOTS for c in local):
+        raise ValueError("The address holds an invisible, control or look-alike character.")
+    try:
+        domain = domain.lower().encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise ValueError("The address's domain is not a valid domain name.") from error
+    return f"{local}@{domain}"
+
+
+def handle_generate() -> str:
+    """A public name that says nothing about its owner: 48 random bits, as 12 hex digits."""
+    return f"player-{secrets.token_hex(6)}"
 
 
 def validate_timezone(value: str) -> None:
@@ -20,7 +48,11 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str) -> "User":
-        return self.get(email=normalize_email(username))
+        try:
+            email = normalize_email(username)
+        except ValueError as error:
+            raise self.model.DoesNotExist from error
+        return self.get(email=email)
 
     def create_user(self, email: str, password: str | None = None, **fields) -> "User":
         if not email:
@@ -39,8 +71,19 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    email = models.EmailField(max_length=254, unique=True, help_text="Stored in lower case.")
+    email = models.EmailField(
+        max_length=254,
+        unique=True,
+        help_text="Stored canonically: lower case, the domain in ASCII.",
+    )
     display_name = models.CharField(max_length=50, blank=True)
+    handle = models.CharField(
+        max_length=20,
+        unique=True,
+        default=handle_generate,
+        editable=False,
+        help_text="Shown publicly until the user chooses a display name.",
+    )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
     leaderboard_opt_out = models.BooleanField(default=False)
@@ -76,12 +119,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def save(self, *args, **kwargs) -> None:
-        self.email = normalize_email(self.email)
+        try:
+            self.email = normalize_email(self.email)
+        except ValueError:
+            # An address stored before the rules tightened stays as it was, so its owner can
+            # still be saved; a new account is refused.
+            if self._state.adding:
+                raise
         super().save(*args, **kwargs)
 
     @property
     def public_name(self) -> str:
-        return self.display_name or self.email.split("@", 1)[0]
+        # Never derived from the e-mail: public names show on the board and the live feed.
+        return self.display_name or self.handle
 
 
 class LoginCode(models.Model):
@@ -99,6 +149,19 @@ class LoginCode(models.Model):
 
     def __str__(self) -> str:
         return f"code for {self.email}"
+
+
+class LoginFailure(models.Model):
+    """One wrong code tried for an address: the per-address budget counts these over all IPs."""
+
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "created_at"], name="loginfailure_email_time")]
+
+    def __str__(self) -> str:
+        return f"wrong code for {self.email}"
 
 
 class UserSession(models.Model):

@@ -2,15 +2,26 @@ import zoneinfo
 
 from rest_framework import serializers
 
-from accounts.models import User, UserSession
+from accounts.models import User, UserSession, normalize_email
+
+
+class CanonicalEmailField(serializers.EmailField):
+    """An address in its one canonical spelling (accounts.models.normalize_email)."""
+
+    def to_internal_value(self, data: object) -> str:
+        value = super().to_internal_value(data)
+        try:
+            return normalize_email(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error), code="invalid") from error
 
 
 class EmailSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField(max_length=254)
 
 
 class VerifySerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField(max_length=254)
     # ASCII digits in a JSON string: a number would lose leading zeros, \d allows other scripts.
     code = serializers.RegexField(
         r"^[0-9]{6}$", max_length=6, error_messages={"invalid": "The code is 6 digits."}
@@ -29,13 +40,14 @@ class UserSerializer(serializers.ModelSerializer):
             "id",
             "email",
             "display_name",
+            "handle",
             "timezone",
             "points",
             "leaderboard_opt_out",
             "is_staff",
             "date_joined",
         ]
-        read_only_fields = ["id", "email", "points", "is_staff", "date_joined"]
+        read_only_fields = ["id", "email", "handle", "points", "is_staff", "date_joined"]
 
 
 class UserUpdateSerializer(serializers.Serializer):

@@ -2,28 +2,46 @@
 
 import hashlib
 import hmac
+import logging
+import math
 import secrets
+import smtplib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import LoginCode, User, UserSession, normalize_email
+from accounts.models import LoginCode, LoginFailure, User, UserSession, normalize_email
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
+
+logger = logging.getLogger(__name__)
 
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 class InvalidLoginCode(Exception):
     """The code is wrong, expired, used up or was never sent."""
+
+
+class LoginCodeLocked(Exception):
+    """Too many wrong codes for this address lately, from any client."""
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__("Too many wrong codes for this address; ask for a new code later.")
+        self.retry_after = retry_after
+
+
+class LoginEmailUnavailable(Exception):
+    """The mail server could not take the sign-in e-mail; the code was withdrawn."""
 
 
 def _code_hash(email: str, code: str) -> str:
@@ -37,43 +55,69 @@ def token_hash(token: str) -> str:
 
 
 def login_code_request(*, email: str) -> None:
-    """E-mail a fresh 6-digit code; earlier unused codes for the address stop working."""
+    """E-mail a fresh 6-digit code. The newest few codes for the address all stay usable."""
     email = normalize_email(email)
     code = f"{secrets.randbelow(1_000_000):06d}"
     now = timezone.now()
     with transaction.atomic():
-        LoginCode.objects.filter(email=email, used_at__isnull=True).update(used_at=now)
-        LoginCode.objects.create(
+        login_code = LoginCode.objects.create(
             email=email,
             code_hash=_code_hash(email, code),
             created_at=now,
             expires_at=now + timedelta(seconds=settings.LOGIN_CODE_TTL_SECONDS),
         )
+        # A stranger asking for a code must not cancel the one the owner is typing: only codes
+        # beyond the newest few stop working.
+        older = (
+            LoginCode.objects.filter(email=email, used_at__isnull=True)
+            .order_by("-created_at", "-pk")
+            .values_list("pk", flat=True)[settings.LOGIN_CODE_LIVE_MAX :]
+        )
+        LoginCode.objects.filter(pk__in=list(older)).update(used_at=now)
+    try:
+        login_code_email_send(email=email, code=code)
+    except LoginEmailUnavailable:
+        LoginCode.objects.filter(pk=login_code.pk).delete()
+        raise
+
+
+def login_code_email_send(*, email: str, code: str) -> None:
+    """Send one sign-in code. The code goes only into the message, never into a log line."""
     minutes = settings.LOGIN_CODE_TTL_SECONDS // 60
-    send_mail(
-        subject=f"Your Rankly sign-in code: {code}",
-        message=f"Your Rankly sign-in code is {code}. It works once, for {minutes} minutes.",
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[email],
-    )
+    try:
+        send_mail(
+            subject=f"Your Rankly sign-in code: {code}",
+            message=f"Your Rankly sign-in code is {code}. It works once, for {minutes} minutes.",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+        )
+    except (OSError, smtplib.SMTPException, ImproperlyConfigured) as error:
+        # The error names the server's complaint; the message (and its code) is not in it.
+        logger.error("Sign-in e-mail not sent: %s: %s", type(error).__name__, error)
+        raise LoginEmailUnavailable from error
 
 
 def login_code_verify(*, email: str, code: str) -> User:
-    """The user the code signs in, created on first sign-in. A wrong code costs one attempt."""
+    """The user the code signs in, created on first sign-in.
+
+    A wrong code costs every live code of the address one attempt, and counts against the
+    address's budget of wrong codes, whichever client sent it.
+    """
     email = normalize_email(email)
     now = timezone.now()
     with transaction.atomic():
-        login_code = (
+        # Locking the live codes also serialises concurrent guesses at the budget below.
+        live = list(
             LoginCode.objects.select_for_update()
             .filter(email=email, used_at__isnull=True, expires_at__gt=now)
             .order_by("-created_at")
-            .first()
         )
-        if login_code is None:
-            raise InvalidLoginCode("This code is invalid or has expired; ask for a new one.")
-        if hmac.compare_digest(login_code.code_hash, _code_hash(email, code)):
-            login_code.used_at = now
-            login_code.save(update_fields=["used_at"])
+        _login_failures_check(email=email, now=now)
+        guess = _code_hash(email, code)
+        if any(hmac.compare_digest(login_code.code_hash, guess) for login_code in live):
+            LoginCode.objects.filter(pk__in=[login_code.pk for login_code in live]).update(
+                used_at=now
+            )
             # Passwordless: the new account's password is marked unusable, not left empty.
             user, _ = User.objects.get_or_create(
                 email=email, defaults={"password": make_password(None)}
@@ -81,11 +125,28 @@ def login_code_verify(*, email: str, code: str) -> User:
             if not user.is_active:
                 raise InvalidLoginCode("This account is disabled.")
             return user
-        login_code.attempts += 1
-        if login_code.attempts >= settings.LOGIN_CODE_MAX_ATTEMPTS:
-            login_code.used_at = now
-        login_code.save(update_fields=["attempts", "used_at"])
+        for login_code in live:
+            login_code.attempts += 1
+            if login_code.attempts >= settings.LOGIN_CODE_MAX_ATTEMPTS:
+                login_code.used_at = now
+            login_code.save(update_fields=["attempts", "used_at"])
+        _, window = settings.LOGIN_FAILURES_PER_ADDRESS
+        LoginFailure.objects.filter(email=email, created_at__lte=now - window).delete()
+        LoginFailure.objects.create(email=email, created_at=now)
     raise InvalidLoginCode("This code is invalid or has expired; ask for a new one.")
+
+
+def _login_failures_check(*, email: str, now: datetime) -> None:
+    limit, window = settings.LOGIN_FAILURES_PER_ADDRESS
+    recent = LoginFailure.objects.filter(email=email, created_at__gt=now - window).order_by(
+        "created_at"
+    )
+    failures = list(recent.values_list("created_at", flat=True)[:limit])
+    if len(failures) < limit:
+        return
+    # The window slides: the address gets a try back when its oldest counted failure ages out.
+    retry_after = math.ceil((failures[0] + window - now).total_seconds())
+    raise LoginCodeLocked(retry_after=max(retry_after, 1))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,6 +14,7 @@ from accounts.serializers import (
     UserUpdateSerializer,
     VerifySerializer,
 )
+from config.api import ServiceUnavailable
 from config.client_ip import client_ip
 
 
@@ -32,7 +33,13 @@ class CustomerViewSet(viewsets.GenericViewSet):
     def email_login(self, request: Request) -> Response:
         serializer = EmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.login_code_request(email=serializer.validated_data["email"])
+        try:
+            services.login_code_request(email=serializer.validated_data["email"])
+        except services.LoginEmailUnavailable as error:
+            raise ServiceUnavailable(
+                "The sign-in e-mail could not be sent; try again in a few minutes.",
+                code="email_unavailable",
+            ) from error
         # The same answer whether or not the address has an account.
         return Response(
             {"detail": "If this address can sign in, a code is on its way."},
@@ -51,6 +58,10 @@ class CustomerViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         try:
             user = services.login_code_verify(**serializer.validated_data)
+        except services.LoginCodeLocked as error:
+            raise Throttled(
+                wait=error.retry_after, detail=str(error), code="too_many_wrong_codes"
+            ) from error
         except services.InvalidLoginCode as error:
             raise ValidationError({"code": [str(error)]}, code="invalid_code") from error
         sign_in = services.user_session_start(

@@ -49,9 +49,11 @@ def seed(count: int) -> None:
         cursor.execute(
             """
             INSERT INTO accounts_user (password, is_superuser, email, display_name, timezone,
-                points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined)
+                points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined,
+                handle)
             SELECT '!', false, 'bench-' || g || '@example.com', '', 'UTC',
-                (g::bigint * 7919) %% 100000, g %% 50 = 0, false, g %% 97 <> 0, false, now()
+                (g::bigint * 7919) %% 100000, g %% 50 = 0, false, g %% 97 <> 0, false, now(),
+                'bench-' || g
             FROM generate_series(1, %s) AS g
             """,
             [count],

@@ -92,14 +92,16 @@ STEPS: list[tuple[str, str]] = [
         "users",
         """
         INSERT INTO accounts_user (id, password, is_superuser, email, display_name, timezone,
-            points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined)
+            points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined,
+            handle)
         SELECT u, '!', false, 'user' || u || '@bench.rankly.test', 'Bench User ' || u,
             CASE u %% 10 WHEN 0 THEN 'Europe/Paris' WHEN 1 THEN 'America/New_York' ELSE 'UTC' END,
-            0, u %% 97 = 0, u %% 199 = 0, true, false, now() - make_interval(days => u %% 365)
+            0, u %% 97 = 0, u %% 199 = 0, true, false, now() - make_interval(days => u %% 365),
+            'bench-' || u
         FROM generate_series(1, %(users)s) AS u
         UNION ALL
         SELECT %(users)s + 1, '!', false, 'staff@bench.rankly.test', 'Bench Staff', 'UTC',
-            0, false, false, true, true, now()
+            0, false, false, true, true, now(), 'bench-staff'
         """,
     ),
     (

@@ -25,6 +25,10 @@ class RanklyConfig(AppConfig):
         # Apps register their cache warmers in caching.py or selectors.py (see WARMERS).
         autodiscover_modules("caching", "selectors")
         redis_log_startup()
+        if settings.EMAIL_CHOICE.problem:
+            logger.critical(
+                "❌ CRITICAL: %s: no sign-in code can be sent", settings.EMAIL_CHOICE.problem
+            )
         connection_created.connect(slow_query_log_install, dispatch_uid="rankly-slow-query-log")
         logger.info(database_startup_line(settings.DATABASES))
         if sentry_init(

@@ -3,9 +3,10 @@
 Every synchronous cache use in Rankly (cached reads, rate-limit counters, the session cache)
 goes through this class, so all of them survive a Redis outage the same way: a failed call is
 answered from an in-process LocMemCache, Redis is left alone for a cool-down, and the first call
-after it probes Redis again. Keys written locally while Redis was away are deleted from Redis
-when it comes back, so it never serves what the outage made stale (a logged-out session, a type
-invalidated meanwhile).
+after it probes Redis again. Keys set or deleted locally while Redis was away are deleted from
+Redis when it comes back, so it never serves what the outage made stale (a logged-out session, a
+type invalidated meanwhile). Counters (add, incr, decr) are not: Redis's count predates the
+outage and only ever undercounts, and dropping it would hand a client a fresh rate-limit budget.
 """
 
 import fnmatch
@@ -154,7 +155,6 @@ class ResilientRedisCache(RedisCache):
         return self._use(
             lambda: super(ResilientRedisCache, self).add(key, value, *args, **kwargs),
             lambda: self.fallback.add(key, value, *args[:2], **_local(kwargs)),
-            [key],
         )
 
     def delete(self, key: str, *args: Any, **kwargs: Any) -> bool:
@@ -198,14 +198,12 @@ class ResilientRedisCache(RedisCache):
         return self._use(
             lambda: super(ResilientRedisCache, self).incr(key, delta, *args, **kwargs),
             lambda: self.fallback.incr(key, delta, *args[:1], **_local(kwargs)),
-            [key],
         )
 
     def decr(self, key: str, delta: int = 1, *args: Any, **kwargs: Any) -> int:
         return self._use(
             lambda: super(ResilientRedisCache, self).decr(key, delta, *args, **kwargs),
             lambda: self.fallback.decr(key, delta, *args[:1], **_local(kwargs)),
-            [key],
         )
 
     def touch(self, key: str, timeout: Any = DEFAULT_TIMEOUT, *args: Any, **kwargs: Any) -> bool:

@@ -20,3 +20,19 @@ def check_production_redis(app_configs: Any, **kwargs: Any) -> list[checks.Check
             id="rankly.redis.E001",
         )
     ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_production_email(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Production must send sign-in codes by real mail, never print or keep them."""
+    problem = settings.EMAIL_CHOICE.problem
+    if not problem:
+        return []
+    return [
+        checks.Error(
+            f"{problem}: no sign-in code can be sent.",
+            hint="Set EMAIL_URL to your mail server, e.g. smtp+tls://user:password@host:587, "
+            "and DEFAULT_FROM_EMAIL to an address it may send from.",
+            id="rankly.email.E001",
+        )
+    ]

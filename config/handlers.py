@@ -43,6 +43,9 @@ class SyncChainASGIHandler(ASGIHandler):
             if self._idle_workers
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         )
+        # daphne takes root_path from a client's Daphne-Root-Path header, which would let any
+        # client rewrite the links of a page; Rankly is served at the root of its host.
+        scope = {**scope, "root_path": ""}
         try:
             # Django's own context inside this one finds it set and uses this worker.
             async with ThreadSensitiveContext(executor=worker):

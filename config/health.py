@@ -6,10 +6,11 @@ Rankly keeps serving while Redis is away, only degraded.
 """
 
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
 import redis
@@ -77,14 +78,26 @@ def _cache_check() -> str:
     return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
 
 
+# One client (and so one connection pool) per Redis host for the life of the process: a probe
+# that connected afresh each time left a TIME_WAIT socket behind per call.
+_redis_clients: dict[str, redis.Redis] = {}
+
+
 def _redis_client(host: dict[str, Any]) -> redis.Redis:
+    key = host.get("address") or f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
+    if key in _redis_clients:
+        return _redis_clients[key]
     timeouts = {
         "socket_connect_timeout": REDIS_PROBE_TIMEOUT_SECONDS,
         "socket_timeout": REDIS_PROBE_TIMEOUT_SECONDS,
     }
     if "address" in host:
-        return redis.Redis.from_url(host["address"], **timeouts)
-    return redis.Redis(host=host.get("host", "localhost"), port=host.get("port", 6379), **timeouts)
+        client = redis.Redis.from_url(host["address"], **timeouts)
+    else:
+        client = redis.Redis(
+            host=host.get("host", "localhost"), port=host.get("port", 6379), **timeouts
+        )
+    return _redis_clients.setdefault(key, client)
 
 
 def _channel_layer_check() -> str:
@@ -95,11 +108,7 @@ def _channel_layer_check() -> str:
         # Ping each Redis host directly rather than sending a message into the layer; this
         # covers the core and the pub/sub layers alike.
         for host in decode_hosts(config.get("CONFIG", {}).get("hosts")):
-            client = _redis_client(host)
-            try:
-                client.ping()
-            finally:
-                client.close()
+            _redis_client(host).ping()
     return config["BACKEND"].rsplit(".", 1)[-1]
 
 
@@ -120,8 +129,28 @@ def _run(check: Callable[[], str]) -> dict[str, Any]:
     return {"status": "ok", "backend": backend, "ms": round((perf_counter() - start) * 1000, 1)}
 
 
+# (monotonic time, body, status) of the last readiness answer, shared by this process's threads.
+_last_readiness: tuple[float, dict[str, Any], int] | None = None
+_readiness_lock = threading.Lock()
+
+
 @probe
 def readyz(request: HttpRequest) -> JsonResponse:
+    """The dependencies' state, checked at most once per READYZ_MAX_AGE_SECONDS per process.
+
+    A flood of probes costs one round of checks a second; concurrent probes wait for that round
+    rather than each starting their own.
+    """
+    global _last_readiness
+    with _readiness_lock:
+        last = _last_readiness
+        if last is None or monotonic() - last[0] >= settings.READYZ_MAX_AGE_SECONDS:
+            last = _last_readiness = (monotonic(), *_readiness())
+    _, body, code = last
+    return JsonResponse(body, status=code)
+
+
+def _readiness() -> tuple[dict[str, Any], int]:
     checks = {
         "database": _run(_database_check),
         "cache": _run(_cache_check_bounded),
@@ -133,5 +162,4 @@ def readyz(request: HttpRequest) -> JsonResponse:
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
-    body = {"status": status, "instance": settings.INSTANCE_ID, "checks": checks}
-    return JsonResponse(body, status=code)
+    return {"status": status, "instance": settings.INSTANCE_ID, "checks": checks}, code

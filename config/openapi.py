@@ -1,6 +1,12 @@
-"""The error answers every API operation can give, added to the OpenAPI schema in one place."""
+"""The OpenAPI schema's shared parts: the error answers of every operation, in one place, and
+the employee-only operations left out of what the public is shown (in production).
+"""
 
+import json
+import re
 from typing import Any
+
+from django.conf import settings
 
 ERROR_COMPONENT = "Error"
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
@@ -28,8 +34,11 @@ def _errors_for(path: str, method: str, operation: dict[str, Any]) -> dict[str, 
         "429": _error("Rate limit of the path's group reached.", retry_after=True),
         "503": _error("The database is unavailable; try again shortly.", retry_after=True),
     }
-    if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
-        errors["400"] = _error("Invalid input; field errors are listed under `errors`.")
+    # Any operation: a control character in its path or in a query string is refused too.
+    errors["400"] = _error(
+        "Invalid input (field errors are listed under `errors`), or a control character in "
+        "the path or query."
+    )
     # Employees-only paths refuse customers; a write on a session cookie needs its CSRF token.
     if path.startswith(EMPLOYEE_PREFIXES) or method in WRITE_METHODS:
         errors["403"] = _error("Not allowed (employees only, or a missing CSRF token).")
@@ -56,3 +65,40 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
             for status, response in _errors_for(path, method, operation).items():
                 responses.setdefault(status, response)
     return result
+
+
+def hide_employee_operations(
+    result: dict[str, Any], request: Any = None, **kwargs: Any
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the admin and tools API only for employees' eyes.
+
+    The components only those operations use go too, so their shapes are not described either.
+    """
+    user = getattr(request, "user", None)
+    if settings.API_SCHEMA_EMPLOYEE_OPERATIONS_PUBLIC or getattr(user, "is_staff", False):
+        return result
+    result["paths"] = {
+        path: operations
+        for path, operations in result.get("paths", {}).items()
+        if not path.startswith(EMPLOYEE_PREFIXES)
+    }
+    schemas = result.get("components", {}).get("schemas", {})
+    used = _referenced(result["paths"], schemas)
+    result["components"]["schemas"] = {n: s for n, s in schemas.items() if n in used}
+    return result
+
+
+_REF = re.compile(r'"#/components/schemas/([^"]+)"')
+
+
+def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
+    """The component names the paths use, directly or through other components."""
+    pending = set(_REF.findall(json.dumps(paths, default=str)))
+    used: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in used or name not in schemas:
+            continue
+        used.add(name)
+        pending |= set(_REF.findall(json.dumps(schemas[name], default=str)))
+    return used

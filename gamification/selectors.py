@@ -53,8 +53,9 @@ class Entry:
     points: int
 
 
-def _display_name(*, display_name: str, email: str) -> str:
-    return display_name or email.split("@", 1)[0]
+def _display_name(*, display_name: str, handle: str) -> str:
+    # Never derived from the e-mail: the board is public.
+    return display_name or handle
 
 
 def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict]:
@@ -80,11 +81,11 @@ def leaderboard_all(*, limit: int) -> list[dict]:
     rows = (
         ranked_users()
         .order_by("-points", "id")
-        .values_list("id", "display_name", "email", "points")[:limit]
+        .values_list("id", "display_name", "handle", "points")[:limit]
     )
     entries = [
-        Entry(user_id=pk, display_name=_display_name(display_name=name, email=email), points=p)
-        for pk, name, email, p in rows
+        Entry(user_id=pk, display_name=_display_name(display_name=name, handle=handle), points=p)
+        for pk, name, handle, p in rows
     ]
     return _ranked(entries, first_rank=1, first_position=1)
 
@@ -108,10 +109,10 @@ def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
         .order_by("-total", "user_id")[:limit]
     )
     names = dict(
-        (pk, _display_name(display_name=name, email=email))
-        for pk, name, email in User.objects.filter(
+        (pk, _display_name(display_name=name, handle=handle))
+        for pk, name, handle in User.objects.filter(
             pk__in=[row["user_id"] for row in totals]
-        ).values_list("id", "display_name", "email")
+        ).values_list("id", "display_name", "handle")
     )
     entries = [
         Entry(user_id=row["user_id"], display_name=names[row["user_id"]], points=row["total"])
@@ -168,7 +169,7 @@ def _position_all(*, user: User, around: int) -> dict[str, Any]:
     if me is None:
         return {"rank": None, "points": points, "total": total, "around": []}
     rank = leaderboard_rank(points=points)
-    columns = ("id", "display_name", "email", "points")
+    columns = ("id", "display_name", "handle", "points")
     # Each neighbour query is an index range next to the user's own entry: a tie first, then
     # the next scores, so none walks the board from one end.
     above = list(
@@ -187,14 +188,14 @@ def _position_all(*, user: User, around: int) -> dict[str, Any]:
         .order_by("-points", "id")
         .values_list(*columns)[: around - len(below)]
     )
-    run = [*reversed(above), (user.pk, user.display_name, user.email, points), *below]
+    run = [*reversed(above), (user.pk, user.display_name, user.handle, points), *below]
     first_id, first_points = run[0][0], run[0][3]
     # Only the few users between the first neighbour's score and ours are counted again.
     first_rank = rank - board.filter(points__gt=points, points__lte=first_points).count()
     tied_before = board.filter(points=first_points, id__lt=first_id).count()
     entries = [
-        Entry(user_id=pk, display_name=_display_name(display_name=name, email=email), points=p)
-        for pk, name, email, p in run
+        Entry(user_id=pk, display_name=_display_name(display_name=name, handle=handle), points=p)
+        for pk, name, handle, p in run
     ]
     return {
         "rank": rank,
@@ -226,9 +227,9 @@ def _position_week(*, user: User, around: int, now: datetime | None) -> dict[str
     first_position = start + 1
     first_rank = next(i for i, (_, t) in enumerate(totals) if t == first_points) + 1
     names = dict(
-        (pk, _display_name(display_name=name, email=email))
-        for pk, name, email in User.objects.filter(pk__in=[pk for pk, _ in window]).values_list(
-            "id", "display_name", "email"
+        (pk, _display_name(display_name=name, handle=handle))
+        for pk, name, handle in User.objects.filter(pk__in=[pk for pk, _ in window]).values_list(
+            "id", "display_name", "handle"
         )
     )
     entries = [Entry(user_id=pk, display_name=names[pk], points=t) for pk, t in window]

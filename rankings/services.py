@@ -83,15 +83,17 @@ def ranking_submit(
             categories_ranked=len(categories),
             now=now,
         )
-        event_send(
-            group=LIVE_GROUP,
-            event_type="ranking.submitted",
-            data={
-                "display_name": user.public_name,
-                "category": category,
-                "product_ids": product_ids,
-            },
-        )
+        # The feed is public: a user who opted out of the leaderboard is not shown there either.
+        if not user.leaderboard_opt_out:
+            event_send(
+                group=LIVE_GROUP,
+                event_type="ranking.submitted",
+                data={
+                    "display_name": user.public_name,
+                    "category": category,
+                    "product_ids": product_ids,
+                },
+            )
         # Last: other users' submissions wait on these rows' locks until this one commits.
         product_ranking_counts_update(
             added=set(product_ids) - previous_ids, removed=previous_ids - set(product_ids)

@@ -151,6 +151,25 @@ def test_five_wrong_codes_over_the_api_kill_the_code(api_client):
     assert not User.objects.exists()
 
 
+def test_wrong_codes_from_many_addresses_lock_the_target_address_with_a_429(api_client):
+    def verify(code: str, ip: str):
+        return api_client.post(
+            VERIFY_URL, {"email": "ada@example.com", "code": code}, format="json", REMOTE_ADDR=ip
+        )
+
+    for ip, guesses in (("10.0.0.1", 4), ("10.0.0.2", 4), ("10.0.0.3", 2)):
+        api_client.post(REQUEST_URL, {"email": "ada@example.com"}, format="json")
+        code = re.search(r"\b(\d{6})\b", mail.outbox[-1].subject).group(1)
+        for _ in range(guesses):
+            assert verify(f"{(int(code) + 1) % 1_000_000:06d}", ip).status_code == 400
+
+    response = verify(code, "10.0.0.4")
+    assert_error(response, 429)
+    assert response.json()["code"] == "too_many_wrong_codes"
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+    assert not User.objects.exists()
+
+
 def test_a_code_cannot_be_used_twice_over_the_api(api_client):
     api_client.post(REQUEST_URL, {"email": "ada@example.com"}, format="json")
     code = re.search(r"\b(\d{6})\b", mail.outbox[-1].subject).group(1)
@@ -395,3 +414,26 @@ def test_a_malformed_profile_update_is_refused(user, user_client):
 
 def test_unknown_customer_paths_are_json_404s(user_client):
     assert_error(user_client.get("/api/customer/nope"), 404)
+
+
+# --- One mailbox, one account ----------------------------------------------------------------
+
+
+def test_a_unicode_domain_and_its_ascii_form_are_one_account(api_client):
+    first = sign_in(api_client, email="user@bücher.example")
+    second = sign_in(APIClient(), email="user@xn--bcher-kva.example")
+
+    assert first["user"]["id"] == second["user"]["id"]
+    assert User.objects.get().email == "user@xn--bcher-kva.example"
+    assert mail.outbox[0].to == ["user@xn--bcher-kva.example"]
+
+
+@pytest.mark.parametrize(
+    "email", ['"jane.doe"@example.com', '"jane\\u0001"@example.com', '"a b"@example.com']
+)
+def test_a_quoted_address_is_refused_and_sends_nothing(api_client, email):
+    response = api_client.post(REQUEST_URL, {"email": email}, format="json")
+
+    assert_error(response, 400)
+    assert mail.outbox == []
+    assert not LoginCode.objects.exists()

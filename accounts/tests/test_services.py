@@ -8,7 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import LoginCode, User, UserSession
+from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,13 +81,73 @@ def test_a_used_code_cannot_be_used_again():
         services.login_code_verify(email="ada@example.com", code=code)
 
 
-def test_a_new_code_replaces_the_earlier_one():
-    first = requested_code("ada@example.com")
-    second = requested_code("ada@example.com")
+def test_a_strangers_request_for_a_new_code_does_not_cancel_mine():
+    mine = requested_code("ada@example.com")
+    requested_code("ada@example.com")
+
+    assert services.login_code_verify(email="ada@example.com", code=mine)
+
+
+def test_only_the_newest_three_codes_work():
+    first, second, *_newer = (requested_code("ada@example.com") for _ in range(4))
 
     with pytest.raises(services.InvalidLoginCode):
         services.login_code_verify(email="ada@example.com", code=first)
     assert services.login_code_verify(email="ada@example.com", code=second)
+
+
+def test_signing_in_with_one_live_code_ends_the_others():
+    first = requested_code("ada@example.com")
+    second = requested_code("ada@example.com")
+    services.login_code_verify(email="ada@example.com", code=second)
+
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="ada@example.com", code=first)
+
+
+def test_each_live_code_has_its_own_five_tries():
+    first = requested_code("ada@example.com")
+    for _ in range(4):
+        with pytest.raises(services.InvalidLoginCode):
+            services.login_code_verify(email="ada@example.com", code=wrong(first))
+    second = requested_code("ada@example.com")
+    for _ in range(3):
+        with pytest.raises(services.InvalidLoginCode):
+            services.login_code_verify(email="ada@example.com", code="999999")
+
+    # The first code's fifth wrong try killed it; this is the second code's fourth.
+    with pytest.raises(services.InvalidLoginCode):
+        services.login_code_verify(email="ada@example.com", code=first)
+    assert services.login_code_verify(email="ada@example.com", code=second)
+
+
+def test_ten_wrong_codes_lock_the_address_for_fifteen_minutes_then_a_fresh_code_works():
+    start = timezone.now()
+    with at(start):
+        for _ in range(2):
+            code = requested_code("ada@example.com")
+            for _ in range(5):
+                with pytest.raises(services.InvalidLoginCode):
+                    services.login_code_verify(email="ada@example.com", code=wrong(code))
+        code = requested_code("ada@example.com")
+        with pytest.raises(services.LoginCodeLocked) as locked:
+            services.login_code_verify(email="ada@example.com", code=code)
+    assert locked.value.retry_after == 15 * 60
+
+    with at(start + timedelta(minutes=15, seconds=1)):
+        fresh = requested_code("ada@example.com")
+        assert services.login_code_verify(email="ada@example.com", code=fresh)
+
+
+def test_the_wrong_code_budget_is_per_address():
+    code = requested_code("eve@example.com")
+    for _ in range(10):
+        with pytest.raises(services.InvalidLoginCode):
+            services.login_code_verify(email="eve@example.com", code=wrong(code))
+
+    assert services.login_code_verify(
+        email="ada@example.com", code=requested_code("ada@example.com")
+    )
 
 
 def test_a_code_only_signs_in_the_address_it_was_sent_to():
@@ -150,3 +210,33 @@ def test_user_update_changes_only_the_given_fields():
     user.refresh_from_db()
 
     assert (user.display_name, user.timezone) == ("Ada", "Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jane\u2024doe@example.com",
+        "jane\uff0edoe@example.com",
+        "ja\u200bne@example.com",
+        "ja\x00ne@example.com",
+        '"jane"@example.com',
+    ],
+)
+def test_an_address_with_a_look_alike_or_control_character_cannot_make_an_account(email):
+    with pytest.raises(ValueError):
+        User.objects.create_user(email)
+    assert not User.objects.exists()
+
+
+def test_the_canonical_address_has_the_domain_in_ascii_and_lower_case():
+    assert normalize_email(" Jane.Doe@Bücher.Example ") == "jane.doe@xn--bcher-kva.example"
+
+
+def test_an_account_stored_before_the_address_rules_can_still_change_its_profile():
+    user = UserFactory()
+    User.objects.filter(pk=user.pk).update(email='"legacy"@example.com')
+    user.refresh_from_db()
+
+    services.user_update(user=user, display_name="Still here")
+
+    assert User.objects.get(pk=user.pk).display_name == "Still here"

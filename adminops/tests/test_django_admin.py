@@ -149,6 +149,20 @@ def test_employee_adds_a_user_by_email_whatever_its_case(employee_client):
     assert User.objects.filter(email="new.person@example.com").exists()
 
 
+def test_employee_cannot_add_a_second_account_for_one_mailbox(employee_client):
+    UserFactory(email="user@xn--bcher-kva.example")
+    add_url = reverse("admin:accounts_user_add")
+    form = {"usable_password": "false", "password1": "", "password2": ""}
+
+    unicode_twin = employee_client.post(add_url, {**form, "email": "user@bücher.example"})
+    quoted = employee_client.post(add_url, {**form, "email": '"jane"@example.com'})
+
+    assert unicode_twin.status_code == quoted.status_code == 200
+    assert "Quoted e-mail addresses are not accepted." in quoted.content.decode()
+    assert User.objects.filter(email__startswith="user@").count() == 1
+    assert not User.objects.filter(email__contains="jane").exists()
+
+
 def test_a_customer_cannot_open_the_admin():
     customer = UserFactory()
     client = Client()

@@ -8,6 +8,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 
 from adminops.management.commands.verify_deployment import performance_indexes, pooler_check
+from config.mail import email_choice
 
 SINGLE_PROCESS = {
     "CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
@@ -50,6 +51,34 @@ def test_development_reports_the_same_failures_without_failing(db):
     output = _verify()
     assert "❌ Redis connected" in output
     assert "fine in development" in output
+
+
+@override_settings(EMAIL_CHOICE=email_choice(url="consolemail://", production=True))
+def test_production_fails_on_a_mail_backend_that_keeps_codes_in_the_log(db):
+    out = StringIO()
+    with pytest.raises(CommandError, match="E-mail sends for real"):
+        call_command("verify_deployment", "--production", stdout=out)
+    line = _line(out.getvalue(), "E-mail sends for real")
+    assert line.lstrip().startswith("❌")
+    assert "console backend" in line
+
+
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend")
+def test_the_console_backend_fails_the_mail_check(db):
+    line = _line(_verify(), "E-mail sends for real")
+    assert line.lstrip().startswith("❌")
+    assert "sign-in codes go to the log" in line
+
+
+@override_settings(
+    EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+    EMAIL_HOST="mail.example.com",
+    EMAIL_PORT=587,
+)
+def test_an_smtp_server_passes_the_mail_check(db):
+    line = _line(_verify(), "E-mail sends for real")
+    assert line.lstrip().startswith("✅")
+    assert "SMTP mail.example.com:587" in line
 
 
 def test_a_missing_index_is_named(db):
@@ -100,6 +129,7 @@ def test_sqlite_fails_the_database_requirement():
 
 @pytest.mark.postgres
 @pytest.mark.redis
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend")
 def test_postgres_and_redis_meet_every_production_requirement(db):
     output = _verify("--production")
     for name in (
@@ -109,6 +139,7 @@ def test_postgres_and_redis_meet_every_production_requirement(db):
         "Rate-limit store shared",
         "Migrations applied",
         "Performance indexes present",
+        "E-mail sends for real",
     ):
         assert _line(output, name).lstrip().startswith("✅"), output
     assert "Every production requirement is met." in output

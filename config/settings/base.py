@@ -2,11 +2,13 @@
 
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 
 from config.database import PoolSettings, databases_config
+from config.mail import email_choice
 from config.redis import redis_cache_options, redis_choice, redis_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -15,6 +17,7 @@ env = environ.Env()
 
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = False
+IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     # Before anything reads the body, so an oversized one is refused in the API's shape.
     "config.api.ApiErrorsAsJsonMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the path or the query: a NUL would reach the database as a 500.
+    "config.request_guard.ControlCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     # After authentication: the admin API's employee rule needs the session user. The chain
     # runs in sync mode, as one call on the request's worker thread (config.handlers).
     "config.ratelimit.RateLimitMiddleware",
@@ -114,11 +120,28 @@ LOGIN_URL = "/admin/login/"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 LOGIN_CODE_TTL_SECONDS = 10 * 60
 LOGIN_CODE_MAX_ATTEMPTS = 5
+# Codes per address that work at once: the newest ones, so a stranger cannot cancel yours.
+LOGIN_CODE_LIVE_MAX = 3
+# Wrong codes per address, from every client together, in a sliding window.
+LOGIN_FAILURES_PER_ADDRESS = (10, timedelta(minutes=15))
+
+# --- E-mail ---------------------------------------------------------------------------------
+# EMAIL_URL in django-environ's form (smtp+tls://user:password@host:587). Development without
+# it prints mail on the console; production refuses the console and locmem (config.mail).
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rankly <no-reply@rankly.local>")
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_URL = env.str("EMAIL_URL", default="")
+EMAIL_CHOICE = email_choice(url=EMAIL_URL, production=IS_PRODUCTION)
+EMAIL_BACKEND = EMAIL_CHOICE.backend
+EMAIL_HOST = EMAIL_CHOICE.host
+EMAIL_PORT = EMAIL_CHOICE.port
+EMAIL_HOST_USER = EMAIL_CHOICE.user
+EMAIL_HOST_PASSWORD = EMAIL_CHOICE.password
+EMAIL_USE_TLS = EMAIL_CHOICE.use_tls
+EMAIL_USE_SSL = EMAIL_CHOICE.use_ssl
+# A mail server that hangs fails the sign-in request instead of holding its worker.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Redis: cache, sessions and channel layer ----------------------------------------------
-IS_PRODUCTION = env.str("REPLIT_DEPLOYMENT", default="") == "1"
 REDIS_CHOICE = redis_choice(production=IS_PRODUCTION)
 REDIS_URL = REDIS_CHOICE.url
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
@@ -209,8 +232,12 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
+        "config.openapi.hide_employee_operations",
     ],
 }
+# Development shows every operation to anyone; production describes /api/admin/ and /api/tools/
+# to employees only.
+API_SCHEMA_EMPLOYEE_OPERATIONS_PUBLIC = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
@@ -241,6 +268,8 @@ STORAGES = {
 }
 
 # --- Observability --------------------------------------------------------------------------
+# /readyz answers from a result at most this old: a flood of probes costs one check a second.
+READYZ_MAX_AGE_SECONDS = 1.0
 INSTANCE_ID = env.str("INSTANCE_ID", default="") or f"{socket.gethostname()}-{os.getpid()}"
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SLOW_QUERY_SECONDS = env.float("SLOW_QUERY_SECONDS", default=1.0)

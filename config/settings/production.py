@@ -22,6 +22,9 @@ SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 
+# --- API schema: the public sees the customer API only ------------------------------------------
+API_SCHEMA_EMPLOYEE_OPERATIONS_PUBLIC = False
+
 # --- Rate limiting ----------------------------------------------------------------------------
 if not REDIS_URL:
     # The spec's degraded mode: without Redis each instance keeps its own counts. Startup logs it

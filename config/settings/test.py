@@ -28,3 +28,5 @@ SENTRY_DSN = ""
 # Coalesced events go at once: no trailing send outlives the test that raised it (the
 # coalescing test sets its own interval).
 REALTIME_COALESCE_SECONDS = 0
+# Each readiness test sees the dependencies as it set them up (the reuse test sets its own).
+READYZ_MAX_AGE_SECONDS = 0

@@ -38,15 +38,36 @@ def check_deploy(**env_overrides: str) -> subprocess.CompletedProcess:
 
 def test_production_with_redis_passes_every_deploy_check_silencing_only_the_backend_path():
     # The check only reads the settings; nothing listens on this port.
-    result = check_deploy(UPSTASH_REDIS_URL_PROD="redis://127.0.0.1:1/0")
+    result = check_deploy(
+        UPSTASH_REDIS_URL_PROD="redis://127.0.0.1:1/0", EMAIL_URL="smtp+tls://mail.example.com:587"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     # Only django_ratelimit.W001: it names django-redis's class path, not its subclass.
     assert "System check identified no issues (1 silenced)." in output
 
 
+@pytest.mark.parametrize(
+    ("email_url", "problem"),
+    [
+        ("", "EMAIL_URL is not set in production"),
+        ("consolemail://", "EMAIL_URL selects the console backend"),
+        ("memorymail://", "EMAIL_URL selects the locmem backend"),
+    ],
+)
+def test_production_without_a_real_mail_server_fails_the_deploy_check_and_logs_critical(
+    email_url, problem
+):
+    env = {"EMAIL_URL": email_url} if email_url else {}
+    result = check_deploy(UPSTASH_REDIS_URL_PROD="redis://127.0.0.1:1/0", **env)
+    assert result.returncode != 0
+    assert "rankly.email.E001" in result.stderr
+    assert problem in result.stderr
+    assert f"CRITICAL rankly ❌ CRITICAL: {problem}" in result.stderr
+
+
 def test_production_without_redis_still_warns_that_limits_are_per_instance():
-    result = check_deploy()
+    result = check_deploy(EMAIL_URL="smtp://mail.example.com:25")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "django_ratelimit.W001" in output

@@ -86,3 +86,17 @@ async def test_a_slow_request_does_not_hold_up_the_next(monkeypatch):
     second = await get("/healthz?n=2")
     assert second["status"] == 200
     assert (await first)["status"] == 200
+
+
+async def test_a_root_path_from_the_server_does_not_rewrite_links():
+    # What daphne puts in the scope when a client sends `Daphne-Root-Path: /x`.
+    communicator = HttpCommunicator(
+        application, "GET", "/admin/", headers=[(b"host", b"testserver")]
+    )
+    communicator.scope["root_path"] = "/x"
+    response = await communicator.get_response(timeout=5)
+    await communicator.wait(timeout=5)
+
+    assert response["status"] == 302
+    location = dict(response["headers"])[b"Location"].decode()
+    assert location.startswith("/admin/login/"), location

@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError, connections
 from django.test import override_settings
 
-from config.tests.private_redis import dead_redis_caches
+from config.tests.private_redis import dead_redis_caches, private_redis
 
 
 def _closed_port() -> int:
@@ -144,3 +144,34 @@ def test_readyz_pings_the_pubsub_channel_layer_hosts_too(client, db):
         body = client.get("/readyz").json()
     assert body["checks"]["channel_layer"]["status"] == "down"
     assert body["status"] == "degraded"
+
+
+def _ping_layer(url: str) -> dict:
+    layer = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [url]}}
+    return {"CHANNEL_LAYERS": {"default": layer}}
+
+
+def test_readyz_reuses_its_redis_connection(client, db):
+    with private_redis() as server, override_settings(**_ping_layer(server.url)):
+        before = server.client().info("stats")["total_connections_received"]
+        for _ in range(20):
+            assert client.get("/readyz").json()["checks"]["channel_layer"]["status"] == "ok"
+        after = server.client().info("stats")["total_connections_received"]
+    # The two INFO calls' own connections, and the probe's one.
+    assert after - before <= 3
+
+
+def test_readyz_answers_a_flood_of_probes_from_one_round_of_checks(client, db):
+    def pings(server) -> int:
+        return server.client().info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+
+    with private_redis() as server, override_settings(**_ping_layer(server.url)):
+        before = pings(server)
+        # A fresh round of checks, then probes that come within its age.
+        first = client.get("/readyz").json()
+        with override_settings(READYZ_MAX_AGE_SECONDS=60):
+            bodies = [client.get("/readyz").json() for _ in range(20)]
+        checked = pings(server) - before
+    assert first["checks"]["channel_layer"]["status"] == "ok"
+    assert checked == 1
+    assert all(body == first for body in bodies)

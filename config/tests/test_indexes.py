@@ -134,9 +134,10 @@ def many_users() -> int:
     """USERS users inserted in one statement; returns the first id."""
     execute(
         "INSERT INTO accounts_user (password, is_superuser, email, display_name, timezone, "
-        "points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined) "
+        "points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined, "
+        "handle) "
         "SELECT '!', false, 'bulk' || g || '@example.com', '', 'UTC', 0, false, false, true, "
-        "false, now() FROM generate_series(1, %s) AS g",
+        "false, now(), 'bulk-' || g FROM generate_series(1, %s) AS g",
         [USERS],
     )
     return User.objects.order_by("id").values_list("id", flat=True).first()

@@ -123,3 +123,22 @@ def test_rate_limit_counters_and_sessions_keep_working_while_redis_is_dead(db):
         with pytest.raises(ValueError):
             cache.incr("rl:never-added")
         assert SessionStore(session.session_key)["cart"] == "speakers"
+
+
+def test_a_recovery_never_gives_a_client_a_fresh_sign_in_budget(db, client):
+    def ask() -> int:
+        return client.post(
+            "/api/customer/email-login", {"email": "ada@example.com"}, "application/json"
+        ).status_code
+
+    with (
+        private_redis() as server,
+        override_settings(CACHES=_caches(server.url), RATELIMIT_ENABLE=True),
+    ):
+        statuses = [ask() for _ in range(11)]
+        assert statuses == [202] * 10 + [429]
+        server.pause()
+        ask()  # times out on Redis, then counts locally
+        server.resume()
+        time.sleep(COOLDOWN + 0.5)
+        assert ask() == 429

@@ -17,9 +17,9 @@ def bulk_users(count: int) -> int:
     rows = sql(
         """
         INSERT INTO accounts_user (password, is_superuser, email, display_name, timezone, points,
-            leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined)
+            leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined, handle)
         SELECT '!', false, 'bulk' || g || '@example.com', 'Bulk ' || g, 'UTC', g %% 1000,
-            false, false, true, false, now()
+            false, false, true, false, now(), 'bulk-' || g
         FROM generate_series(1, %s) AS g
         RETURNING id
         """,

@@ -46,6 +46,23 @@ def test_leaderboard_is_public_with_competition_ranks(api_client):
     assert "email" not in str(body)
 
 
+@pytest.mark.parametrize("window", ["all", "week"])
+def test_a_user_without_a_display_name_shows_by_handle_never_by_email(
+    api_client, user, user_client, window
+):
+    nameless = user
+    nameless.email, nameless.display_name = "jane.doe.private@example.com", ""
+    nameless.save()
+    award(nameless, 5)
+
+    body = api_client.get(BASE + "leaderboard/", {"window": window}).json()
+    mine = user_client.get(BASE + "leaderboard/position/").json()
+
+    assert body["entries"][0]["display_name"] == nameless.handle
+    assert nameless.handle.startswith("player-")
+    assert "jane" not in str(body) and "jane" not in str(mine)
+
+
 def test_leaderboard_week_window_and_limit(api_client):
     for points in (5, 9, 7):
         award(UserFactory(), points)

@@ -36,9 +36,10 @@ def test_position_among_a_million_users_counts_through_the_index():
         cursor.execute(
             """
             INSERT INTO accounts_user (password, is_superuser, email, display_name, timezone,
-                points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined)
+                points, leaderboard_opt_out, leaderboard_excluded, is_active, is_staff, date_joined,
+                handle)
             SELECT '!', false, 'u' || lpad(g::text, 7, '0') || '@example.com', '', 'UTC',
-                (%s - g) / 10, g %% 50 = 0, false, g %% 97 <> 0, false, now()
+                (%s - g) / 10, g %% 50 = 0, false, g %% 97 <> 0, false, now(), 'bulk-' || g
             FROM generate_series(1, %s) AS g
             """,
             [MILLION, MILLION],

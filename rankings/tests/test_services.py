@@ -1,3 +1,4 @@
+import json
 import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -168,6 +169,30 @@ def test_submission_events_are_sent_after_commit(
     assert personal_events["points.updated"] == {"points": User.objects.get(pk=user.pk).points}
     assert personal_events["streak.updated"]["current_length"] == 1
     assert personal_events["achievement.unlocked"]["code"] == "first-ranking"
+
+
+def test_the_live_feed_shows_the_handle_never_the_email(
+    phones, events, django_capture_on_commit_callbacks
+):
+    user = UserFactory(email="jane.doe.private@example.com", display_name="")
+    live = events(LIVE_GROUP)
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(user, phones[:1])
+    [submitted] = [m["data"] for m in live() if m["event"] == "ranking.submitted"]
+    assert submitted["display_name"] == user.handle
+    assert "jane" not in json.dumps(submitted)
+
+
+def test_an_opted_out_user_is_not_on_the_live_feed(
+    phones, events, django_capture_on_commit_callbacks
+):
+    user = UserFactory(display_name="Hidden Ada", leaderboard_opt_out=True)
+    live = events(LIVE_GROUP)
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(user, phones[:2])
+    received = live()
+    assert "ranking.submitted" not in [m["event"] for m in received]
+    assert "Hidden Ada" not in json.dumps(received)
 
 
 def test_second_submission_same_day_sends_no_streak_update(

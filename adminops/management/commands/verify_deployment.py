@@ -13,6 +13,7 @@ from django_redis import get_redis_connection
 
 from config.database import is_neon_pooler_host
 from config.indexes import DropPerformanceIndex, PerformanceIndex
+from config.mail import REFUSED_IN_PRODUCTION
 from config.redis import redis_is_configured
 
 EXPECTED_INDEX_COUNT = 28
@@ -124,6 +125,18 @@ def _check_indexes() -> CheckResult:
     return CheckResult(name, True, detail)
 
 
+def _check_email() -> CheckResult:
+    name = "E-mail sends for real"
+    if settings.EMAIL_CHOICE.problem:
+        return CheckResult(name, False, settings.EMAIL_CHOICE.problem)
+    backend = settings.EMAIL_BACKEND
+    if backend in REFUSED_IN_PRODUCTION:
+        return CheckResult(name, False, f"{backend}: sign-in codes go to the log")
+    if backend == "django.core.mail.backends.smtp.EmailBackend":
+        return CheckResult(name, True, f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT}")
+    return CheckResult(name, True, backend)
+
+
 def _check_sentry() -> CheckResult:
     import sentry_sdk
 
@@ -143,6 +156,7 @@ def deployment_checks() -> list[CheckResult]:
         _check_rate_limit_store(),
         _check_migrations(),
         _check_indexes(),
+        _check_email(),
         _check_sentry(),
     ]
 
