@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -5,6 +7,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.authentication import request_user
 from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.services import user_leaderboard_exclusion_set, user_session_end
 from config.admin import ReadOnlyAdmin
@@ -13,18 +16,20 @@ from config.admin import ReadOnlyAdmin
 @admin.action(description="Exclude selected users from leaderboards")
 def exclude_from_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for user in queryset:
-        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=True)
+        user_leaderboard_exclusion_set(actor=request_user(request), user=user, excluded=True)
     modeladmin.message_user(request, f"{len(queryset)} users excluded from leaderboards")
 
 
 @admin.action(description="Include selected users in leaderboards again")
 def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for user in queryset:
-        user_leaderboard_exclusion_set(actor=request.user, user=user, excluded=False)
+        user_leaderboard_exclusion_set(actor=request_user(request), user=user, excluded=False)
     modeladmin.message_user(request, f"{len(queryset)} users included in leaderboards")
 
 
 class _EmailFormMixin:
+    cleaned_data: dict[str, Any]
+
     def clean_email(self) -> str:
         # Stored canonically, so a duplicate spelt differently fails validation, not the database.
         try:
@@ -92,7 +97,7 @@ class UserAdmin(DjangoUserAdmin):
         excluded = obj.leaderboard_excluded
         obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
         super().save_model(request, obj, form, change)
-        user_leaderboard_exclusion_set(actor=request.user, user=obj, excluded=excluded)
+        user_leaderboard_exclusion_set(actor=request_user(request), user=obj, excluded=excluded)
 
     add_fieldsets = [
         (

@@ -1,5 +1,8 @@
 """How API requests prove who they are: `Authorization: Token <key>` or the session cookie."""
 
+from datetime import datetime
+
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.authentication import SessionScheme
 from rest_framework import authentication, exceptions
@@ -38,7 +41,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
         user_session_id = session.get("user_session_id")
         if user_session_id is not None:
             seen = session.get("seen_at")
-            last_seen = timezone.datetime.fromisoformat(seen) if seen else None
+            last_seen = datetime.fromisoformat(seen) if seen else None
             if user_session_touch(user_session_id=user_session_id, last_seen_at=last_seen):
                 session["seen_at"] = timezone.now().isoformat()
         return result
@@ -47,4 +50,18 @@ class SessionAuthentication(authentication.SessionAuthentication):
 class SessionAuthenticationScheme(SessionScheme):
     """The session cookie in the OpenAPI schema; drf-spectacular matches the exact class."""
 
-    target_class = SessionAuthentication
+    target_class = "accounts.authentication.SessionAuthentication"
+
+
+def request_user(request: HttpRequest | Request) -> User:
+    """The signed-in user of a request that its view's permissions have already let through."""
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user
+
+
+def request_user_or_none(request: HttpRequest | Request) -> User | None:
+    """The signed-in user of a request, or None for an anonymous one."""
+    user = request.user
+    return user if isinstance(user, User) else None

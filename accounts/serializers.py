@@ -1,4 +1,5 @@
 import zoneinfo
+from typing import Any
 
 from rest_framework import serializers
 
@@ -8,7 +9,7 @@ from accounts.models import User, UserSession, normalize_email
 class CanonicalEmailField(serializers.EmailField):
     """An address in its one canonical spelling (accounts.models.normalize_email)."""
 
-    def to_internal_value(self, data: object) -> str:
+    def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         try:
             return normalize_email(value)

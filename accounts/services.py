@@ -185,7 +185,7 @@ def user_logout(*, request: HttpRequest, user_session: UserSession | None) -> No
     logout(request)
 
 
-def user_session_touch(*, user_session_id: int, last_seen_at) -> bool:
+def user_session_touch(*, user_session_id: int, last_seen_at: datetime | None) -> bool:
     """Record that a session is in use, at most once a minute. True when it wrote."""
     now = timezone.now()
     if last_seen_at is not None and now - last_seen_at < SESSION_TOUCH_INTERVAL:
@@ -194,7 +194,7 @@ def user_session_touch(*, user_session_id: int, last_seen_at) -> bool:
     return True
 
 
-def user_update(*, user: User, **fields) -> User:
+def user_update(*, user: User, **fields: object) -> User:
     """Change the profile fields a user may change themselves."""
     for name, value in fields.items():
         setattr(user, name, value)

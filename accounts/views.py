@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors, services
+from accounts.authentication import request_user
 from accounts.serializers import (
     EmailSerializer,
     SignInSerializer,
@@ -73,7 +74,11 @@ class CustomerViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def logout(self, request: Request) -> Response:
         session_id = selectors.current_user_session_id(request=request, auth=request.auth)
-        user_session = selectors.sessions_for_user(user=request.user).filter(pk=session_id).first()
+        user_session = (
+            selectors.sessions_for_user(user=request_user(request)).filter(pk=session_id).first()
+            if session_id is not None
+            else None
+        )
         services.user_logout(request=request._request, user_session=user_session)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -83,7 +88,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
         if request.method == "PATCH":
             serializer = UserUpdateSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            services.user_update(user=request.user, **serializer.validated_data)
+            services.user_update(user=request_user(request), **serializer.validated_data)
         return Response(UserSerializer(request.user).data)
 
 

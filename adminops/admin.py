@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.authentication import request_user
 from accounts.models import User
 from adminops import services
 from adminops.models import AuditLog
@@ -28,25 +29,25 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 @admin.action(description="Re-evaluate achievements over history (no notifications)")
 def reevaluate_achievements(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    report = services.tool_achievements_reevaluate(actor=request.user)
+    report = services.tool_achievements_reevaluate(actor=request_user(request))
     modeladmin.message_user(request, f"Achievements re-evaluated: {report['result']}")
 
 
 @admin.action(description="Rebuild ranking stats")
 def rebuild_ranking_stats(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    report = services.tool_ranking_stats_rebuild(actor=request.user)
+    report = services.tool_ranking_stats_rebuild(actor=request_user(request))
     modeladmin.message_user(request, f"Ranking stats rebuilt: {report['result']}")
 
 
 @admin.action(description="Warm every cache type")
 def warm_caches(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    report = services.tool_caches_warm(actor=request.user)
+    report = services.tool_caches_warm(actor=request_user(request))
     modeladmin.message_user(request, f"Caches warmed: {report['total']} keys {report['keys']}")
 
 
 @admin.action(description="Rebuild every user's points from the ledger")
 def rebuild_points(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    report = services.tool_points_rebuild(actor=request.user)
+    report = services.tool_points_rebuild(actor=request_user(request))
     modeladmin.message_user(
         request, f"Points rebuilt for {report['users']} users: {report['mismatches_fixed']} fixed"
     )
@@ -60,4 +61,4 @@ TOOL_ACTIONS = {
 }
 for model, tool_actions in TOOL_ACTIONS.items():
     model_admin = admin.site.get_model_admin(model)
-    model_admin.actions = [*model_admin.actions, *tool_actions]
+    model_admin.actions = [*(model_admin.actions or ()), *tool_actions]

@@ -4,6 +4,7 @@ Each read is cached under its own type with its parameters in the key; a period 
 ending now, so a cached answer is at most its type's TTL behind.
 """
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ def _earliest_today() -> date:
     return (timezone.now() - timedelta(hours=12)).date()
 
 
-def _named(rows: list[dict], key: str = "product_id") -> list[dict]:
+def _named(rows: Sequence[Mapping[str, Any]], key: str = "product_id") -> list[dict[str, Any]]:
     products = products_named(product_ids=[row[key] for row in rows])
     return [
         {

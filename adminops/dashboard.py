@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
+from accounts.authentication import request_user
 from adminops import caching as charts
 from adminops import selectors, services
 from adminops.caching import MAX_DAYS, MAX_LIMIT
@@ -122,7 +123,7 @@ def _tool_run(request: HttpRequest) -> HttpResponse:
         return redirect("adminops-tools")
     label, run = TOOLS[name]
     try:
-        report = run(actor=request.user)
+        report = run(actor=request_user(request))
     except ActionRefused as exc:
         messages.error(request, str(exc))
         return redirect("adminops-tools")
@@ -139,7 +140,9 @@ def _import_run(request: HttpRequest) -> HttpResponse:
     try:
         text = upload.read().decode("utf-8-sig")
         report = importing.products_import_csv(
-            actor=request.user, text=text, all_or_nothing=bool(request.POST.get("all_or_nothing"))
+            actor=request_user(request),
+            text=text,
+            all_or_nothing=bool(request.POST.get("all_or_nothing")),
         )
     except (UnicodeDecodeError, importing.CsvImportError, ActionRefused) as exc:
         messages.error(request, f"Import refused: {exc}")

@@ -295,7 +295,8 @@ def _users_chunk_seed(
         for offset in range(size)
     ]
     created = User.objects.bulk_create([plan.user for plan in plans], batch_size=BATCH_SIZE)
-    rankings, ledger, streaks, user_achievements, views, searches = [], [], [], [], [], []
+    rankings, streaks, user_achievements, views, searches = [], [], [], [], []
+    ledger: list[ActivityLog] = []
     for user, plan in zip(created, plans, strict=True):
         for ranking in plan.rankings:
             ranking.user_id = user.pk
@@ -378,7 +379,8 @@ def _user_plan(
     ranked = categories[: min(len(categories), len(submissions), rng.choice([1, 1, 2, 2, 3, 5]))]
     # Each ranked category is first submitted once, then the rest are re-rankings.
     submission_categories = ranked + [rng.choice(ranked) for _ in submissions[len(ranked) :]]
-    events, rankings, timeline = [], [], []
+    events, rankings = [], []
+    timeline: list[tuple[datetime, date, Metric, int | None]] = []
     seen_categories: set[str] = set()
     first_at: dict[str, datetime] = {}
     last_at: dict[str, datetime] = {}

@@ -51,7 +51,9 @@ def tool_caches_warm(*, actor: User | None) -> dict[str, Any]:
     return report
 
 
-def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = None) -> dict:
+def tool_points_rebuild(
+    *, actor: User | None, on_progress: Progress | None = None
+) -> dict[str, Any]:
     """Make every user's points the sum of their ledger; report how many were wrong.
 
     With a progress callback it goes user by user so that a long run shows where it is;
@@ -73,7 +75,7 @@ def tool_points_rebuild(*, actor: User | None, on_progress: Progress | None = No
     return report
 
 
-def tool_ranking_stats_rebuild(*, actor: User | None) -> dict:
+def tool_ranking_stats_rebuild(*, actor: User | None) -> dict[str, Any]:
     with tool_running(name="rebuild_ranking_stats"):
         report = {"result": ranking_stats_rebuild()}
     audit_record(actor=actor, action=AuditAction.RANKING_STATS_REBUILD, data=report)
@@ -83,7 +85,7 @@ def tool_ranking_stats_rebuild(*, actor: User | None) -> dict:
     return report
 
 
-def tool_achievements_reevaluate(*, actor: User | None) -> dict:
+def tool_achievements_reevaluate(*, actor: User | None) -> dict[str, Any]:
     """Award what the history earns and was never awarded; no notification is sent."""
     with tool_running(name="reevaluate_achievements"):
         report = {"result": achievements_reevaluate(notify=False)}

@@ -3,8 +3,10 @@ from rest_framework import exceptions, mixins, parsers, permissions, status, vie
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from accounts import services as account_services
+from accounts.authentication import request_user
 from accounts.models import User
 from adminops import caching as analytics
 from adminops import selectors, services
@@ -28,8 +30,10 @@ from config.caching import CacheType
 from config.metrics import metrics_snapshot
 from config.services import ActionRefused
 from gamification import services as game_services
+from gamification.models import Achievement
 from products import importing
 from products import services as product_services
+from products.models import Product
 
 
 class IsEmployee(permissions.BasePermission):
@@ -75,22 +79,26 @@ class AdminProductViewSet(EmployeeCrudViewSet):
     def get_queryset(self):
         return selectors.admin_product_list(search=self.request.query_params.get("search", ""))
 
-    def perform_create(self, serializer: AdminProductSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Product]) -> None:
         fields = dict(serializer.validated_data)
         metadata = fields.pop("metadata", None)
         serializer.instance = product_services.product_create(
-            actor=self.request.user, fields=fields, metadata=metadata
+            actor=request_user(self.request), fields=fields, metadata=metadata
         )
 
-    def perform_update(self, serializer: AdminProductSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Product]) -> None:
         fields = dict(serializer.validated_data)
         metadata = fields.pop("metadata", None)
+        assert serializer.instance is not None, "an update has the instance it updates"
         serializer.instance = product_services.product_update(
-            actor=self.request.user, product=serializer.instance, fields=fields, metadata=metadata
+            actor=request_user(self.request),
+            product=serializer.instance,
+            fields=fields,
+            metadata=metadata,
         )
 
     def perform_destroy(self, instance) -> None:
-        product_services.product_delete(actor=self.request.user, product=instance)
+        product_services.product_delete(actor=request_user(self.request), product=instance)
 
 
 class AdminAchievementViewSet(EmployeeCrudViewSet):
@@ -102,20 +110,21 @@ class AdminAchievementViewSet(EmployeeCrudViewSet):
     def get_queryset(self):
         return selectors.admin_achievement_list()
 
-    def perform_create(self, serializer: AdminAchievementSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Achievement]) -> None:
         serializer.instance = game_services.achievement_create(
-            actor=self.request.user, fields=dict(serializer.validated_data)
+            actor=request_user(self.request), fields=dict(serializer.validated_data)
         )
 
-    def perform_update(self, serializer: AdminAchievementSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Achievement]) -> None:
+        assert serializer.instance is not None, "an update has the instance it updates"
         serializer.instance = game_services.achievement_update(
-            actor=self.request.user,
+            actor=request_user(self.request),
             achievement=serializer.instance,
             fields=dict(serializer.validated_data),
         )
 
     def perform_destroy(self, instance) -> None:
-        game_services.achievement_delete(actor=self.request.user, achievement=instance)
+        game_services.achievement_delete(actor=request_user(self.request), achievement=instance)
 
 
 class AdminUserViewSet(EmployeeViewSet):
@@ -131,7 +140,9 @@ class AdminUserViewSet(EmployeeViewSet):
     @action(detail=True, methods=["post"])
     def points(self, request: Request, pk: str) -> Response:
         data = self._valid(PointsAdjustSerializer, request)
-        user = game_services.user_points_adjust(actor=request.user, user=self.get_object(), **data)
+        user = game_services.user_points_adjust(
+            actor=request_user(request), user=self.get_object(), **data
+        )
         return Response(AdminUserSerializer(user).data)
 
     @extend_schema(request=LeaderboardExclusionSerializer, responses=AdminUserSerializer)
@@ -139,7 +150,7 @@ class AdminUserViewSet(EmployeeViewSet):
     def leaderboard_exclusion(self, request: Request, pk: str) -> Response:
         data = self._valid(LeaderboardExclusionSerializer, request)
         user = account_services.user_leaderboard_exclusion_set(
-            actor=request.user, user=self.get_object(), **data
+            actor=request_user(request), user=self.get_object(), **data
         )
         return Response(AdminUserSerializer(user).data)
 
@@ -147,7 +158,9 @@ class AdminUserViewSet(EmployeeViewSet):
     @action(detail=True, methods=["post"])
     def streak(self, request: Request, pk: str) -> Response:
         data = self._valid(StreakRepairSerializer, request)
-        streak = game_services.streak_repair(actor=request.user, user=self.get_object(), **data)
+        streak = game_services.streak_repair(
+            actor=request_user(request), user=self.get_object(), **data
+        )
         return Response(StreakStateSerializer(streak).data)
 
     @staticmethod
@@ -170,7 +183,7 @@ class CacheViewSet(EmployeeViewSet):
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"])
     def flush(self, request: Request, pk: str) -> Response:
-        services.cache_flush(actor=request.user, cache_type=CacheType(pk))
+        services.cache_flush(actor=request_user(request), cache_type=CacheType(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -272,22 +285,22 @@ class ToolViewSet(EmployeeViewSet):
     @extend_schema(request=None, responses=dict)
     @action(detail=False, methods=["post"], url_path="warm-caches")
     def warm_caches(self, request: Request) -> Response:
-        return Response(services.tool_caches_warm(actor=request.user))
+        return Response(services.tool_caches_warm(actor=request_user(request)))
 
     @extend_schema(request=None, responses=dict)
     @action(detail=False, methods=["post"], url_path="rebuild-points")
     def rebuild_points(self, request: Request) -> Response:
-        return Response(services.tool_points_rebuild(actor=request.user))
+        return Response(services.tool_points_rebuild(actor=request_user(request)))
 
     @extend_schema(request=None, responses=dict)
     @action(detail=False, methods=["post"], url_path="rebuild-ranking-stats")
     def rebuild_ranking_stats(self, request: Request) -> Response:
-        return Response(services.tool_ranking_stats_rebuild(actor=request.user))
+        return Response(services.tool_ranking_stats_rebuild(actor=request_user(request)))
 
     @extend_schema(request=None, responses=dict)
     @action(detail=False, methods=["post"], url_path="reevaluate-achievements")
     def reevaluate_achievements(self, request: Request) -> Response:
-        return Response(services.tool_achievements_reevaluate(actor=request.user))
+        return Response(services.tool_achievements_reevaluate(actor=request_user(request)))
 
     @extend_schema(request=ProductImportSerializer, responses=ImportReportSerializer)
     @action(detail=False, methods=["post"], url_path="import-products")
@@ -295,7 +308,9 @@ class ToolViewSet(EmployeeViewSet):
         serializer = ProductImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            report = importing.products_import_csv(actor=request.user, **serializer.validated_data)
+            report = importing.products_import_csv(
+                actor=request_user(request), **serializer.validated_data
+            )
         except importing.CsvImportError as exc:
             raise exceptions.ValidationError({"csv": [str(exc)]}) from exc
         body = ImportReportSerializer(report.as_dict()).data

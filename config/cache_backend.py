@@ -9,11 +9,12 @@ type invalidated meanwhile). Counters (add, incr, decr) are not: Redis's count p
 outage and only ever undercounts, and dropping it would hand a client a fresh rate-limit budget.
 """
 
+# Pinned: Django==5.2.19 (reads LocMemCache._cache, _expire_info, _lock; requirements.txt).
 import fnmatch
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
@@ -93,7 +94,7 @@ class ResilientRedisCache(RedisCache):
 
     def _use(
         self,
-        on_redis: Callable[[], T],
+        on_redis: Callable[[], object],
         on_local: Callable[[], T],
         written: Iterable[str] = (),
     ) -> T:
@@ -109,13 +110,15 @@ class ResilientRedisCache(RedisCache):
                 self.breaker.record_success()
                 raise
             else:
+                # django-redis is unannotated; it answers with the types LocMemCache does.
+                answer = cast(T, result)
                 if self.breaker.record_success():
                     # Writes that went local while this probe was running.
                     try:
                         self._forget_outage_writes()
                     except _REDIS_DOWN as exc:
                         self.breaker.record_failure(exc)
-                return result
+                return answer
         self._journal.add(written)
         return on_local()
 
@@ -135,9 +138,12 @@ class ResilientRedisCache(RedisCache):
             )
 
     # --- Django's cache API --------------------------------------------------------------------
-    def get(self, key: str, default: Any = None, version: int | None = None, **kwargs: Any) -> Any:
+    def get(
+        self, key: str, default: Any = None, version: int | None = None, client: Any = None
+    ) -> Any:
         return self._use(
-            lambda: super(ResilientRedisCache, self).get(key, default, version, **kwargs),
+            # django-redis ships no annotations.
+            lambda: super(ResilientRedisCache, self).get(key, default, version, client),  # type: ignore[no-untyped-call]
             lambda: self.fallback.get(key, default, version),
         )
 
@@ -226,12 +232,14 @@ class ResilientRedisCache(RedisCache):
 
     def delete_pattern(self, pattern: str, *args: Any, **kwargs: Any) -> int:
         def local() -> int:
-            prefixed = self.fallback.make_key(pattern)
-            with self.fallback._lock:
-                doomed = [k for k in self.fallback._cache if fnmatch.fnmatchcase(k, prefixed)]
+            # LocMemCache's private state, which django-stubs does not declare.
+            fallback: Any = self.fallback
+            prefixed = fallback.make_key(pattern)
+            with fallback._lock:
+                doomed = [k for k in fallback._cache if fnmatch.fnmatchcase(k, prefixed)]
             for key in doomed:
-                self.fallback._cache.pop(key, None)
-                self.fallback._expire_info.pop(key, None)
+                fallback._cache.pop(key, None)
+                fallback._expire_info.pop(key, None)
             return len(doomed)
 
         return self._use(

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, TypeGuard, TypeVar, cast
 
 from django.core.cache import cache
 from django.db import transaction
@@ -106,7 +107,7 @@ def _generation(cache_type: CacheType, current: str | None) -> str:
     return cache.get(_version_key(cache_type)) or fresh
 
 
-def _valid(entry: Any, generation: str) -> bool:
+def _valid(entry: object, generation: str) -> TypeGuard[tuple[str, Any]]:
     return isinstance(entry, tuple) and len(entry) == 2 and entry[0] == generation
 
 
@@ -118,7 +119,7 @@ def cache_get_or_set(cache_type: CacheType, key: str, compute: Callable[[], T]) 
     entry = found.get(stored_at)
     if _valid(entry, generation):
         _count(_hits, cache_type)
-        return entry[1]
+        return cast(T, entry[1])
 
     lock = f"lock:{stored_at}"
     deadline = time.monotonic() + WAIT_SECONDS
@@ -132,14 +133,14 @@ def cache_get_or_set(cache_type: CacheType, key: str, compute: Callable[[], T]) 
         entry = cache.get(stored_at)
         if _valid(entry, generation):
             _count(_hits, cache_type)
-            return entry[1]
+            return cast(T, entry[1])
     if waited:
         # The previous holder may have stored the value just before releasing the lock.
         entry = cache.get(stored_at)
         if _valid(entry, generation):
             cache.delete(lock)
             _count(_hits, cache_type)
-            return entry[1]
+            return cast(T, entry[1])
     return _compute_and_store(cache_type, stored_at, generation, compute, lock=lock)
 
 
@@ -169,7 +170,7 @@ def cache_invalidate(cache_type: CacheType) -> None:
 def cache_types_invalidate_on_commit(*, cache_types: Iterable[CacheType]) -> None:
     """Invalidate after commit, so no request refills a type from rows about to change."""
     for cache_type in cache_types:
-        transaction.on_commit(lambda t=cache_type: cache_invalidate(t))
+        transaction.on_commit(partial(cache_invalidate, cache_type))
 
 
 def cache_stats() -> dict[str, dict[str, int]]:

@@ -61,7 +61,7 @@ def database_config(url: str, *, sqlite_path: Path, pool: PoolSettings) -> dict[
     """PostgreSQL through the pool when a URL is given, else the embedded SQLite file."""
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path}
-    config = environ.Env.db_url_config(neon_pooler_url(url))
+    config: dict[str, Any] = environ.Env.db_url_config(neon_pooler_url(url))
     options = config.setdefault("OPTIONS", {})
     options["pool"] = {
         "min_size": min(pool.min_size, pool.max_size),

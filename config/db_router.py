@@ -1,10 +1,13 @@
 """Read replica routing: only reads that opt in with `replica_reads()` go to the replica.
 
 A replica lags behind the primary, so reading from it by default would show a user a ranking
-they just submitted as missing. Only code that wraps its queries in `replica_reads()` reads
-there (no selector does yet); every other read, every write and everything inside a
-transaction stays on `default`. The router is installed only when
-DATABASE_REPLICA_URL is set, so `replica_reads()` costs nothing without a replica.
+they just submitted as missing. Selectors opt in when their answers may be minutes old and no
+write waits to see them: the Borda aggregates of rankings (cached by TTL, never invalidated by
+a submission) and the popular searches and paths. Reads a write invalidates the cache of (the
+catalogue, product names in statistics, home stats, leaderboards) stay on the primary, or the
+refill right after the write could cache the replica's older answer for the whole TTL. Every
+other read, every write and everything inside a transaction stays on `default`. The router is
+installed only when DATABASE_REPLICA_URL is set, so `replica_reads()` costs nothing without one.
 """
 
 from collections.abc import Iterator

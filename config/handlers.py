@@ -16,7 +16,10 @@ Everything else is Django's: request bodies are read and responses sent on the e
 an async view, should one be added, still works (Django wraps it for the sync chain).
 """
 
+# Pinned: Django==5.2.19, asgiref==3.13.0 (overrides ASGIHandler internals; requirements.txt).
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -37,7 +40,12 @@ class SyncChainASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
-    async def __call__(self, scope: dict, receive, send) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Mapping[str, Any]]],
+        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+    ) -> None:
         worker = (
             self._idle_workers.pop()
             if self._idle_workers

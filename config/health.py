@@ -75,7 +75,8 @@ def _cache_check() -> str:
     if redis_status() == "degraded":
         # The resilient backend answered from its local fallback: Redis itself is down.
         raise ConnectionError("Redis is unreachable; the cache is serving from local memory")
-    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    backend: str = settings.CACHES["default"]["BACKEND"]
+    return backend.rsplit(".", 1)[-1]
 
 
 # One client (and so one connection pool) per Redis host for the life of the process: a probe
@@ -87,15 +88,17 @@ def _redis_client(host: dict[str, Any]) -> redis.Redis:
     key = host.get("address") or f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
     if key in _redis_clients:
         return _redis_clients[key]
-    timeouts = {
-        "socket_connect_timeout": REDIS_PROBE_TIMEOUT_SECONDS,
-        "socket_timeout": REDIS_PROBE_TIMEOUT_SECONDS,
-    }
+    timeout = REDIS_PROBE_TIMEOUT_SECONDS
     if "address" in host:
-        client = redis.Redis.from_url(host["address"], **timeouts)
+        client = redis.Redis.from_url(
+            host["address"], socket_connect_timeout=timeout, socket_timeout=timeout
+        )
     else:
         client = redis.Redis(
-            host=host.get("host", "localhost"), port=host.get("port", 6379), **timeouts
+            host=host.get("host", "localhost"),
+            port=host.get("port", 6379),
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
         )
     return _redis_clients.setdefault(key, client)
 
@@ -109,7 +112,8 @@ def _channel_layer_check() -> str:
         # covers the core and the pub/sub layers alike.
         for host in decode_hosts(config.get("CONFIG", {}).get("hosts")):
             _redis_client(host).ping()
-    return config["BACKEND"].rsplit(".", 1)[-1]
+    backend: str = config["BACKEND"]
+    return backend.rsplit(".", 1)[-1]
 
 
 def _cache_check_bounded() -> str:

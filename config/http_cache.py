@@ -85,12 +85,18 @@ def _conditional(
         patch_vary_headers(response, ("Authorization", "Cookie"))
     if not response.has_header("ETag"):
         response["ETag"] = _etag(response.content)
-    return get_conditional_response(
-        getattr(request, "_request", request), etag=response["ETag"], response=response
+    # With a response given, Django returns it or a 304, never None.
+    return (
+        get_conditional_response(
+            getattr(request, "_request", request), etag=response["ETag"], response=response
+        )
+        or response
     )
 
 
-def _finish(request: Request, response: HttpResponse, *, max_age: int, per_user: bool) -> Any:
+def _finish(
+    request: Request, response: HttpResponse, *, max_age: int, per_user: bool
+) -> HttpResponse:
     if not isinstance(response, Response):
         # Rendered already: finish it now.
         return _conditional(request, response, max_age=max_age, per_user=per_user)
@@ -107,7 +113,7 @@ def http_cache(*, max_age: int | None = None, per_user: bool = False) -> Callabl
     def decorate(action: Action) -> Action:
         @functools.wraps(action)
         def wrapped(view: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
-            response = action(view, request, *args, **kwargs)
+            response: HttpResponse = action(view, request, *args, **kwargs)
             if request.method not in ("GET", "HEAD"):
                 return response
             age = settings.HTTP_CACHE_MAX_AGE if max_age is None else max_age

@@ -1,6 +1,7 @@
 """Performance indexes as plain SQL migrations that run on SQLite and PostgreSQL alike."""
 
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
 def _create_sql(*, table: str, index: models.Index, columns: str, where: str) -> str:
@@ -14,9 +15,11 @@ class _ConcurrentSQL(migrations.RunSQL):
     """On PostgreSQL the index is built or dropped CONCURRENTLY so that writes go on meanwhile,
     which needs the migration to declare `atomic = False`."""
 
-    def _run_sql(self, schema_editor, sqls: str) -> None:
+    def _run_sql(self, schema_editor: BaseDatabaseSchemaEditor, sqls: str) -> None:
         concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-        super()._run_sql(schema_editor, sqls.replace("{concurrently}", concurrently))
+        # django-stubs omits RunSQL._run_sql, which Django 5.2 defines.
+        sql = sqls.replace("{concurrently}", concurrently)
+        super()._run_sql(schema_editor, sql)  # type: ignore[misc]
 
 
 class PerformanceIndex(_ConcurrentSQL):
@@ -43,3 +46,4 @@ class DropPerformanceIndex(_ConcurrentSQL):
             reverse_sql=_create_sql(table=table, index=index, columns=columns, where=where),
             state_operations=[migrations.RemoveIndex(model_name=model_name, name=index.name)],
         )
+        self.index_name = index.name

@@ -5,6 +5,7 @@ bound once, so the middleware costs two lock-protected additions per request. Fi
 elsewhere (cache hits, open sockets, the connection pool) are read only when scraped.
 """
 
+# Pinned: Django==5.2.19 (reads DatabaseWrapper._connection_pools; requirements.txt).
 import hmac
 import logging
 from collections.abc import Callable, Iterator
@@ -97,13 +98,13 @@ class MetricsMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
         start = perf_counter()
@@ -112,9 +113,9 @@ class MetricsMiddleware:
         ops_history.sample_if_due(time())
         return response
 
-    async def _acall(self, request: HttpRequest):
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
         start = perf_counter()
-        response = await self.get_response(request)
+        response: HttpResponse = await self.get_response(request)
         _observe(perf_counter() - start, response.status_code)
         if ops_history.sample_due(time()):
             # The sample may write to Redis: off the event loop.
@@ -123,7 +124,9 @@ class MetricsMiddleware:
 
 
 # --- Slow queries ---------------------------------------------------------------------------
-def slow_query_wrapper(execute: Callable, sql: str, params: Any, many: bool, context: dict):
+def slow_query_wrapper(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
     """Count and log a statement slower than SLOW_QUERY_SECONDS, with its SQL (no parameters,
     which may hold personal data) and its duration."""
     start = perf_counter()
@@ -216,7 +219,7 @@ def histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> f
     return lower_bound
 
 
-def _samples(metric: Any) -> list:
+def _samples(metric: Any) -> list[Any]:
     return [sample for family in metric.collect() for sample in family.samples]
 
 

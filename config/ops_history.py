@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from redis import Redis
 
 from config import metrics
 from config.caching import cache_stats
@@ -67,7 +68,7 @@ def sample_record(sample: dict[str, Any]) -> None:
         return
     key = _history_key(sample["instance"])
 
-    def write(redis) -> None:
+    def write(redis: Redis) -> None:
         pipe = redis.pipeline(transaction=False)
         pipe.zadd(key, {json.dumps(sample): sample["ts"]})
         pipe.zremrangebyscore(key, "-inf", cutoff)
@@ -104,8 +105,9 @@ def history_read(*, now: float | None = None) -> dict[str, list[dict[str, Any]]]
             samples = [s for s in _local if s["ts"] >= cutoff]
         return {samples[0]["instance"]: samples} if samples else {}
 
-    def read(redis) -> dict[str, list[dict[str, Any]]]:
-        instances = [i.decode() for i in redis.zrangebyscore(_instances_key(), cutoff, "+inf")]
+    def read(redis: Redis) -> dict[str, list[dict[str, Any]]]:
+        members = redis.zrangebyscore(_instances_key(), cutoff, "+inf")
+        instances = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
         pipe = redis.pipeline(transaction=False)
         for instance in instances:
             pipe.zrangebyscore(_history_key(instance), cutoff, "+inf")

@@ -23,6 +23,7 @@ from django_ratelimit import UNSAFE
 from django_ratelimit.checks import KNOWN_BROKEN_CACHE_BACKENDS
 from django_ratelimit.core import get_usage
 from rest_framework import authentication, exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -151,17 +152,19 @@ def employee_denial(*, request: HttpRequest) -> HttpResponse | None:
     declare. The session's CSRF check needs the parsed body, so it stays with the views' own
     SessionAuthentication.
     """
+    # drf-stubs types the setting as the dotted paths it is written as, not the imported classes.
+    classes: list[type[BaseAuthentication]] = api_settings.DEFAULT_AUTHENTICATION_CLASSES  # type: ignore[assignment]
     header_authenticators = [
-        auth()
-        for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES
-        if not issubclass(auth, authentication.SessionAuthentication)
+        auth() for auth in classes if not issubclass(auth, authentication.SessionAuthentication)
     ]
     session_user = request.user
     drf_request = Request(request, authenticators=header_authenticators)
     try:
         user = drf_request.user
     except exceptions.AuthenticationFailed as error:
-        return _unauthenticated(drf_request, str(error.detail), error.get_codes())
+        return _unauthenticated(
+            drf_request, header_authenticators, str(error.detail), error.get_codes()
+        )
     except (OperationalError, InterfaceError):
         return _json_error(
             503,
@@ -175,18 +178,21 @@ def employee_denial(*, request: HttpRequest) -> HttpResponse | None:
         user = session_user
     if not user.is_authenticated:
         return _unauthenticated(
-            drf_request, "Authentication credentials were not provided.", "not_authenticated"
+            drf_request,
+            header_authenticators,
+            "Authentication credentials were not provided.",
+            "not_authenticated",
         )
     if not user.is_staff:
         return _json_error(403, "This part of the API is for employees only.", "permission_denied")
     return None
 
 
-def _unauthenticated(drf_request: Request, detail: str, code: object) -> JsonResponse:
+def _unauthenticated(
+    drf_request: Request, authenticators: list[BaseAuthentication], detail: str, code: object
+) -> JsonResponse:
     response = _json_error(401, detail, str(code))
-    challenge = next(
-        (auth.authenticate_header(drf_request) for auth in drf_request.authenticators), None
-    )
+    challenge = next((auth.authenticate_header(drf_request) for auth in authenticators), None)
     if challenge:
         response["WWW-Authenticate"] = challenge
     return response
@@ -208,10 +214,11 @@ class RateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
-        group = rate_group(path=path, method=request.method)
+        group = rate_group(path=path, method=request.method or "")
         if group is None:
             return self.get_response(request)
         usage = self.usage(request, group) if settings.RATELIMIT_ENABLE else None
+        response: HttpResponse
         if usage is not None and usage.limited:
             response = too_many_requests(usage=usage)
         elif requires_employee(path=path):

@@ -175,7 +175,8 @@ def redis_call(command: Callable[[Redis], T], *, default: T, alias: str = "defau
     backend = caches[alias]
     if not hasattr(backend, "call"):
         return default
-    return backend.call(command, default)
+    result: T = backend.call(command, default)
+    return result
 
 
 def redis_status(alias: str = "default") -> str:
@@ -191,7 +192,7 @@ def redis_status(alias: str = "default") -> str:
 def redis_log_startup() -> None:
     """The startup lines saying which Redis this process uses and whether it answers."""
     from django.conf import settings
-    from django.core.cache import cache
+    from django.core.cache import caches
 
     choice: RedisChoice = settings.REDIS_CHOICE
     if choice.refused:
@@ -209,7 +210,10 @@ def redis_log_startup() -> None:
     logger.info("🔌 Establishing Redis connection pool for %s...", choice.environment)
     if not redis_is_configured():
         return
-    if cache.ping():
+    from config.cache_backend import ResilientRedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, ResilientRedisCache) and backend.ping():
         logger.info("✅ Redis connected successfully")
 
 

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import sentry_sdk
+from asgiref.typing import ASGIApplication
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
@@ -55,7 +56,7 @@ def sentry_init(
     return True
 
 
-def sentry_asgi_app(app):
+def sentry_asgi_app(app: ASGIApplication) -> ASGIApplication:
     """An ASGI app (the WebSocket router) with its exceptions reported to Sentry when it is on."""
     if not sentry_sdk.get_client().is_active():
         return app

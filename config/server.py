@@ -3,6 +3,7 @@
 Takes daphne's command line: `python -m config.server [daphne options] config.asgi:application`.
 """
 
+# Pinned: daphne==4.2.3, autobahn==26.10.2 (overrides Server.run; requirements.txt).
 import sys
 
 from daphne.cli import CommandLineInterface
@@ -15,7 +16,7 @@ class RanklyServer(Server):
         # daphne's WebSocket factory fails a message over its size limit by dropping the TCP
         # connection; with failByDrop off, autobahn sends the close code 1009 first.
         reactor.callWhenRunning(lambda: self.ws_factory.setProtocolOptions(failByDrop=False))
-        super().run()
+        super().run()  # type: ignore[no-untyped-call]  # daphne ships no annotations
 
 
 class RanklyCommandLineInterface(CommandLineInterface):
@@ -23,4 +24,4 @@ class RanklyCommandLineInterface(CommandLineInterface):
 
 
 if __name__ == "__main__":
-    sys.exit(RanklyCommandLineInterface.entrypoint())
+    sys.exit(RanklyCommandLineInterface.entrypoint())  # type: ignore[no-untyped-call]

@@ -1,7 +1,10 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.authentication import request_user
 from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from gamification.models import (
     Achievement,
@@ -39,11 +42,11 @@ class AchievementAdmin(AuditedAdminMixin, admin.ModelAdmin):
         self, request: HttpRequest, obj: Achievement, created: bool, changed: list[str]
     ) -> None:
         achievement_admin_edit_record(
-            actor=request.user, achievement=obj, created=created, changed=changed
+            actor=request_user(request), achievement=obj, created=created, changed=changed
         )
 
     def delete_through_service(self, request: HttpRequest, obj: Achievement) -> None:
-        achievement_delete(actor=request.user, achievement=obj)
+        achievement_delete(actor=request_user(request), achievement=obj)
 
     def delete_refusal(self, obj: Achievement) -> str | None:
         return achievement_delete_blocker(achievement=obj)
@@ -64,8 +67,9 @@ class StreakAdminForm(forms.ModelForm):
         model = Streak
         fields = ["user", "current_length", "longest_length", "last_active_date", "freezes_left"]
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         current, longest = cleaned.get("current_length"), cleaned.get("longest_length")
         if current is not None and longest is not None:
             refusal = streak_lengths_refusal(current_length=current, longest_length=longest)
@@ -94,7 +98,7 @@ class StreakAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Streak, form, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data}
-        streak_admin_edit(actor=request.user, streak=obj, fields=fields)
+        streak_admin_edit(actor=request_user(request), streak=obj, fields=fields)
 
 
 @admin.register(ActivityLog)

@@ -6,7 +6,7 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from django.db import connection
 from django.db.models import (
@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import users_seen_since
 from config.caching import CacheType, cache_get_or_set
+from config.db_router import replica_reads
 from gamification.models import (
     Achievement,
     ActivityKind,
@@ -35,6 +36,56 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked
+
+
+class _Progress(TypedDict):
+    progress: int | None
+
+
+class _Total(TypedDict):
+    total: int
+
+
+class _UserTotal(TypedDict):
+    user_id: int
+    total: int
+
+
+class PathViews(TypedDict):
+    path: str
+    views: int
+
+
+class DayViews(TypedDict):
+    day: date
+    views: int
+
+
+class ProductViews(TypedDict):
+    product_id: int
+    views: int
+
+
+class _PeriodUsers(TypedDict):
+    period: Any
+    users: int
+
+
+class DayUsers(TypedDict):
+    day: date
+    users: int
+
+
+class WeekUsers(TypedDict):
+    week: date
+    users: int
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # An achievement with the user's progress on it (`achievements_to_unlock`).
+    AchievementWithProgress = WithAnnotations[Achievement, _Progress]
 
 Window = Literal["all", "week"]
 WINDOWS: tuple[Window, ...] = ("all", "week")
@@ -58,9 +109,9 @@ def _display_name(*, display_name: str, handle: str) -> str:
     return display_name or handle
 
 
-def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict]:
+def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict[str, Any]]:
     """Competition ranks (1, 1, 3) for a run of entries that is contiguous in board order."""
-    ranked: list[dict] = []
+    ranked: list[dict[str, Any]] = []
     for index, entry in enumerate(entries):
         if index == 0:
             rank = first_rank
@@ -76,7 +127,7 @@ def ranked_users() -> QuerySet[User]:
     return User.objects.filter(RANKED)
 
 
-def leaderboard_all(*, limit: int) -> list[dict]:
+def leaderboard_all(*, limit: int) -> list[dict[str, Any]]:
     """The top users by total points; ties list the lower user id first (index user_leaderboard)."""
     rows = (
         ranked_users()
@@ -90,7 +141,9 @@ def leaderboard_all(*, limit: int) -> list[dict]:
     return _ranked(entries, first_rank=1, first_position=1)
 
 
-def _week_totals(*, since: datetime) -> QuerySet:
+def _week_totals(
+    *, since: datetime
+) -> "QuerySet[WithAnnotations[ActivityLog, _Total], _UserTotal]":
     """Points per ranked user since a time, from the ledger (index activity_created_user)."""
     return (
         ActivityLog.objects.filter(created_at__gte=since)
@@ -100,7 +153,7 @@ def _week_totals(*, since: datetime) -> QuerySet:
     )
 
 
-def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
+def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
     """The top users by points earned in the last 7 days (index activity_created_user)."""
     since = (now or timezone.now()) - WEEK
     totals = list(
@@ -121,7 +174,7 @@ def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict]:
     return _ranked(entries, first_rank=1, first_position=1)
 
 
-def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict]:
+def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
     if window == "week":
         return leaderboard_week(limit=limit, now=now)
     return leaderboard_all(limit=limit)
@@ -146,7 +199,8 @@ def _count_in_board_order(users: QuerySet[User]) -> int:
     sql, params = users.order_by("-points", "id").values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
-        return cursor.fetchone()[0]
+        count: int = cursor.fetchone()[0]
+        return count
 
 
 def leaderboard_total() -> int:
@@ -318,7 +372,9 @@ def achievements_unlocked_since(*, since: datetime) -> int:
     return UserAchievement.objects.filter(unlocked_at__gte=since).count()
 
 
-def achievements_to_unlock(*, user: User, metrics: Iterable[str]) -> list[Achievement]:
+def achievements_to_unlock(
+    *, user: User, metrics: Iterable[str]
+) -> "list[AchievementWithProgress]":
     """The active achievements of `metrics` the user has not unlocked, in order, each with the
     user's `progress` on it (None before the first evaluation), in one query."""
     return list(
@@ -406,7 +462,7 @@ def achievement_unlocks_since(*, since: datetime) -> dict[int, dict[str, Any]]:
 # --- Page views ------------------------------------------------------------------------------
 
 
-def page_views_per_day(*, since: datetime, product_id: int | None = None) -> list[dict]:
+def page_views_per_day(*, since: datetime, product_id: int | None = None) -> list[DayViews]:
     """Views per UTC day since a time (index pageview_created_path; of one product,
     pageview_product_created)."""
     views = PageView.objects.filter(created_at__gte=since)
@@ -420,7 +476,8 @@ def page_views_per_day(*, since: datetime, product_id: int | None = None) -> lis
     )
 
 
-def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
+@replica_reads()
+def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
     """The most viewed paths since a time (index-only scan of pageview_created_path)."""
     return list(
         PageView.objects.filter(created_at__gte=since)
@@ -430,7 +487,7 @@ def top_paths(*, since: datetime, limit: int = 10) -> list[dict]:
     )
 
 
-def products_viewed_most(*, since: datetime, limit: int = 10) -> list[dict]:
+def products_viewed_most(*, since: datetime, limit: int = 10) -> list[ProductViews]:
     """The products viewed most since a time (index-only scan of pageview_created_product)."""
     return list(
         PageView.objects.filter(created_at__gte=since, product_id__isnull=False)
@@ -440,7 +497,9 @@ def products_viewed_most(*, since: datetime, limit: int = 10) -> list[dict]:
     )
 
 
-def _active_users(*, since: datetime, trunc: type[TruncDate] | type[TruncWeek]) -> list[dict]:
+def _active_users(
+    *, since: datetime, trunc: type[TruncDate] | type[TruncWeek]
+) -> list[_PeriodUsers]:
     return list(
         PageView.objects.filter(created_at__gte=since, user_id__isnull=False)
         .annotate(period=trunc("created_at"))
@@ -450,7 +509,7 @@ def _active_users(*, since: datetime, trunc: type[TruncDate] | type[TruncWeek]) 
     )
 
 
-def active_users_per_day(*, since: datetime) -> list[dict]:
+def active_users_per_day(*, since: datetime) -> list[DayUsers]:
     """Signed-in users who viewed a page, per UTC day (index pageview_created_user)."""
     return [
         {"day": row["period"], "users": row["users"]}
@@ -458,7 +517,7 @@ def active_users_per_day(*, since: datetime) -> list[dict]:
     ]
 
 
-def active_users_per_week(*, since: datetime) -> list[dict]:
+def active_users_per_week(*, since: datetime) -> list[WeekUsers]:
     """Signed-in users who viewed a page, per ISO week from Monday (index pageview_created_user).
 
     The first week counts only the days since `since`.

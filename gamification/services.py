@@ -232,7 +232,7 @@ class Evaluation:
 def _evaluate(
     *,
     user: User,
-    achievements: list[Achievement],
+    achievements: "list[selectors.AchievementWithProgress]",
     metrics: Iterable[str],
     values: dict[str, int],
     now: datetime,

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
@@ -6,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user, request_user_or_none
 from config.http_cache import http_cache, rendered_response
 from gamification import caching, selectors, services
 from gamification.serializers import (
@@ -20,6 +24,9 @@ from gamification.serializers import (
     PositionSerializer,
     StreakSerializer,
 )
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
 
 
 class LeaderboardViewSet(viewsets.GenericViewSet):
@@ -36,7 +43,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
         query.is_valid(raise_exception=True)
         return rendered_response(caching.leaderboard_cached(**query.validated_data))
 
-    def get_permissions(self) -> list:
+    def get_permissions(self) -> "Sequence[_SupportsHasPermission]":
         if self.action == "list":
             return [permissions.AllowAny()]
         return super().get_permissions()
@@ -49,7 +56,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
         query.is_valid(raise_exception=True)
         return rendered_response(
             caching.leaderboard_position_cached(
-                user=request.user, window=query.validated_data["window"]
+                user=request_user(request), window=query.validated_data["window"]
             )
         )
 
@@ -92,20 +99,22 @@ class MeViewSet(viewsets.GenericViewSet):
     @action(detail=False)
     def achievements(self, request: Request) -> Response:
         mine = {
-            "unlocked": selectors.achievements_for_user(user=request.user),
-            "in_progress": selectors.achievements_in_progress(user=request.user),
+            "unlocked": selectors.achievements_for_user(user=request_user(request)),
+            "in_progress": selectors.achievements_in_progress(user=request_user(request)),
         }
         return Response(MyAchievementsSerializer(mine).data)
 
     @extend_schema(responses=StreakSerializer)
     @action(detail=False)
     def streak(self, request: Request) -> Response:
-        return Response(StreakSerializer(selectors.streak_for_user(user=request.user)).data)
+        return Response(
+            StreakSerializer(selectors.streak_for_user(user=request_user(request))).data
+        )
 
     @extend_schema(responses=ActivitySerializer(many=True))
     @action(detail=False)
     def activity(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.activity_for_user(user=request.user))
+        page = self.paginate_queryset(selectors.activity_for_user(user=request_user(request)))
         return self.get_paginated_response(ActivitySerializer(page, many=True).data)
 
 
@@ -121,7 +130,7 @@ class PageViewViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         try:
             services.page_view_record(
-                user=request.user,
+                user=request_user_or_none(request),
                 session_key=request.session.session_key or "",
                 **serializer.validated_data,
             )

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from accounts.authentication import request_user
 from config.admin import AuditedAdminMixin, ReadOnlyAdmin
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import product_delete_blocker
@@ -35,10 +36,12 @@ class ProductAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def edit_record(
         self, request: HttpRequest, obj: Product, created: bool, changed: list[str]
     ) -> None:
-        product_admin_edit_record(actor=request.user, product=obj, created=created, changed=changed)
+        product_admin_edit_record(
+            actor=request_user(request), product=obj, created=created, changed=changed
+        )
 
     def delete_through_service(self, request: HttpRequest, obj: Product) -> None:
-        product_delete(actor=request.user, product=obj)
+        product_delete(actor=request_user(request), product=obj)
 
     def delete_refusal(self, obj: Product) -> str | None:
         return product_delete_blocker(product=obj)
@@ -64,7 +67,9 @@ class ProductMetadataAdmin(admin.ModelAdmin):
         metadata = {
             name: form.cleaned_data[name] for name in form.changed_data if name in METADATA_FIELDS
         }
-        product_update(actor=request.user, product=obj.product, fields={}, metadata=metadata)
+        product_update(
+            actor=request_user(request), product=obj.product, fields={}, metadata=metadata
+        )
 
 
 @admin.register(UserProductSearch)

@@ -59,7 +59,8 @@ class _Row:
     product: Product | None
 
 
-def _csv_rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _csv_rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str] | None]]]:
+    """The header and each record by line; None for a record with more values than columns."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     if not header:
@@ -73,13 +74,13 @@ def _csv_rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     if missing:
         raise CsvImportError(f"Missing required columns: {', '.join(missing)}.")
     reader.fieldnames = header
-    rows = []
+    rows: list[tuple[int, dict[str, str] | None]] = []
     try:
         for record in reader:
             if len(rows) == MAX_IMPORT_ROWS:
                 raise CsvImportError(f"Too many rows: at most {MAX_IMPORT_ROWS} per import.")
             if None in record:
-                rows.append((reader.line_num, {None: "too many values"}))
+                rows.append((reader.line_num, None))
                 continue
             rows.append((reader.line_num, {k: (v or "").strip() for k, v in record.items()}))
     except csv.Error as exc:
@@ -87,7 +88,9 @@ def _csv_rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     return header, rows
 
 
-def _parse_row(record: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+def _parse_row(
+    record: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
     """The product fields and metadata of one CSV record, and what is wrong with it."""
     errors: dict[str, list[str]] = {}
     fields: dict[str, Any] = {}
@@ -124,17 +127,18 @@ def _parse_row(record: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], 
     return fields, metadata, errors
 
 
-def _validate(rows: list[tuple[int, dict[str, str]]], report: ImportReport) -> list[_Row]:
+def _validate(rows: list[tuple[int, dict[str, str] | None]], report: ImportReport) -> list[_Row]:
     slugs = set()
     for _, record in rows:
-        slugs.add(record.get("slug") or slugify(record.get("name", ""))[:220])
+        if record is not None:
+            slugs.add(record.get("slug") or slugify(record.get("name", ""))[:220])
     existing = {
         p.slug: p for p in Product.objects.filter(slug__in=slugs).select_related("metadata")
     }
     first_line: dict[str, int] = {}
     valid = []
     for line, record in rows:
-        if None in record:
+        if record is None:
             report.rejected.append(
                 {"line": line, "slug": "", "errors": {"row": ["Too many values."]}}
             )

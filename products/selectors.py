@@ -2,10 +2,22 @@
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypedDict
 
 from django.db.models import Count, Q, QuerySet
 
+from config.db_router import replica_reads
 from products.models import Product, ProductMetadata, UserProductSearch
+
+
+class CategoryCount(TypedDict):
+    category: str
+    product_count: int
+
+
+class QuerySearches(TypedDict):
+    query: str
+    searches: int
 
 
 def normalize_query(query: str) -> str:
@@ -30,7 +42,7 @@ def product_get(*, product_id: int) -> Product | None:
     return Product.objects.select_related("metadata").filter(pk=product_id, is_active=True).first()
 
 
-def product_categories() -> list[dict]:
+def product_categories() -> list[CategoryCount]:
     """Categories of active products with how many products each has, by name."""
     return list(
         Product.objects.filter(is_active=True)
@@ -63,7 +75,8 @@ def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
     return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
 
 
-def popular_searches(*, since: datetime, limit: int = 10) -> list[dict]:
+@replica_reads()
+def popular_searches(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
     """The most searched queries since a time (index-only scan of search_created_query)."""
     return list(
         UserProductSearch.objects.filter(created_at__gte=since)
@@ -73,7 +86,7 @@ def popular_searches(*, since: datetime, limit: int = 10) -> list[dict]:
     )
 
 
-def searches_without_results(*, since: datetime, limit: int = 10) -> list[dict]:
+def searches_without_results(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
     """The queries that found nothing since a time, most searched first (search_zero_created)."""
     return list(
         UserProductSearch.objects.filter(created_at__gte=since, result_count=0)

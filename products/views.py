@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from config.api import PageNumberPagination
 from config.http_cache import http_cache, json_object, rendered_response
 from products import caching, services
 from products.hooks import product_detail_parts
@@ -30,12 +31,14 @@ class ProductViewSet(viewsets.GenericViewSet):
         query = ProductListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         search, category = query.validated_data["search"], query.validated_data["category"]
+        paginator = self.paginator
+        assert isinstance(paginator, PageNumberPagination), "the catalogue is always paginated"
         try:
             page = caching.products_page_cached(
                 search=search,
                 category=category,
                 page=query.validated_data["page"],
-                page_size=self.paginator.get_page_size(request),
+                page_size=paginator.get_page_size(request),
             )
         except caching.PageOutOfRange:
             raise NotFound("Invalid page.") from None

@@ -3,15 +3,22 @@
 Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
 """
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypedDict
 
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.models import User
+from config.db_router import replica_reads
 from products.selectors import product_list
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking
+
+
+class DayCategoryRankings(TypedDict):
+    day: date
+    category: str
+    rankings: int
 
 
 def rankings_for_user(*, user: User, category: str | None = None) -> QuerySet[ProductRanking]:
@@ -38,6 +45,7 @@ def _stats(*, rankers: int, score: int, first_places: int) -> dict[str, Any]:
     }
 
 
+@replica_reads()
 def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
     """Rankers, Borda score, average position, first places of a product
     (index ranking_product_created)."""
@@ -54,6 +62,7 @@ def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
     }
 
 
+@replica_reads()
 def ranking_stats_for_category(*, category: str) -> list[dict[str, Any]]:
     """Products of a category by Borda score, best first (index ranking_cat_product)."""
     rows = (
@@ -77,7 +86,7 @@ def ranking_stats_for_category(*, category: str) -> list[dict[str, Any]]:
 
 def rankings_per_category_per_day(
     *, since: datetime, category: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[DayCategoryRankings]:
     """Users whose current ranking of a category was submitted on each UTC day since a time
     (index ranking_created_cat, or ranking_cat_created for one category). A ranking replaced
     later counts on the day of its replacement.

@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from config.http_cache import http_cache, rendered_response
 from products.caching import ProductNotFound, product_detail_cached
 from rankings import caching, selectors, services
@@ -30,7 +31,9 @@ class RankingViewSet(viewsets.GenericViewSet):
         serializer = RankingSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            result = services.ranking_submit(user=request.user, **serializer.validated_data)
+            result = services.ranking_submit(
+                user=request_user(request), **serializer.validated_data
+            )
         except services.InvalidRanking as error:
             raise ValidationError({"product_ids": [str(error)]}, code="invalid_ranking") from error
         return Response(RankingResultSerializer(result).data, status=status.HTTP_201_CREATED)
@@ -38,7 +41,7 @@ class RankingViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=RankingSerializer(many=True))
     @action(detail=False)
     def mine(self, request: Request) -> Response:
-        rankings = selectors.rankings_for_user(user=request.user)
+        rankings = selectors.rankings_for_user(user=request_user(request))
         return Response(RankingSerializer(rankings, many=True).data)
 
     @extend_schema(

@@ -1,5 +1,6 @@
 """The two WebSocket streams: /ws/live/ for everyone, /ws/me/ for the signed-in user."""
 
+# Pinned: channels==4.3.2 (overrides AsyncConsumer.dispatch; requirements.txt).
 import json
 import logging
 from urllib.parse import parse_qs
@@ -83,6 +84,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         The socket joined its group before the stream was read, so an event is either in the
         stream read, or held, or both (then the id tells), never neither.
         """
+        assert self.group is not None, "replay runs after connect() joined a group"
         missed = await sync_to_async(stream_since, thread_sensitive=False)(
             group=self.group, last_event_id=last_event_id
         )

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations import AddIndex
 from django_redis import get_redis_connection
 
 from config.database import is_neon_pooler_host
@@ -37,10 +38,11 @@ def performance_indexes() -> list[tuple[str, str]]:
         for operation in migration.operations:
             if isinstance(operation, PerformanceIndex):
                 add_index = operation.state_operations[0]
+                assert isinstance(add_index, AddIndex)
                 model = apps.get_model(app_label, add_index.model_name)
                 found.append((add_index.index.name, model._meta.db_table))
             elif isinstance(operation, DropPerformanceIndex):
-                dropped.add(operation.state_operations[0].name)
+                dropped.add(operation.index_name)
     return sorted((name, table) for name, table in found if name not in dropped)
 
 
