@@ -9,7 +9,12 @@ from django.http import HttpRequest
 
 from accounts.authentication import request_user
 from accounts.models import LoginCode, User, UserSession, normalize_email
-from accounts.services import user_leaderboard_exclusion_set, user_session_end
+from accounts.services import (
+    user_deactivate,
+    user_leaderboard_exclusion_set,
+    user_session_end,
+    user_sessions_end_all,
+)
 from config.admin import ReadOnlyAdmin
 
 
@@ -25,6 +30,12 @@ def include_in_leaderboards(modeladmin, request: HttpRequest, queryset: QuerySet
     for user in queryset:
         user_leaderboard_exclusion_set(actor=request_user(request), user=user, excluded=False)
     modeladmin.message_user(request, f"{len(queryset)} users included in leaderboards")
+
+
+@admin.action(description="Sign out of every device (tokens, cookies and open sockets)")
+def sign_out_everywhere(modeladmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    for user in queryset:
+        user_sessions_end_all(user=user)
 
 
 class _EmailFormMixin:
@@ -75,12 +86,37 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["email", "display_name", "handle"]
     show_full_result_count = False
     # The employee tools add their own actions (adminops.admin).
-    actions = [exclude_from_leaderboards, include_in_leaderboards]
+    actions = [exclude_from_leaderboards, include_in_leaderboards, sign_out_everywhere]
     # Points are the ledger's sum: they change through point adjustments, never by hand.
-    readonly_fields = ["handle", "points", "last_login", "date_joined"]
+    # The day rule changes only through user_day_change, which never cuts a day short.
+    readonly_fields = [
+        "handle",
+        "points",
+        "last_login",
+        "date_joined",
+        "timezone",
+        "day_start_hour",
+        "pending_timezone",
+        "pending_day_start_hour",
+        "pending_from",
+        "skipped_date",
+    ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["display_name", "timezone", "points"]}),
+        ("Profile", {"fields": ["display_name", "points"]}),
+        (
+            "Day",
+            {
+                "fields": [
+                    "timezone",
+                    "day_start_hour",
+                    "pending_timezone",
+                    "pending_day_start_hour",
+                    "pending_from",
+                    "skipped_date",
+                ]
+            },
+        ),
         ("Leaderboard", {"fields": ["leaderboard_opt_out", "leaderboard_excluded"]}),
         (
             "Permissions",
@@ -90,14 +126,17 @@ class UserAdmin(DjangoUserAdmin):
     ]
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
-        if not (change and "leaderboard_excluded" in form.changed_data):
-            super().save_model(request, obj, form, change)
-            return
-        # The exclusion goes through its service, which audits it and refills the boards.
         excluded = obj.leaderboard_excluded
-        obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
+        exclusion_changed = change and "leaderboard_excluded" in form.changed_data
+        if exclusion_changed:
+            # The exclusion goes through its service, which audits it and refills the boards.
+            obj.leaderboard_excluded = form.initial["leaderboard_excluded"]
         super().save_model(request, obj, form, change)
-        user_leaderboard_exclusion_set(actor=request_user(request), user=obj, excluded=excluded)
+        if exclusion_changed:
+            user_leaderboard_exclusion_set(actor=request_user(request), user=obj, excluded=excluded)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Every sign-in of the user ends with it, open sockets included.
+            user_deactivate(user=obj)
 
     add_fieldsets = [
         (

@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone as dj_timezone
 
@@ -38,6 +39,10 @@ def normalize_email(email: str) -> str:
 def handle_generate() -> str:
     """A public name that says nothing about its owner: 48 random bits, as 12 hex digits."""
     return f"player-{secrets.token_hex(6)}"
+
+
+# A day may start up to 04:00, for night owls; later would make "today" mostly yesterday.
+DAY_START_HOUR_MAX = 4
 
 
 def validate_timezone(value: str) -> None:
@@ -86,6 +91,31 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Shown publicly until the user chooses a display name.",
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Database defaults too: bulk loaders insert users with SQL of their own.
+    day_start_hour = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        validators=[MaxValueValidator(DAY_START_HOUR_MAX)],
+        help_text="The local hour the user's day starts at: 0 is midnight.",
+    )
+    pending_timezone = models.CharField(
+        max_length=64, blank=True, default="", db_default="", validators=[validate_timezone]
+    )
+    pending_day_start_hour = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(DAY_START_HOUR_MAX)]
+    )
+    pending_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the pending zone and day start take effect: the end of the user's "
+        "current day in the old ones.",
+    )
+    skipped_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The date the last zone or day-start change skipped: it never existed for "
+        "the user, so missing it breaks no streak.",
+    )
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
     leaderboard_opt_out = models.BooleanField(default=False)
     leaderboard_excluded = models.BooleanField(

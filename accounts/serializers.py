@@ -1,9 +1,11 @@
 import zoneinfo
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import User, UserSession, normalize_email
+from accounts.models import DAY_START_HOUR_MAX, User, UserSession, normalize_email
+from accounts.selectors import user_day
 
 
 class CanonicalEmailField(serializers.EmailField):
@@ -34,7 +36,19 @@ class VerifySerializer(serializers.Serializer):
         return value
 
 
+class PendingDaySerializer(serializers.Serializer):
+    timezone = serializers.CharField()
+    day_start_hour = serializers.IntegerField()
+    effective_at = serializers.DateTimeField()
+
+
 class UserSerializer(serializers.ModelSerializer):
+    """The day rule shown is the one in force now; a change waits in `pending_day`."""
+
+    timezone = serializers.SerializerMethodField()
+    day_start_hour = serializers.SerializerMethodField()
+    pending_day = serializers.SerializerMethodField()
+
     class Meta:
         model = User
         fields = [
@@ -43,6 +57,8 @@ class UserSerializer(serializers.ModelSerializer):
             "display_name",
             "handle",
             "timezone",
+            "day_start_hour",
+            "pending_day",
             "points",
             "leaderboard_opt_out",
             "is_staff",
@@ -50,10 +66,32 @@ class UserSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "email", "handle", "points", "is_staff", "date_joined"]
 
+    def get_timezone(self, user: User) -> str:
+        return user_day(user=user).rule.timezone
+
+    def get_day_start_hour(self, user: User) -> int:
+        return user_day(user=user).rule.day_start_hour
+
+    @extend_schema_field(PendingDaySerializer(allow_null=True))
+    def get_pending_day(self, user: User) -> dict | None:
+        day = user_day(user=user)
+        if day.pending_rule is None:
+            return None
+        return PendingDaySerializer(
+            {
+                "timezone": day.pending_rule.timezone,
+                "day_start_hour": day.pending_rule.day_start_hour,
+                "effective_at": day.pending_from,
+            }
+        ).data
+
 
 class UserUpdateSerializer(serializers.Serializer):
     display_name = serializers.CharField(max_length=50, allow_blank=True, required=False)
     timezone = serializers.CharField(max_length=64, required=False)
+    day_start_hour = serializers.IntegerField(
+        min_value=0, max_value=DAY_START_HOUR_MAX, required=False
+    )
     leaderboard_opt_out = serializers.BooleanField(required=False)
 
     def validate_timezone(self, value: str) -> str:
@@ -64,7 +102,7 @@ class UserUpdateSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         if not attrs:
             raise serializers.ValidationError(
-                "Send at least one of display_name, timezone, leaderboard_opt_out."
+                "Send at least one of display_name, timezone, day_start_hour, leaderboard_opt_out."
             )
         return attrs
 

@@ -6,6 +6,7 @@ import logging
 import math
 import secrets
 import smtplib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -20,6 +21,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import LoginCode, LoginFailure, User, UserSession, normalize_email
+from accounts.selectors import DayRule, user_day, user_day_rule
+from accounts.signals import sign_ins_revoked
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
 
@@ -171,17 +174,67 @@ def user_session_start(*, request: HttpRequest, user: User, ip_address: str | No
     return SignIn(user=user, user_session=user_session, token=token)
 
 
-def user_session_end(*, user_session: UserSession) -> None:
-    """Revoke one device: its token and its session cookie both stop working."""
+def _sign_ins_revoked_notify(
+    *,
+    user_id: int,
+    user_session_ids: Iterable[int] = (),
+    session_keys: Iterable[str] = (),
+    everywhere: bool = False,
+) -> None:
+    transaction.on_commit(
+        lambda: sign_ins_revoked.send(
+            sender=UserSession,
+            user_id=user_id,
+            user_session_ids=list(user_session_ids),
+            session_keys=[key for key in session_keys if key],
+            everywhere=everywhere,
+        )
+    )
+
+
+def _user_session_delete(*, user_session: UserSession) -> None:
     if user_session.session_key:
         session_store = import_module(settings.SESSION_ENGINE).SessionStore
         session_store(session_key=user_session.session_key).delete()
     user_session.delete()
 
 
+def user_session_end(*, user_session: UserSession) -> None:
+    """Revoke one device: its token, its session cookie and its open sockets all stop."""
+    _sign_ins_revoked_notify(
+        user_id=user_session.user_id,
+        user_session_ids=[user_session.pk],
+        session_keys=[user_session.session_key],
+    )
+    _user_session_delete(user_session=user_session)
+
+
+def user_sessions_end_all(*, user: User) -> int:
+    """Sign the user out of every device (an employee's revocation); returns how many."""
+    user_sessions = list(UserSession.objects.filter(user=user))
+    with transaction.atomic():
+        for user_session in user_sessions:
+            _user_session_delete(user_session=user_session)
+        _sign_ins_revoked_notify(user_id=user.pk, everywhere=True)
+    return len(user_sessions)
+
+
+def user_deactivate(*, user: User) -> None:
+    """The user can no longer sign in, and every sign-in they hold ends."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        user_sessions_end_all(user=user)
+
+
 def user_logout(*, request: HttpRequest, user_session: UserSession | None) -> None:
     if user_session is not None:
         user_session_end(user_session=user_session)
+    elif request.user.is_authenticated:
+        # A cookie session with no UserSession of its own still has its sockets.
+        _sign_ins_revoked_notify(
+            user_id=request.user.pk, session_keys=[request.session.session_key or ""]
+        )
     logout(request)
 
 
@@ -194,12 +247,89 @@ def user_session_touch(*, user_session_id: int, last_seen_at: datetime | None) -
     return True
 
 
-def user_update(*, user: User, **fields: object) -> User:
-    """Change the profile fields a user may change themselves."""
-    for name, value in fields.items():
-        setattr(user, name, value)
-    user.full_clean(exclude=["password", "email"])
-    user.save(update_fields=list(fields))
+DAY_FIELDS = [
+    "timezone",
+    "day_start_hour",
+    "pending_timezone",
+    "pending_day_start_hour",
+    "pending_from",
+    "skipped_date",
+]
+
+
+def user_update(*, user: User, now: datetime | None = None, **fields: object) -> User:
+    """Change the profile fields a user may change themselves; a new zone or day start waits
+    for the end of the user's current day (user_day_change)."""
+    timezone_name = fields.pop("timezone", None)
+    day_start_hour = fields.pop("day_start_hour", None)
+    assert timezone_name is None or isinstance(timezone_name, str)
+    assert day_start_hour is None or isinstance(day_start_hour, int)
+    if fields:
+        for name, value in fields.items():
+            setattr(user, name, value)
+        user.full_clean(exclude=["password", "email"])
+        user.save(update_fields=list(fields))
+    if timezone_name is not None or day_start_hour is not None:
+        user_day_change(
+            user=user, timezone_name=timezone_name, day_start_hour=day_start_hour, now=now
+        )
+    return user
+
+
+def _day_settle(*, user: User, now: datetime) -> bool:
+    """Store a pending rule as the rule in force once its time has come. True when it did."""
+    day = user_day(user=user, now=now)
+    if user.pending_from is None or day.pending_rule is not None:
+        return False
+    user.timezone, user.day_start_hour = day.rule.timezone, day.rule.day_start_hour
+    user.skipped_date = day.skipped_date
+    user.pending_timezone, user.pending_day_start_hour, user.pending_from = "", None, None
+    return True
+
+
+def user_day_settle(*, user: User, now: datetime) -> None:
+    """Put a pending zone and day start in force once their time has come. The caller holds
+    the user's row lock (a ranking submission does)."""
+    if _day_settle(user=user, now=now):
+        User.objects.filter(pk=user.pk).update(**{name: getattr(user, name) for name in DAY_FIELDS})
+
+
+def user_day_change(
+    *,
+    user: User,
+    timezone_name: str | None = None,
+    day_start_hour: int | None = None,
+    now: datetime | None = None,
+) -> User:
+    """Schedule a new zone or day start for the end of the user's current day in the rule in
+    force: a day is never cut short, so no move can start a fresh date early and be paid again.
+
+    A second change before then replaces the pending one; going back cancels it.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        _day_settle(user=locked, now=now)
+        current = user_day_rule(user=locked)
+        base = user_day(user=locked, now=now).pending_rule or current
+        wanted = DayRule(
+            timezone=timezone_name or base.timezone,
+            day_start_hour=base.day_start_hour if day_start_hour is None else day_start_hour,
+        )
+        if wanted == current:
+            locked.pending_timezone, locked.pending_day_start_hour, locked.pending_from = (
+                "",
+                None,
+                None,
+            )
+        else:
+            locked.pending_timezone = wanted.timezone
+            locked.pending_day_start_hour = wanted.day_start_hour
+            locked.pending_from = current.day_end(current.date_at(now))
+        locked.full_clean(exclude=["password", "email"])
+        locked.save(update_fields=DAY_FIELDS)
+    for name in DAY_FIELDS:
+        setattr(user, name, getattr(locked, name))
     return user
 
 

@@ -6,15 +6,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from accounts.selectors import users_seen_since
 from adminops.models import AuditLog
 from config.caching import cache_stats
 from config.metrics import INSTANCE
 from config.ops_history import ops_figures
 from gamification.models import Achievement
 from products.models import Product
+from realtime.presence import users_online_count
 
-ONLINE_WINDOW_MINUTES = 5
 DASHBOARD_WINDOW_SECONDS = 60
 
 
@@ -100,5 +99,5 @@ def dashboard_snapshot() -> dict[str, Any]:
         **figures,
         "thresholds": thresholds,
         "alerts": dashboard_alerts(figures=figures, thresholds=thresholds),
-        "online_users": users_seen_since(minutes=ONLINE_WINDOW_MINUTES),
+        "online_users": users_online_count(),
     }

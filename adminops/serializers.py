@@ -51,6 +51,7 @@ class AdminAchievementSerializer(serializers.ModelSerializer):
             "points",
             "metric",
             "threshold",
+            "levels",
             "is_hidden",
             "is_active",
             "order",

@@ -1,11 +1,17 @@
-"""WebSocket fan-out benchmark: Rankly under daphne against a plain `websockets` floor.
+"""WebSocket fan-out benchmark: Rankly against Socket.IO with the Redis adapter and a floor.
 
-Opens N sockets to /ws/live/ of one daphne process, raises M broadcasts with event_send from a
-separate process (through Redis), and prints the sockets held, the time to connect them all,
-failed connects, fan-out latency p50/p99 (from just before the event's commit to its receipt
-at each socket) and the server's memory. Then does the same against a bare `websockets` server
-holding as many sockets and sending the same frame: the floor of this machine.
+Opens N sockets to /ws/live/ of one Rankly server process (`python -m config.server`, as the
+Procfile runs it), raises M broadcasts with event_send from a separate process (through
+Redis), and prints the sockets held, the time to connect them all, failed connects, fan-out
+latency p50/p99 (from the event's `ts`, stamped by the sending process after its commit, to
+its receipt at each socket), the server's memory and its memory per socket. Then the same
+against:
+- the original architecture's stack, Socket.IO 4 with the Redis adapter (bench/socketio,
+  broadcasts from a second Node process through Redis), when `node` is installed and
+  `npm install` has been run in bench/socketio;
+- a bare `websockets` server holding as many sockets and sending the same frame: the floor.
 
+    (cd bench/socketio && npm install)
     UPSTASH_REDIS_URL=redis://127.0.0.1:6379/6 .venv/bin/python bench/ws_fanout.py --clients 5000
 
 The clients run in their own process. This is a benchmark, not a test: it prints figures.
@@ -17,6 +23,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CONNECT_CONCURRENCY = 100
 DAPHNE_FLAGS = ["--ping-interval", "25", "--ping-timeout", "60", "config.asgi:application"]
+SOCKETIO = ROOT / "bench" / "socketio"
 
 
 def open_files_raise() -> None:
@@ -68,9 +76,15 @@ def percentile(values: list[float], q: float) -> float:
 
 # --- client process --------------------------------------------------------------------------
 async def client_run(url: str, clients: int, expect: int, timeout: float) -> dict:
+    """Socket.IO URLs (`/socket.io/`) speak Engine.IO 4 over the WebSocket: `40` joins the
+    default namespace, `2` is the server's ping (answered `3`), `42[name, payload]` an event."""
     import websockets
 
+    socketio = "/socket.io/" in url
+
     semaphore = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    # The page's own origin: the server's scheme, host and port.
+    origin = "http://" + url.split("://", 1)[1].split("/", 1)[0]
     failed = 0
     latencies: list[float] = []
     received = 0
@@ -79,9 +93,12 @@ async def client_run(url: str, clients: int, expect: int, timeout: float) -> dic
         nonlocal failed
         async with semaphore:
             try:
-                return await websockets.connect(
-                    url, origin="http://127.0.0.1", open_timeout=30, ping_interval=None
+                ws = await websockets.connect(
+                    url, origin=origin, open_timeout=30, ping_interval=None
                 )
+                if socketio:
+                    await ws.send("40")
+                return ws
             except Exception:
                 failed += 1
                 return None
@@ -97,10 +114,17 @@ async def client_run(url: str, clients: int, expect: int, timeout: float) -> dic
         while got < expect:
             raw = await ws.recv()
             now = time.time()
-            frame = json.loads(raw)
-            if frame.get("type") != "bench.tick":
+            if socketio:
+                if raw == "2":
+                    await ws.send("3")
+                if not raw.startswith("42"):
+                    continue
+                frame = json.loads(raw[2:])[1]
+            else:
+                frame = json.loads(raw)
+            if frame.get("type") != "ranking.submitted":
                 continue
-            latencies.append(now - frame["data"]["sent"])
+            latencies.append(now - datetime.fromisoformat(frame["ts"]).timestamp())
             got += 1
             received += 1
 
@@ -138,8 +162,8 @@ async def floor_serve(port: int) -> None:
             command = json.loads(line)
             frame = json.dumps(
                 {
-                    "type": "bench.tick",
-                    "data": {"seq": command["seq"], "sent": time.time()},
+                    "type": "ranking.submitted",
+                    "data": {"seq": command["seq"]},
                     "ts": datetime.now(UTC).isoformat(),
                 }
             )
@@ -163,8 +187,8 @@ def rankly_broadcast(messages: int, interval: float) -> None:
         with transaction.atomic():
             event_send(
                 group=LIVE_GROUP,
-                event_type="bench.tick",
-                data={"seq": seq, "sent": time.time()},
+                event_type="ranking.submitted",
+                data={"display_name": "bench", "category": "bench", "product_ids": [seq]},
             )
 
     async def run() -> None:
@@ -204,7 +228,7 @@ def run_rankly(args, layer: str) -> dict:
         RANKLY_BENCH_REPLAY="off" if layer.endswith("-noreplay") else "on",
     )
     server = subprocess.Popen(
-        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_FLAGS],
+        [PYTHON, "-m", "config.server", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_FLAGS],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -265,11 +289,46 @@ def run_floor(args) -> dict:
         server.wait(timeout=10)
 
 
+def socketio_available() -> bool:
+    return shutil.which("node") is not None and (SOCKETIO / "node_modules").is_dir()
+
+
+def run_socketio(args) -> dict:
+    port = free_port()
+    redis_url = os.environ["UPSTASH_REDIS_URL"]
+    server = subprocess.Popen(
+        ["node", "server.js", "serve", str(port), redis_url],
+        cwd=SOCKETIO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        idle_rss = rss_mb(server.pid)
+        client = client_start(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", args)
+        held = client_ready(client)
+        held_rss = rss_mb(server.pid)
+        subprocess.run(
+            ["node", "server.js", "emit", redis_url, str(args.messages), str(args.interval)],
+            cwd=SOCKETIO,
+            check=True,
+            timeout=120,
+        )
+        result = client_result(client, timeout=60)
+        result.update(held=held, rss_idle_mb=idle_rss, rss_mb=held_rss)
+        return result
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def report(name: str, r: dict) -> None:
+    per_socket = (r["rss_mb"] - r["rss_idle_mb"]) * 1024 / max(r["held"], 1)
     print(
         f"{name:<22} held {r['held']:>5}  failed {r['failed']:>4}  connect {r['connect_s']:6.2f} s"
         f"  received {r['received']}/{r['expected']}  p50 {r['p50_ms']:7.1f} ms"
-        f"  p99 {r['p99_ms']:7.1f} ms  RSS {r['rss_idle_mb']:.0f} -> {r['rss_mb']:.0f} MB",
+        f"  p99 {r['p99_ms']:7.1f} ms  RSS {r['rss_idle_mb']:.0f} -> {r['rss_mb']:.0f} MB"
+        f" ({per_socket:.1f} KB a socket)",
         flush=True,
     )
 
@@ -282,7 +341,8 @@ def main() -> None:
     # Far enough apart that each broadcast is measured alone, not queued behind the last one.
     parser.add_argument("--interval", type=float, default=2.0)
     # A "-noreplay" suffix runs without keeping events for reconnecting clients.
-    parser.add_argument("--layers", default="pubsub,core,pubsub-noreplay")
+    parser.add_argument("--layers", default="pubsub")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, alternating servers")
     parser.add_argument("--url")
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
@@ -302,12 +362,23 @@ def main() -> None:
     if not os.environ.get("UPSTASH_REDIS_URL"):
         sys.exit("Set UPSTASH_REDIS_URL: the broadcast reaches daphne through Redis.")
     print(f"{args.clients} clients, {args.messages} broadcasts, {os.cpu_count()} CPUs")
-    floor = run_floor(args)
-    report("floor (websockets)", floor)
-    for layer in args.layers.split(","):
-        result = run_rankly(args, layer)
-        report(f"rankly ({layer})", result)
-        print(f"{'':<22} p99 / floor p99 = {result['p99_ms'] / floor['p99_ms']:.2f}")
+    if not socketio_available():
+        print("Socket.IO skipped: needs node and `npm install` in bench/socketio")
+    for _ in range(args.rounds):
+        floor = run_floor(args)
+        report("floor (websockets)", floor)
+        socketio = None
+        if socketio_available():
+            socketio = run_socketio(args)
+            report("socket.io + redis", socketio)
+            print(f"{'':<22} p99 / floor p99 = {socketio['p99_ms'] / floor['p99_ms']:.2f}")
+        for layer in args.layers.split(","):
+            result = run_rankly(args, layer)
+            report(f"rankly ({layer})", result)
+            ratios = f"p99 / floor p99 = {result['p99_ms'] / floor['p99_ms']:.2f}"
+            if socketio:
+                ratios += f", p99 / socket.io p99 = {result['p99_ms'] / socketio['p99_ms']:.2f}"
+            print(f"{'':<22} {ratios}")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ async def main() -> None:
     sender = None
     try:
         port_wait(web_port)
-        ws = await websockets.connect(f"ws://127.0.0.1:{web_port}/ws/live/", origin="http://x")
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{web_port}/ws/live/", origin=f"http://127.0.0.1:{web_port}"
+        )
         sender = publisher(env)
         await asyncio.wait_for(ws.recv(), 30)
         redis.terminate()

@@ -10,15 +10,15 @@ from config.handlers import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.sentry import sentry_asgi_app  # noqa: E402
+from realtime.origin import OriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Django reports HTTP errors to Sentry itself; WebSocket errors need the middleware.
-        "websocket": sentry_asgi_app(AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))),
+        "websocket": sentry_asgi_app(OriginValidator(URLRouter(websocket_urlpatterns))),
     }
 )

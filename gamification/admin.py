@@ -54,7 +54,7 @@ class AchievementAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(UserAchievement)
 class UserAchievementAdmin(ReadOnlyAdmin):
-    list_display = ["user", "achievement", "progress", "unlocked_at"]
+    list_display = ["user", "achievement", "level", "progress", "unlocked_at"]
     list_select_related = ["user", "achievement"]
     list_filter = [("unlocked_at", admin.EmptyFieldListFilter), "achievement"]
     search_fields = ["user__email", "achievement__code", "achievement__name"]

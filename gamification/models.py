@@ -1,4 +1,7 @@
+from dataclasses import dataclass
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -11,6 +14,34 @@ class Metric(models.TextChoices):
     POINTS = "points", "Points"
 
 
+@dataclass(frozen=True)
+class Level:
+    """One level of an achievement: reached at `threshold`, paying `points`."""
+
+    number: int
+    name: str
+    threshold: int
+    points: int
+
+
+def validate_levels(value: object) -> None:
+    """Levels are a list of {"name", "threshold", "points"} with thresholds rising."""
+    if not isinstance(value, list):
+        raise ValidationError("levels must be a list.")
+    previous = 0
+    for index, level in enumerate(value, start=1):
+        if not isinstance(level, dict) or set(level) != {"name", "threshold", "points"}:
+            raise ValidationError(f"level {index} needs exactly name, threshold and points.")
+        name, threshold, points = level["name"], level["threshold"], level["points"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 50:
+            raise ValidationError(f"level {index} needs a name of 1 to 50 characters.")
+        if type(threshold) is not int or type(points) is not int or points < 0:
+            raise ValidationError(f"level {index}: threshold and points are whole numbers.")
+        if threshold <= previous:
+            raise ValidationError("level thresholds must be positive and rise level by level.")
+        previous = threshold
+
+
 class Achievement(models.Model):
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
@@ -19,6 +50,13 @@ class Achievement(models.Model):
     points = models.PositiveIntegerField(default=0)
     metric = models.CharField(max_length=30, choices=Metric.choices)
     threshold = models.PositiveIntegerField()
+    levels = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_levels],
+        help_text='Tiers, e.g. [{"name": "Bronze", "threshold": 10, "points": 10}, ...]: each '
+        "paid once, in order. With levels, threshold and points are not used.",
+    )
     is_hidden = models.BooleanField(default=False, help_text="Masked until unlocked.")
     is_active = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=0)
@@ -28,6 +66,16 @@ class Achievement(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def tiers(self) -> list[Level]:
+        """The levels to reach in order; an achievement without levels has one."""
+        if not self.levels:
+            return [Level(number=1, name="", threshold=self.threshold, points=self.points)]
+        return [
+            Level(number=n, name=lv["name"], threshold=lv["threshold"], points=lv["points"])
+            for n, lv in enumerate(self.levels, start=1)
+        ]
 
 
 class UserAchievement(models.Model):
@@ -41,7 +89,13 @@ class UserAchievement(models.Model):
         Achievement, on_delete=models.CASCADE, related_name="user_achievements", db_index=False
     )
     progress = models.PositiveIntegerField(default=0)
-    unlocked_at = models.DateTimeField(null=True, blank=True)
+    # A database default too: bulk loaders insert rows with SQL of their own.
+    level = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="How many levels are reached."
+    )
+    unlocked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first level was reached."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from django.db import connection
 from django.db.models import (
     Avg,
+    BooleanField,
+    CharField,
     Count,
     DurationField,
     ExpressionWrapper,
@@ -19,12 +21,14 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
 )
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Concat, TruncDate, TruncWeek
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import users_seen_since
+from accounts.selectors import user_day
 from config.caching import CacheType, cache_get_or_set
 from config.db_router import replica_reads
 from gamification.models import (
@@ -36,10 +40,13 @@ from gamification.models import (
     UserAchievement,
 )
 from products.selectors import product_categories, products_top_ranked
+from realtime.presence import users_online_count
 
 
 class _Progress(TypedDict):
     progress: int | None
+    held_level: int
+    held_unlocked_at: datetime | None
 
 
 class _Total(TypedDict):
@@ -215,6 +222,21 @@ def leaderboard_rank(*, points: int) -> int:
     return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
 
 
+def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
+    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
+    points, ranked = (
+        User.objects.filter(pk=user_id)
+        .annotate(ranked=ExpressionWrapper(RANKED, output_field=BooleanField()))
+        .values_list("points", "ranked")
+        .get()
+    )
+    total = leaderboard_total()
+    if not ranked:
+        return {"window": "all", "rank": None, "points": points, "total": total}
+    rank = leaderboard_rank(points=points)
+    return {"window": "all", "rank": rank, "points": points, "total": max(total, rank)}
+
+
 def _position_all(*, user: User, around: int) -> dict[str, Any]:
     board = ranked_users()
     me = board.filter(pk=user.pk).values_list("points", flat=True).first()
@@ -307,24 +329,39 @@ def paid_submissions_on(*, user: User, local_date: date) -> int:
     ).count()
 
 
+# One submitted ranking for the rankings-submitted metric: a category on a date, so that
+# replacing a category's ranking the same day adds nothing.
+_SUBMITTED_RANKING = Concat(
+    Cast("local_date", CharField()), Value(" "), KT("data__category"), output_field=CharField()
+)
+
+
+def rankings_submitted_count(*, user: User) -> int:
+    """The rankings-submitted metric: the (date, category) pairs a user submitted a ranking
+    for (index activity_user_kind_day)."""
+    submitted: int = ActivityLog.objects.filter(
+        user=user, kind=ActivityKind.RANKING_SUBMITTED
+    ).aggregate(submitted=Count(_SUBMITTED_RANKING, distinct=True))["submitted"]
+    return submitted
+
+
 @dataclass(frozen=True)
 class SubmissionCounts:
     paid_today: int
-    total: int
+    submitted: int
+    category_today: int
 
 
-def submission_counts(*, user: User, local_date: date) -> SubmissionCounts:
-    """A user's paid submissions on one local day and all their submissions, in one query
-    (index activity_user_kind_day)."""
+def submission_counts(*, user: User, local_date: date, category: str) -> SubmissionCounts:
+    """Before a submission of `category` on `local_date` is written: the date's paid
+    submissions, the rankings-submitted metric and the category's submissions that date, in
+    one query (index activity_user_kind_day)."""
     counts = ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
-        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)), total=Count("pk")
+        paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)),
+        submitted=Count(_SUBMITTED_RANKING, distinct=True),
+        category_today=Count("pk", filter=Q(local_date=local_date, data__category=category)),
     )
     return SubmissionCounts(**counts)
-
-
-def activity_kind_count(*, user: User, kind: str) -> int:
-    """How many ledger entries of a kind a user has (index activity_user_kind_day)."""
-    return ActivityLog.objects.filter(user=user, kind=kind).count()
 
 
 def activity_count_since(*, kind: str, since: datetime) -> int:
@@ -349,11 +386,25 @@ def achievements_for_user(*, user: User) -> QuerySet[UserAchievement]:
 
 
 def achievements_in_progress(*, user: User) -> QuerySet[UserAchievement]:
-    """A user's locked achievements, closest to unlocking first (index userach_user_progress)."""
+    """A user's locked achievements, closest to unlocking first (index userach_user_progress).
+
+    Hidden ones are left out: until unlocked, nothing of them shows but their count.
+    """
     return (
-        UserAchievement.objects.filter(user=user, unlocked_at__isnull=True)
+        UserAchievement.objects.filter(
+            user=user, unlocked_at__isnull=True, achievement__is_hidden=False
+        )
         .select_related("achievement")
         .order_by("-progress")
+    )
+
+
+def hidden_achievements_locked_count(*, user: User) -> int:
+    """How many active hidden achievements the user has still to find."""
+    return (
+        Achievement.objects.filter(is_active=True, is_hidden=True)
+        .exclude(pk__in=achievements_for_user(user=user).values("achievement_id"))
+        .count()
     )
 
 
@@ -375,16 +426,36 @@ def achievements_unlocked_since(*, since: datetime) -> int:
 def achievements_to_unlock(
     *, user: User, metrics: Iterable[str]
 ) -> "list[AchievementWithProgress]":
-    """The active achievements of `metrics` the user has not unlocked, in order, each with the
-    user's `progress` on it (None before the first evaluation), in one query."""
-    return list(
+    """The active achievements of `metrics` with a level the user has still to reach, in
+    order, in one query. Each carries the user's `progress` (None before the first
+    evaluation), `held_level` (levels reached) and `held_unlocked_at` (first level's time)."""
+    candidates = (
         Achievement.objects.filter(is_active=True, metric__in=metrics)
         .annotate(
             held=FilteredRelation("user_achievements", condition=Q(user_achievements__user=user))
         )
-        .filter(held__unlocked_at__isnull=True)
-        .annotate(progress=F("held__progress"))
+        # Unlocked achievements without levels are done; tiered ones are sorted out below.
+        .filter(Q(held__unlocked_at__isnull=True) | ~Q(levels=[]))
+        .annotate(
+            progress=F("held__progress"),
+            held_level=F("held__level"),
+            held_unlocked_at=F("held__unlocked_at"),
+        )
     )
+    to_unlock: list[AchievementWithProgress] = []
+    for achievement in candidates:
+        achievement.held_level = levels_reached(
+            level=achievement.held_level, unlocked_at=achievement.held_unlocked_at
+        )
+        if achievement.held_level < len(achievement.tiers):
+            to_unlock.append(achievement)
+    return to_unlock
+
+
+def levels_reached(*, level: int | None, unlocked_at: datetime | None) -> int:
+    """An unlocked achievement has reached its first level at least (rows written without
+    a level, before levels or by a bulk load, count as one)."""
+    return max(level or 0, 1 if unlocked_at is not None else 0)
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:
@@ -394,8 +465,28 @@ def unlocked_achievement_ids(*, user: User) -> set[int]:
 # --- Streaks ---------------------------------------------------------------------------------
 
 
-def streak_for_user(*, user: User) -> Streak:
-    return Streak.objects.filter(user=user).first() or Streak(user=user)
+def streak_missed_days(*, last: date, day: date, skipped: date | None) -> int:
+    """The dates strictly between `last` and `day` the user lived without activity: a date
+    that a change of zone or day start skipped was never lived, so it is not missed."""
+    missed = (day - last).days - 1
+    if skipped is not None and last < skipped < day:
+        missed -= 1
+    return max(missed, 0)
+
+
+def streak_for_user(*, user: User, now: datetime | None = None) -> Streak:
+    """The user's streak as true at `now`: one that can no longer be extended (a missed date
+    that no freeze covers) reads 0, keeping its longest length. Not saved."""
+    streak = Streak.objects.filter(user=user).first() or Streak(user=user)
+    if streak.last_active_date is not None and streak.current_length:
+        day = user_day(user=user, now=now)
+        missed = streak_missed_days(
+            last=streak.last_active_date, day=day.date, skipped=day.skipped_date
+        )
+        # A freeze covers one missed date, used by the next active day.
+        if missed > (1 if streak.freezes_left else 0):
+            streak.current_length = 0
+    return streak
 
 
 def active_streak_count(*, today: date) -> int:
@@ -541,7 +632,7 @@ def home_stats() -> dict[str, Any]:
         "rankings_today": activity_count_since(kind=ActivityKind.RANKING_SUBMITTED, since=midnight),
         "active_streaks": active_streak_count(today=(now - timedelta(hours=12)).date()),
         "achievements_unlocked_today": achievements_unlocked_since(since=midnight),
-        "users_online": users_seen_since(minutes=5),
+        "users_online": users_online_count(),
         "top_products": [
             {
                 "product_id": meta.product_id,
@@ -566,9 +657,11 @@ def achievement_definitions_public() -> list[dict[str, Any]]:
             "name": a.name,
             "description": a.description,
             "icon": a.icon,
-            "points": a.points,
+            # With levels, the first level's: what it takes to unlock at all.
+            "points": a.tiers[0].points,
             "metric": a.metric,
-            "threshold": a.threshold,
+            "threshold": a.tiers[0].threshold,
+            "levels": a.levels,
             "is_hidden": a.is_hidden,
             "unlocked_by": counts.get(a.pk, 0),
         }
@@ -582,12 +675,18 @@ def achievement_definitions_cached() -> list[dict[str, Any]]:
     )
 
 
+# What a hidden achievement shows until the viewer unlocks it: that it exists, nothing more.
 HIDDEN_MASK = {
+    "id": None,
+    "code": None,
     "name": "Hidden achievement",
     "description": "Keep playing to find out.",
     "icon": "❓",
+    "points": None,
     "metric": None,
     "threshold": None,
+    "levels": None,
+    "unlocked_by": None,
 }
 
 

@@ -1,8 +1,13 @@
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from gamification.models import ActivityLog, Streak, UserAchievement
-from gamification.selectors import LEADERBOARD_DEFAULT_LIMIT, LEADERBOARD_MAX, WINDOWS
+from gamification.selectors import (
+    LEADERBOARD_DEFAULT_LIMIT,
+    LEADERBOARD_MAX,
+    WINDOWS,
+    levels_reached,
+)
 
 
 class StreakSerializer(serializers.ModelSerializer):
@@ -19,32 +24,81 @@ class AchievementUnlockSerializer(serializers.Serializer):
     points = serializers.IntegerField()
 
 
+class NewAchievementSerializer(AchievementUnlockSerializer):
+    """One level reached (gamification.services.Unlock): `points` are the level's."""
+
+    level = serializers.IntegerField(source="level.number")
+    level_name = serializers.CharField(source="level.name")
+
+
+class LevelSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    threshold = serializers.IntegerField()
+    points = serializers.IntegerField()
+
+
 class AchievementDefinitionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    code = serializers.CharField()
+    """A hidden achievement the viewer has not unlocked shows as a placeholder: every field
+    that could identify it is null."""
+
+    id = serializers.IntegerField(allow_null=True)
+    code = serializers.CharField(allow_null=True)
     name = serializers.CharField()
     description = serializers.CharField()
     icon = serializers.CharField()
-    points = serializers.IntegerField()
+    points = serializers.IntegerField(allow_null=True)
     metric = serializers.CharField(allow_null=True)
     threshold = serializers.IntegerField(allow_null=True)
+    levels = LevelSerializer(many=True, allow_null=True)
     is_hidden = serializers.BooleanField()
-    unlocked_by = serializers.IntegerField()
+    unlocked_by = serializers.IntegerField(allow_null=True)
     unlocked = serializers.BooleanField()
 
 
 class UserAchievementSerializer(serializers.ModelSerializer):
+    """`progress` counts towards `threshold`, the next level's (the last one's once all are
+    reached); `next_level` is null then."""
+
     achievement = AchievementUnlockSerializer()
-    threshold = serializers.IntegerField(source="achievement.threshold")
+    level = serializers.SerializerMethodField()
+    levels = serializers.SerializerMethodField()
+    threshold = serializers.SerializerMethodField()
+    next_level = serializers.SerializerMethodField()
 
     class Meta:
         model = UserAchievement
-        fields = ["achievement", "progress", "threshold", "unlocked_at"]
+        fields = [
+            "achievement",
+            "progress",
+            "threshold",
+            "level",
+            "levels",
+            "next_level",
+            "unlocked_at",
+        ]
+
+    def get_level(self, held: UserAchievement) -> int:
+        return levels_reached(level=held.level, unlocked_at=held.unlocked_at)
+
+    def get_levels(self, held: UserAchievement) -> int:
+        return len(held.achievement.tiers)
+
+    def get_threshold(self, held: UserAchievement) -> int:
+        tiers = held.achievement.tiers
+        return tiers[min(self.get_level(held), len(tiers) - 1)].threshold
+
+    @extend_schema_field(LevelSerializer(allow_null=True))
+    def get_next_level(self, held: UserAchievement) -> dict | None:
+        tiers, level = held.achievement.tiers, self.get_level(held)
+        if level >= len(tiers):
+            return None
+        return LevelSerializer(tiers[level]).data
 
 
 class MyAchievementsSerializer(serializers.Serializer):
     unlocked = UserAchievementSerializer(many=True)
     in_progress = UserAchievementSerializer(many=True)
+    hidden_locked = serializers.IntegerField(help_text="Hidden achievements still to find.")
 
 
 class ActivitySerializer(serializers.ModelSerializer):

@@ -1,6 +1,6 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
-import zoneinfo
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -13,6 +13,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_day
+from accounts.services import user_day_settle
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
 from config.services import ActionRefused, fields_apply
@@ -22,6 +24,7 @@ from gamification.models import (
     Achievement,
     ActivityKind,
     ActivityLog,
+    Level,
     Metric,
     PageView,
     Streak,
@@ -35,7 +38,7 @@ from gamification.rules import (
     streak_bonus,
 )
 from gamification.selectors import WINDOWS
-from products.selectors import product_get, searches_for_user
+from products.selectors import product_get, searches_daily_distinct_count
 from realtime.events import LIVE_GROUP, event_send, user_group
 
 # The metrics a ranking submission can move.
@@ -48,13 +51,8 @@ SUBMISSION_METRICS = (
 
 
 def local_date_for(*, user: User, now: datetime | None = None) -> date:
-    """The calendar day it is (or was at `now`) in the user's own zone."""
-    now = now or timezone.now()
-    try:
-        zone = zoneinfo.ZoneInfo(user.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    return now.astimezone(zone).date()
+    """The user's date at `now`: their zone and day-start hour, a pending change once due."""
+    return user_day(user=user, now=now).date
 
 
 def points_award(
@@ -111,8 +109,19 @@ def points_changed_notify(*, user: User) -> None:
     """
     stale = [cache_key(CacheType.LEADERBOARD_POSITION, f"{w}:{user.pk}") for w in WINDOWS]
     transaction.on_commit(lambda: cache.delete_many(stale))
-    event_send(group=user_group(user.pk), event_type="points.updated", data={"points": user.points})
-    event_send(group=LIVE_GROUP, event_type="leaderboard.updated", data={})
+    user_id = user.pk
+    event_send(group=user_group(user_id), event_type="points.updated", data={"points": user.points})
+    event_send(
+        group=user_group(user_id),
+        event_type="leaderboard.position",
+        data=lambda: selectors.leaderboard_standing(user_id=user_id),
+    )
+    event_send(
+        group=LIVE_GROUP,
+        event_type="leaderboard.updated",
+        # Read when sent: a coalesced event carries the time of the latest change it stands for.
+        data=lambda: {"windows": list(WINDOWS), "version": int(time.time() * 1000)},
+    )
 
 
 def points_rebuild(*, user: User | None = None) -> int:
@@ -160,13 +169,14 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
         # Same day, or the user moved to a zone that is behind: nothing to count again.
         return StreakChange(streak=streak, first_today=False)
     change = StreakChange(streak=streak, first_today=True)
-    if last == local_date - timedelta(days=1) and streak.current_length > 0:
+    missed = (
+        None
+        if last is None
+        else selectors.streak_missed_days(last=last, day=local_date, skipped=user.skipped_date)
+    )
+    if missed == 0 and streak.current_length > 0:
         streak.current_length += 1
-    elif (
-        last == local_date - timedelta(days=2)
-        and streak.current_length > 0
-        and streak.freezes_left > 0
-    ):
+    elif missed == 1 and streak.current_length > 0 and streak.freezes_left > 0:
         streak.freezes_left -= 1
         streak.current_length += 1
         change.freeze_used = True
@@ -183,18 +193,22 @@ def streak_advance(*, user: User, local_date: date) -> StreakChange:
     return change
 
 
+def streak_event_data(*, streak: Streak) -> dict[str, Any]:
+    return {
+        "current_length": streak.current_length,
+        "longest_length": streak.longest_length,
+        "freezes_left": streak.freezes_left,
+        "last_active_date": streak.last_active_date.isoformat()
+        if streak.last_active_date
+        else None,
+    }
+
+
 def streak_notify(*, user: User, streak: Streak) -> None:
     event_send(
         group=user_group(user.pk),
         event_type="streak.updated",
-        data={
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "freezes_left": streak.freezes_left,
-            "last_active_date": streak.last_active_date.isoformat()
-            if streak.last_active_date
-            else None,
-        },
+        data=streak_event_data(streak=streak),
     )
 
 
@@ -206,9 +220,7 @@ def _metric_values(
     values = {metric: value for metric, value in (known or {}).items() if metric in metrics}
     missing = metrics - values.keys()
     if Metric.RANKINGS_SUBMITTED in missing:
-        values[Metric.RANKINGS_SUBMITTED] = selectors.activity_kind_count(
-            user=user, kind=ActivityKind.RANKING_SUBMITTED
-        )
+        values[Metric.RANKINGS_SUBMITTED] = selectors.rankings_submitted_count(user=user)
     if Metric.STREAK_DAYS in missing:
         streak = Streak.objects.filter(user=user).first()
         values[Metric.STREAK_DAYS] = streak.longest_length if streak else 0
@@ -217,15 +229,46 @@ def _metric_values(
             metric=Metric.CATEGORIES_RANKED, user=user
         )
     if Metric.SEARCHES_MADE in missing:
-        values[Metric.SEARCHES_MADE] = searches_for_user(user_id=user.pk).count()
+        rule = user_day(user=user).rule
+        values[Metric.SEARCHES_MADE] = searches_daily_distinct_count(
+            user_id=user.pk, zone=rule.zone, day_start_hour=rule.day_start_hour
+        )
     if Metric.POINTS in missing:
         values[Metric.POINTS] = user.points
     return values
 
 
+@dataclass(frozen=True)
+class Unlock:
+    """One level of an achievement reached: an achievement without levels has one."""
+
+    achievement: Achievement
+    level: Level
+
+    @property
+    def code(self) -> str:
+        return self.achievement.code
+
+    @property
+    def name(self) -> str:
+        return self.achievement.name
+
+    @property
+    def description(self) -> str:
+        return self.achievement.description
+
+    @property
+    def icon(self) -> str:
+        return self.achievement.icon
+
+    @property
+    def points(self) -> int:
+        return self.level.points
+
+
 @dataclass
 class Evaluation:
-    unlocked: list[Achievement] = field(default_factory=list)
+    unlocked: list[Unlock] = field(default_factory=list)
     points: int = 0
 
 
@@ -241,8 +284,9 @@ def _evaluate(
     """Progress and unlocks of the `achievements` of `metrics` given the user's metric `values`;
     the points achievements among `achievements` are checked again when unlocks paid points.
 
-    `achievements` come from `selectors.achievements_to_unlock`; the caller holds the user's
-    row lock (`_user_lock`).
+    Every level reached and not held yet is paid and announced once, in order; progress is
+    counted towards the next level. `achievements` come from `selectors.achievements_to_unlock`;
+    the caller holds the user's row lock (`_user_lock`).
     """
     result = Evaluation()
     entries: list[ActivityLog] = []
@@ -251,57 +295,61 @@ def _evaluate(
     while pending:
         unlocked_points = 0
         for achievement in pending:
+            tiers = achievement.tiers
             value = values[achievement.metric]
-            reached = value >= achievement.threshold
-            progress = min(value, achievement.threshold)
-            if not reached and achievement.progress == progress:
+            had = achievement.held_level
+            level = max(had, sum(1 for tier in tiers if value >= tier.threshold))
+            progress = min(value, tiers[min(level, len(tiers) - 1)].threshold)
+            if level == had and achievement.progress == progress:
                 continue
-            achievement.progress = progress
+            achievement.progress, achievement.held_level = progress, level
+            if had == 0 and level:
+                achievement.held_unlocked_at = now
             held[achievement.pk] = UserAchievement(
                 user=user,
                 achievement=achievement,
                 progress=progress,
-                unlocked_at=now if reached else None,
+                level=level,
+                unlocked_at=achievement.held_unlocked_at,
                 updated_at=now,
             )
-            if not reached:
-                continue
-            result.unlocked.append(achievement)
-            if achievement.points:
-                entries.append(
-                    ActivityLog(
-                        user=user,
-                        kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
-                        points=achievement.points,
-                        local_date=local_date_for(user=user, now=now),
-                        data={"achievement": achievement.code},
-                        created_at=now,
+            for tier in tiers[had:level]:
+                unlock = Unlock(achievement=achievement, level=tier)
+                result.unlocked.append(unlock)
+                if tier.points:
+                    entries.append(
+                        ActivityLog(
+                            user=user,
+                            kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
+                            points=tier.points,
+                            local_date=local_date_for(user=user, now=now),
+                            data={"achievement": achievement.code, "level": tier.number},
+                            created_at=now,
+                        )
                     )
-                )
-                unlocked_points += achievement.points
-            if notify:
-                event_send(
-                    group=user_group(user.pk),
-                    event_type="achievement.unlocked",
-                    data=achievement_event_data(achievement=achievement),
-                )
+                    unlocked_points += tier.points
+                if notify:
+                    event_send(
+                        group=user_group(user.pk),
+                        event_type="achievement.unlocked",
+                        data=achievement_event_data(unlock=unlock),
+                    )
         result.points += unlocked_points
         # The unlocks' own points may reach a points achievement.
         pending = [
             a
             for a in achievements
-            if unlocked_points and a.metric == Metric.POINTS and a not in result.unlocked
+            if unlocked_points and a.metric == Metric.POINTS and a.held_level < len(a.tiers)
         ]
         if pending:
             values = {**values, Metric.POINTS: values[Metric.POINTS] + unlocked_points}
     if held:
-        # Only achievements not unlocked yet were evaluated, under the lock: an unlock is
-        # written once.
+        # Only levels not reached yet were evaluated, under the lock: each is written once.
         UserAchievement.objects.bulk_create(
             held.values(),
             update_conflicts=True,
             unique_fields=["user", "achievement"],
-            update_fields=["progress", "unlocked_at", "updated_at"],
+            update_fields=["progress", "level", "unlocked_at", "updated_at"],
         )
     if entries:
         _ledger_append(user=user, entries=entries)
@@ -320,11 +368,11 @@ def achievements_evaluate(
     metrics: Iterable[str],
     now: datetime | None = None,
     notify: bool = True,
-) -> list[Achievement]:
+) -> list[Unlock]:
     """Update progress on the achievements of `metrics`, unlocking (and paying) the ones reached.
 
-    Each unlock happens once: the user's row lock serializes evaluations and an unlocked time
-    is never cleared. Returns the achievements unlocked now.
+    Each level is reached once: the user's row lock serializes evaluations and a level
+    reached is never taken back. Returns the levels reached now.
     """
     with transaction.atomic():
         _user_lock(user=user)
@@ -364,7 +412,7 @@ def achievements_reevaluate(*, notify: bool = False) -> dict[str, int]:
 class SubmissionReward:
     points_awarded: int
     streak: Streak
-    new_achievements: list[Achievement]
+    new_achievements: list[Unlock]
 
 
 def submission_reward(
@@ -381,14 +429,16 @@ def submission_reward(
     concurrent submissions of one user count the daily cap one after the other; the caller
     has just replaced the user's rankings and knows how many categories they now cover.
     """
+    user_day_settle(user=user, now=now)
     local_date = local_date_for(user=user, now=now)
     achievements = selectors.achievements_to_unlock(user=user, metrics=SUBMISSION_METRICS)
     metrics = {a.metric for a in achievements}
     known: dict[str, int] = {Metric.CATEGORIES_RANKED: categories_ranked}
     if Metric.RANKINGS_SUBMITTED in metrics:
         # The daily cap and the metric in one query, before this submission's entry is written.
-        counts = selectors.submission_counts(user=user, local_date=local_date)
-        paid, known[Metric.RANKINGS_SUBMITTED] = counts.paid_today, counts.total + 1
+        counts = selectors.submission_counts(user=user, local_date=local_date, category=category)
+        paid = counts.paid_today
+        known[Metric.RANKINGS_SUBMITTED] = counts.submitted + (counts.category_today == 0)
     else:
         paid = selectors.paid_submissions_on(user=user, local_date=local_date)
     entries = [
@@ -434,13 +484,15 @@ def submission_reward(
     )
 
 
-def achievement_event_data(*, achievement: Achievement) -> dict[str, Any]:
+def achievement_event_data(*, unlock: Unlock) -> dict[str, Any]:
     return {
-        "code": achievement.code,
-        "name": achievement.name,
-        "description": achievement.description,
-        "icon": achievement.icon,
-        "points": achievement.points,
+        "code": unlock.code,
+        "name": unlock.name,
+        "description": unlock.description,
+        "icon": unlock.icon,
+        "points": unlock.points,
+        "level": unlock.level.number,
+        "level_name": unlock.level.name,
     }
 
 
@@ -592,13 +644,7 @@ def _streak_repaired(
     event_send(
         group=user_group(streak.user_id),
         event_type="streak.updated",
-        data={
-            "current_length": streak.current_length,
-            "longest_length": streak.longest_length,
-            "last_active_date": streak.last_active_date.isoformat()
-            if streak.last_active_date
-            else None,
-        },
+        data=streak_event_data(streak=streak),
     )
 
 

@@ -101,6 +101,7 @@ class MeViewSet(viewsets.GenericViewSet):
         mine = {
             "unlocked": selectors.achievements_for_user(user=request_user(request)),
             "in_progress": selectors.achievements_in_progress(user=request_user(request)),
+            "hidden_locked": selectors.hidden_achievements_locked_count(user=request_user(request)),
         }
         return Response(MyAchievementsSerializer(mine).data)
 

@@ -1,10 +1,12 @@
 """Reads of the catalogue."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import TypedDict
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import TruncDate
 
 from config.db_router import replica_reads
 from products.models import Product, ProductMetadata, UserProductSearch
@@ -73,6 +75,23 @@ def products_most_viewed(*, limit: int = 10) -> QuerySet[ProductMetadata]:
 def searches_for_user(*, user_id: int) -> QuerySet[UserProductSearch]:
     """A user's searches, newest first (index search_user_created)."""
     return UserProductSearch.objects.filter(user_id=user_id).order_by("-created_at")
+
+
+def searches_daily_distinct_count(*, user_id: int, zone: tzinfo, day_start_hour: int) -> int:
+    """The searches-made metric: each query counts once per day of the user's (in `zone`,
+    days starting at `day_start_hour`), however often it is searched that day."""
+    moment: F | ExpressionWrapper[CombinedExpression] = F("created_at")
+    if day_start_hour:
+        moment = ExpressionWrapper(
+            F("created_at") - timedelta(hours=day_start_hour), output_field=DateTimeField()
+        )
+    return (
+        UserProductSearch.objects.filter(user_id=user_id)
+        .annotate(day=TruncDate(moment, tzinfo=zone))
+        .values("query", "day")
+        .distinct()
+        .count()
+    )
 
 
 @replica_reads()

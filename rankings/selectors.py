@@ -3,6 +3,7 @@
 Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
 """
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, TypedDict
 
@@ -60,6 +61,32 @@ def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
         "product_id": product_id,
         **_stats(rankers=rankers, score=score, first_places=row["first_places"]),
     }
+
+
+def ranking_stats_for_products(*, product_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """`ranking_stats_for_product` of a few products in one query (ranking_product_pos)."""
+    ids = sorted(set(product_ids))
+    rows = {
+        row["product_id"]: row
+        for row in ProductRanking.objects.filter(product_id__in=ids)
+        .values("product_id")
+        .annotate(
+            rankers=Count("position"),
+            positions=Sum("position"),
+            first_places=Count("position", filter=Q(position=1)),
+        )
+    }
+    stats = []
+    for product_id in ids:
+        row = rows.get(product_id, {"rankers": 0, "positions": 0, "first_places": 0})
+        score = (MAX_RANKED_PRODUCTS + 1) * row["rankers"] - (row["positions"] or 0)
+        stats.append(
+            {
+                "product_id": product_id,
+                **_stats(rankers=row["rankers"], score=score, first_places=row["first_places"]),
+            }
+        )
+    return stats
 
 
 @replica_reads()

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from gamification.serializers import AchievementUnlockSerializer, StreakSerializer
+from gamification.serializers import NewAchievementSerializer, StreakSerializer
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking
 
 BIGINT_MAX = 2**63 - 1
@@ -44,7 +44,7 @@ class RankingResultSerializer(serializers.Serializer):
     rankings = RankingSerializer(many=True)
     points_awarded = serializers.IntegerField()
     streak = StreakSerializer()
-    new_achievements = AchievementUnlockSerializer(many=True)
+    new_achievements = NewAchievementSerializer(many=True)
 
 
 class CategoryQuerySerializer(serializers.Serializer):

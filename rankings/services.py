@@ -8,11 +8,12 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import User
-from gamification.models import Achievement, Streak
-from gamification.services import submission_reward
+from gamification.models import Streak
+from gamification.services import Unlock, submission_reward
 from products.models import Product
 from products.services import product_ranking_counts_reset, product_ranking_counts_update
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
+from rankings.selectors import ranking_stats_for_products
 from realtime.events import LIVE_GROUP, event_send
 
 
@@ -25,7 +26,7 @@ class RankingResult:
     rankings: list[ProductRanking]
     points_awarded: int
     streak: Streak
-    new_achievements: list[Achievement]
+    new_achievements: list[Unlock]
 
 
 def ranking_validate(*, category: str, product_ids: list[int]) -> list[Product]:
@@ -94,6 +95,15 @@ def ranking_submit(
                     "product_ids": product_ids,
                 },
             )
+        changed = set(product_ids) | previous_ids
+        event_send(
+            group=LIVE_GROUP,
+            event_type="stats.updated",
+            data=lambda: {
+                "category": category,
+                "products": ranking_stats_for_products(product_ids=changed),
+            },
+        )
         # Last: other users' submissions wait on these rows' locks until this one commits.
         product_ranking_counts_update(
             added=set(product_ids) - previous_ids, removed=previous_ids - set(product_ids)

@@ -3,12 +3,16 @@
 # Pinned: channels==4.3.2 (overrides AsyncConsumer.dispatch; requirements.txt).
 import json
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from realtime import presence
@@ -19,6 +23,7 @@ from realtime.streams import event_id_order, stream_since
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 1024 * 1024
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401
 
@@ -36,6 +41,19 @@ class EventConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     accepted = False
     held: list[tuple[str, str | None]] | None = None
+    wire_write: Callable[[bytes], bool] | None = None
+    closing = False
+    window_start = 0.0
+    window_frames = 0
+    window_errors = 0
+
+    async def __call__(self, scope, receive, send):
+        # However the consumer ends (closed, failed, or cancelled by the server after the
+        # client left), it leaves its group and the open-socket count.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
 
     async def dispatch(self, message):
         # These handlers never touch the database: skip Channels' close_old_connections
@@ -72,6 +90,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.accepted = True
         if last_event_id is not None:
             await self.replay(last_event_id)
+        # From here on the hub may write its frames straight to the server's transport.
+        self.wire_write = self.scope.get("extensions", {}).get("rankly.wire_write")
 
     def last_event_id(self) -> str | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
@@ -110,11 +130,24 @@ class EventConsumer(AsyncWebsocketConsumer):
         return newest is not None and event_id is not None and event_id_order(event_id) <= newest
 
     async def disconnect(self, code: int) -> None:
+        self.release()
+
+    def release(self) -> None:
+        self.wire_write = None
         if self.group is None:
             return
         group, self.group = self.group, None
         presence.socket_closed()
-        await hub_for_loop().leave(group=group, socket=self, user_id=self.user_id)
+        hub_for_loop().leave(group=group, socket=self, user_id=self.user_id)
+
+    async def revoke_if_matching(self, message: dict[str, Any]) -> None:
+        """Close with 4401 if this socket's sign-in is among those revoked."""
+        if self.closing or not self.signed_in_with(message):
+            return
+        await self.close_with(CLOSE_UNAUTHORIZED)
+
+    def signed_in_with(self, message: dict[str, Any]) -> bool:
+        return False
 
     async def deliver_frame(self, frame: str, event_id: str | None) -> None:
         if self.held is not None:
@@ -125,16 +158,32 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self.base_send({"type": "websocket.send", "text": frame})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.closing:
+            return
+        now = time.monotonic()
+        if now - self.window_start >= 1.0:
+            self.window_start, self.window_frames, self.window_errors = now, 0, 0
+        self.window_frames += 1
+        if self.window_frames > settings.REALTIME_MAX_FRAMES_PER_SECOND:
+            await self.close_with(CLOSE_POLICY_VIOLATION)
+            return
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+            await self.close_with(CLOSE_MESSAGE_TOO_BIG)
             return
         if text_data is None:
+            try:
+                (bytes_data or b"").decode()
+            except UnicodeDecodeError:
+                await self.send_error("invalid_utf8", "Frames are UTF-8 JSON text.")
+                return
             await self.send_error("binary_frame", "Frames are JSON text.")
             return
         try:
             content = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting too deep for the decoder; ValueError covers numbers too
+            # long to convert.
             await self.send_error("malformed_frame", "Frames are JSON objects.")
             return
         if not isinstance(content, dict):
@@ -147,7 +196,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             return
         await self.send_error("unknown_type", "Unknown frame type; the only one is ping.")
 
+    async def close_with(self, code: int) -> None:
+        self.closing = True
+        self.wire_write = None
+        await self.close(code=code)
+
     async def send_error(self, code: str, detail: str) -> None:
+        # A client cannot make the server write more than a few error frames a second.
+        self.window_errors += 1
+        if self.window_errors > settings.REALTIME_ERROR_FRAMES_PER_SECOND:
+            return
         frame = {
             "type": "error",
             "data": {"detail": detail, "code": code},
@@ -171,3 +229,13 @@ class MeConsumer(EventConsumer):
         if user is None or not user.is_authenticated:
             return None
         return user_group(user.pk), user.pk
+
+    def signed_in_with(self, message: dict[str, Any]) -> bool:
+        if message["everywhere"]:
+            return True
+        user_session_id = self.scope.get("user_session_id")
+        if user_session_id is not None:
+            return user_session_id in message["user_session_ids"]
+        session = self.scope.get("session")
+        # The cookie's key, known from the handshake: reading it touches no database.
+        return session is not None and session.session_key in message["session_keys"]

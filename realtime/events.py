@@ -1,10 +1,12 @@
-"""The one way Rankly's services tell connected clients what happened."""
+"""The one way Rankly's services tell connected clients what happened, and the one list of
+what they can tell: EVENTS, each type with its stream and the fields of its `data`."""
 
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db import transaction
@@ -16,23 +18,97 @@ from realtime.streams import stream_append
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "live"
-# Events that summarise state rather than report a change: one per interval is enough.
-COALESCED_EVENTS = frozenset({"leaderboard.updated"})
+
+Stream = Literal["live", "me"]
+# The endpoint of each stream.
+STREAM_PATHS: dict[Stream, str] = {"live": "/ws/live/", "me": "/ws/me/"}
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    stream: Stream
+    fields: tuple[str, ...]
+    description: str
+    # A summary of state rather than a change: one per interval is enough.
+    coalesced: bool = False
+
+
+EVENTS: dict[str, EventType] = {
+    event.name: event
+    for event in (
+        EventType(
+            "ranking.submitted",
+            "live",
+            ("display_name", "category", "product_ids"),
+            "someone submitted a ranking of a category (products best first)",
+        ),
+        EventType(
+            "stats.updated",
+            "live",
+            ("category", "products"),
+            "the Borda stats of the products a submission changed: "
+            "`[{product_id, score, rankers, average_position, first_place_votes}]`",
+        ),
+        EventType(
+            "leaderboard.updated",
+            "live",
+            ("windows", "version"),
+            "points moved on these boards (`all`, `week`): refetch them if `version` (the "
+            "change's time, ms since the epoch) is newer than yours; at most one a second",
+            coalesced=True,
+        ),
+        EventType(
+            "points.updated",
+            "me",
+            ("points",),
+            "your new points total",
+        ),
+        EventType(
+            "leaderboard.position",
+            "me",
+            ("window", "rank", "points", "total"),
+            "your new rank on the `all` board (`null` when you are not ranked) of `total` users",
+        ),
+        EventType(
+            "streak.updated",
+            "me",
+            ("current_length", "longest_length", "freezes_left", "last_active_date"),
+            "your streak moved (a submission, or an employee's repair)",
+        ),
+        EventType(
+            "achievement.unlocked",
+            "me",
+            ("code", "name", "description", "icon", "points"),
+            "you unlocked an achievement",
+        ),
+    )
+}
 
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def _deliver(group: str, event_type: str, data: dict[str, Any]) -> None:
-    message = {
-        "type": "event.deliver",
-        "group": group,
-        "event": event_type,
-        "data": data,
-        "ts": timezone.now().isoformat(),
-    }
+def group_stream(group: str) -> Stream:
+    return "live" if group == LIVE_GROUP else "me"
+
+
+class UndeclaredEvent(ValueError):
+    """An event type missing from EVENTS, or sent to a group of another stream."""
+
+
+def _deliver(
+    group: str, event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]
+) -> None:
     try:
+        message = {
+            "type": "event.deliver",
+            "group": group,
+            "event": event_type,
+            "data": data() if callable(data) else data,
+            "ts": timezone.now().isoformat(),
+        }
         event_id = stream_append(group=group, message=message)
         if event_id is not None:
             message["id"] = event_id
@@ -78,13 +154,25 @@ class Coalescer:
 _coalescer = Coalescer()
 
 
-def event_send(*, group: str, event_type: str, data: dict[str, Any]) -> None:
-    """Send `event_type` to a group's sockets once the current transaction commits."""
+def event_send(
+    *,
+    group: str,
+    event_type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+) -> None:
+    """Send `event_type` to a group's sockets once the current transaction commits.
+
+    `data` may be a function, called after the commit: for payloads read from the committed
+    state, outside the transaction's locks.
+    """
+    declared = EVENTS.get(event_type)
+    if declared is None or declared.stream != group_stream(group):
+        raise UndeclaredEvent(f"{event_type!r} is not a declared event of group {group!r}")
 
     def send() -> None:
         _deliver(group, event_type, data)
 
-    if event_type in COALESCED_EVENTS:
+    if declared.coalesced:
         transaction.on_commit(lambda: _coalescer.submit((group, event_type), send))
     else:
         transaction.on_commit(send)

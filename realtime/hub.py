@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
@@ -32,10 +32,35 @@ RETRY_MAX_SECONDS = 5.0
 MEMBERSHIP_REFRESH_SECONDS = 60.0
 PRESENCE_FLUSH_SECONDS = 2.0
 LAYER_TIMEOUT_SECONDS = 2.0
+# Sockets written per turn of the event loop during a fan-out, so the first frames leave
+# while the rest are written.
+FANOUT_CHUNK = 500
+
+
+# A layer message that closes the sockets of revoked sign-ins (realtime.revocation).
+REVOKE_TYPE = "sockets.revoke"
 
 
 class Socket(Protocol):
+    # Set while the socket can take a frame encoded for the wire (see wire_frame).
+    wire_write: Callable[[bytes], bool] | None
+
     async def deliver_frame(self, frame: str, event_id: str | None) -> None: ...
+
+    async def revoke_if_matching(self, message: dict[str, Any]) -> None: ...
+
+
+def wire_frame(text: str) -> bytes:
+    """A final, unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 1 << 16:
+        header = bytes((0x81, 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + length.to_bytes(8, "big")
+    return header + payload
 
 
 def frame_encode(message: dict[str, Any]) -> str:
@@ -59,6 +84,7 @@ class Hub:
         self._layer_down = False
         self._tasks: list[asyncio.Task] = []
         self._seen: set[int] = set()
+        self._pending: set[asyncio.Task] = set()
 
     # --- sockets ---------------------------------------------------------------------------
     async def join(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
@@ -70,7 +96,11 @@ class Hub:
         # Joined before the socket is told it is open, so no event after that is missed.
         await self._sync_groups_bounded()
 
-    async def leave(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
+    def leave(self, *, group: str, socket: Socket, user_id: int | None = None) -> None:
+        """Forget a socket now; the layer membership follows in the background.
+
+        Synchronous, so that a consumer being cancelled still leaves.
+        """
         sockets = self.members.get(group)
         if sockets is not None:
             sockets.discard(socket)
@@ -82,7 +112,10 @@ class Hub:
                 self.user_sockets[user_id] = left
             else:
                 self.user_sockets.pop(user_id, None)
-        await self._sync_groups_bounded()
+        if self.layer is not None and not self.loop.is_closed():
+            task = self.loop.create_task(self._sync_groups_bounded())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def user_seen(self, *, user_id: int) -> None:
         self._seen.add(user_id)
@@ -105,21 +138,42 @@ class Hub:
                 "realtime layer unavailable; %s delivered to this instance only",
                 message["event"],
             )
+            await self.dispatch(message)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "event.deliver":
             await self.fanout(message)
+        elif message.get("type") == REVOKE_TYPE:
+            await self.revoke(message)
+
+    async def revoke(self, message: dict[str, Any]) -> None:
+        for socket in list(self.members.get(message["group"], ())):
+            await socket.revoke_if_matching(message)
 
     async def fanout(self, message: dict[str, Any]) -> int:
-        """Write one event to this process's sockets of its group; returns how many."""
+        """Write one event to this process's sockets of its group; returns how many.
+
+        The frame is encoded once; a socket served by config.server takes it as wire bytes
+        in a plain call, the others (another ASGI server, a replay in progress) through ASGI.
+        Every FANOUT_CHUNK sockets the loop lets the transports write what they were given.
+        """
         sockets = self.members.get(message.get("group", ""))
         if not sockets:
             return 0
         frame = frame_encode(message)
+        wire = wire_frame(frame)
+        event_id = message.get("id")
         delivered = 0
-        for socket in list(sockets):
+        for index, socket in enumerate(list(sockets), start=1):
+            write = socket.wire_write
             try:
-                await socket.deliver_frame(frame, message.get("id"))
+                if write is None or not write(wire):
+                    await socket.deliver_frame(frame, event_id)
                 delivered += 1
             except Exception:
                 logger.debug("socket gone during fan-out", exc_info=True)
+            if not index % FANOUT_CHUNK:
+                await asyncio.sleep(0)
         return delivered
 
     # --- background tasks ------------------------------------------------------------------
@@ -132,9 +186,10 @@ class Hub:
             self._tasks.append(self.loop.create_task(self._refresh_loop()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._pending]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
 
     async def _sync_groups_bounded(self) -> None:
@@ -196,8 +251,7 @@ class Hub:
                 continue
             retry = RETRY_MIN_SECONDS
             self._layer_back()
-            if message.get("type") == "event.deliver":
-                await self.fanout(message)
+            await self.dispatch(message)
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -1,8 +1,10 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
+from django.utils import timezone as dj_timezone
 from rest_framework.test import APIClient
 
 from accounts.models import LoginCode, User, UserSession
@@ -344,20 +346,42 @@ def test_me_shows_the_profile(user, user_client):
     assert response.json()["points"] == 0
 
 
-def test_me_updates_display_name_timezone_and_opt_out(user, user_client):
+def test_me_updates_display_name_and_opt_out_and_schedules_the_zone(user, user_client):
     response = user_client.patch(
         ME_URL,
-        {"display_name": "Ada L.", "timezone": "Asia/Tokyo", "leaderboard_opt_out": True},
+        {
+            "display_name": "Ada L.",
+            "timezone": "Asia/Tokyo",
+            "day_start_hour": 3,
+            "leaderboard_opt_out": True,
+        },
         format="json",
     )
 
     assert response.status_code == 200
     user.refresh_from_db()
-    assert (user.display_name, user.timezone, user.leaderboard_opt_out) == (
-        "Ada L.",
-        "Asia/Tokyo",
-        True,
+    assert (user.display_name, user.leaderboard_opt_out) == ("Ada L.", True)
+    # The zone and day start wait for the end of the user's day: the next midnight in UTC.
+    midnight = (dj_timezone.now() + timedelta(days=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
     )
+    body = response.json()
+    assert (body["timezone"], body["day_start_hour"]) == ("UTC", 0)
+    assert body["pending_day"] == {
+        "timezone": "Asia/Tokyo",
+        "day_start_hour": 3,
+        "effective_at": midnight.isoformat().replace("+00:00", "Z"),
+    }
+    assert user.pending_from == midnight
+
+
+@pytest.mark.parametrize("hour", [-1, 5, "3am", None])
+def test_me_refuses_a_day_start_hour_outside_0_to_4(user, user_client, hour):
+    response = user_client.patch(ME_URL, {"day_start_hour": hour}, format="json")
+
+    assert_error(response, 400)
+    user.refresh_from_db()
+    assert user.pending_from is None
 
 
 def test_me_ignores_fields_a_user_may_not_change(user, user_client):

@@ -7,6 +7,14 @@ from django.db.migrations.executor import MigrationExecutor
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _latest_schema_afterwards():
+    """Later tests need every migration applied, also those after the targets here."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def _migrate(target: str):
     executor = MigrationExecutor(connection)
     executor.migrate([("accounts", target)])

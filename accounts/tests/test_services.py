@@ -1,5 +1,5 @@
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
@@ -206,10 +206,21 @@ def test_a_session_is_touched_at_most_once_a_minute():
 def test_user_update_changes_only_the_given_fields():
     user = UserFactory(display_name="Ada", timezone="UTC")
 
-    services.user_update(user=user, timezone="Europe/Berlin")
+    services.user_update(user=user, leaderboard_opt_out=True)
     user.refresh_from_db()
 
-    assert (user.display_name, user.timezone) == ("Ada", "Europe/Berlin")
+    assert (user.display_name, user.timezone, user.leaderboard_opt_out) == ("Ada", "UTC", True)
+
+
+def test_user_update_schedules_a_zone_change_instead_of_applying_it():
+    user = UserFactory(timezone="UTC")
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+    services.user_update(user=user, timezone="Europe/Berlin", now=noon)
+    user.refresh_from_db()
+
+    assert (user.timezone, user.pending_timezone) == ("UTC", "Europe/Berlin")
+    assert user.pending_from == datetime(2026, 6, 2, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

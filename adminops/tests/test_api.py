@@ -353,3 +353,28 @@ def test_points_and_exclusion_invalidate_the_leaderboards(
     assert response.status_code == 200
     assert [probe() for probe in probes] == [False, False]
     assert untouched()
+
+
+def test_employees_define_levels_and_bad_levels_are_refused(staff_client):
+    levels = [
+        {"name": "Bronze", "threshold": 3, "points": 5},
+        {"name": "Silver", "threshold": 9, "points": 15},
+    ]
+    body = {
+        "code": "tiered",
+        "name": "Tiered",
+        "description": "Levels.",
+        "metric": "searches_made",
+        "threshold": 3,
+        "points": 5,
+        "levels": levels,
+    }
+    created = staff_client.post("/api/admin/achievements/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert Achievement.objects.get(code="tiered").levels == levels
+
+    falling = {**body, "code": "falling", "levels": list(reversed(levels))}
+    refused = staff_client.post("/api/admin/achievements/", falling, format="json")
+    assert refused.status_code == 400
+    assert set(refused.json()) >= {"detail", "code"}
+    assert not Achievement.objects.filter(code="falling").exists()

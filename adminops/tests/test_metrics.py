@@ -6,6 +6,7 @@ from django.test import Client, override_settings
 from accounts.tests.factories import UserFactory
 from adminops.selectors import dashboard_alerts, dashboard_thresholds
 from config import ops_history
+from realtime import presence
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,11 @@ def test_metrics_endpoint_returns_the_snapshot(staff_client):
 
 
 @override_settings(OPS_SAMPLE_SECONDS=0)
-def test_dashboard_snapshot_shows_the_last_minutes_requests_and_errors(admin_client, staff_client):
+def test_dashboard_snapshot_shows_the_last_minutes_requests_and_errors(
+    admin_client, staff_client, staff_user
+):
+    # Online: seen by a socket (Redis presence) or, without Redis, by the session just used.
+    presence.users_seen(user_ids=[staff_user.pk])
     for _ in range(3):
         staff_client.get("/api/admin/caches/")
     staff_client.get("/api/admin/no-such-route/")

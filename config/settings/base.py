@@ -206,6 +206,14 @@ HTTP_CACHE_MAX_AGE = 60
 REALTIME_COALESCE_SECONDS = 1.0
 # Events are kept this long for clients that reconnect with ?last_event_id= (0 = off).
 REALTIME_REPLAY_SECONDS = 120
+# Per socket: frames a client may send in a second (a ping every 25 s needs one), frames it
+# may have waiting for the application, and bytes waiting for a client that does not read,
+# beyond the transport's own 64 KB; past any of them the socket is closed (1008, 1008, 1013).
+REALTIME_MAX_FRAMES_PER_SECOND = 20
+REALTIME_RECEIVE_QUEUE = 32
+REALTIME_SEND_BUFFER_BYTES = 256 * 1024
+# Error frames answered per socket per second; the rest of the bad frames get none.
+REALTIME_ERROR_FRAMES_PER_SECOND = 2
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
@@ -236,6 +244,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
         "config.openapi.hide_employee_operations",
+        "realtime.openapi.add_realtime_events",
     ],
 }
 # Development shows every operation to anyone; production describes /api/admin/ and /api/tools/

@@ -46,7 +46,7 @@ def test_web_serves_asgi_on_every_interface_with_ping_settings_and_no_proxy_head
 async def websocket_ping_then_oversize(port: int) -> tuple[dict, int]:
     """The pong to a ping, then the close code for a message over 1 MB."""
     url = f"ws://127.0.0.1:{port}/ws/live/"
-    async with websockets.connect(url, origin="http://127.0.0.1", max_size=None) as ws:
+    async with websockets.connect(url, origin=f"http://127.0.0.1:{port}", max_size=None) as ws:
         await ws.send(json.dumps({"type": "ping"}))
         pong = json.loads(await asyncio.wait_for(ws.recv(), 5))
         await ws.send("x" * (1024 * 1024 + 1))

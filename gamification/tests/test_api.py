@@ -1,12 +1,16 @@
-from datetime import date
+import json
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from config.redis import redis_call
 from gamification import services
 from gamification.models import Achievement, ActivityKind, PageView, UserAchievement
+from gamification.tests.factories import StreakFactory
 from products.tests.factories import ProductFactory
+from realtime import presence
 
 pytestmark = pytest.mark.django_db
 
@@ -109,24 +113,43 @@ def test_position_of_the_signed_in_user(user_client, user):
 def test_home_stats_are_public(api_client, user_client, user):
     products = [ProductFactory(category="phones") for _ in range(3)]
     submit(user_client, products[:2])
+    # Online: seen by a socket (Redis presence) or, without Redis, by the session just used.
+    redis_call(lambda client: client.delete(presence.presence_key()), default=None)
+    presence.users_seen(user_ids=[user.pk])
     body = api_client.get(BASE + "home-stats/").json()
     assert body["users"] == 1
     assert body["products"] == 3
     assert body["rankings_today"] == 1
     assert body["active_streaks"] == 1
     assert body["achievements_unlocked_today"] == 1
-    assert body["users_online"] == 1  # the signed-in client was just seen
+    assert body["users_online"] == 1
     assert {p["product_id"] for p in body["top_products"]} == {products[0].pk, products[1].pk}
 
 
 def test_achievements_are_public_and_hidden_ones_masked(api_client):
     body = api_client.get(BASE + "achievements/").json()
     hidden = Achievement.objects.get(is_hidden=True)
-    listed = {a["code"]: a for a in body}
     assert len(body) == Achievement.objects.filter(is_active=True).count()
-    assert listed[hidden.code]["name"] != hidden.name
-    assert listed[hidden.code]["description"] != hidden.description
-    assert listed["first-ranking"]["name"] == "First Ranking"
+    [masked] = [a for a in body if a["is_hidden"]]
+    assert hidden.code not in json.dumps(body) and hidden.name not in json.dumps(body)
+    assert (masked["id"], masked["code"], masked["points"], masked["threshold"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert {a["code"]: a for a in body}["first-ranking"]["name"] == "First Ranking"
+
+
+def test_my_achievements_count_a_hidden_one_in_progress_without_showing_it(user_client, user):
+    hidden = Achievement.objects.get(is_hidden=True)
+    UserAchievement.objects.create(user=user, achievement=hidden, progress=hidden.threshold - 1)
+    response = user_client.get(BASE + "me/achievements/")
+    body = response.json()
+    assert body["hidden_locked"] == 1
+    assert body["in_progress"] == []
+    assert hidden.code not in response.content.decode()
+    assert hidden.name not in response.content.decode()
 
 
 def test_hidden_achievement_shown_to_the_user_who_unlocked_it(user_client, user):
@@ -136,6 +159,7 @@ def test_hidden_achievement_shown_to_the_user_who_unlocked_it(user_client, user)
     )
     listed = {a["code"]: a for a in user_client.get(BASE + "achievements/").json()}
     assert listed[hidden.code]["name"] == hidden.name
+    assert listed[hidden.code]["points"] == hidden.points
     assert listed[hidden.code]["unlocked"] is True
 
 
@@ -166,6 +190,17 @@ def test_streak_of_a_new_user_is_empty(user_client):
     }
 
 
+def test_a_lapsed_streak_reads_zero_and_keeps_its_longest(user_client, user):
+    StreakFactory(
+        user=user,
+        current_length=3,
+        longest_length=3,
+        last_active_date=timezone.now().date() - timedelta(days=90),
+    )
+    streak = user_client.get(BASE + "me/streak/").json()
+    assert (streak["current_length"], streak["longest_length"]) == (0, 3)
+
+
 def test_activity_is_paginated(user_client, user):
     for _ in range(25):
         award(user, 1)
@@ -180,12 +215,15 @@ def test_my_pages_need_sign_in(api_client, path):
 
 def test_search_hook_unlocks_curious_through_the_products_api(user_client, user):
     ProductFactory(name="Phone")
-    for _ in range(10):
-        assert user_client.get("/api/products/", {"search": "phone"}).status_code == 200
+    # Ten different queries: one searched again the same day counts once.
+    for n in range(10):
+        assert user_client.get("/api/products/", {"search": f"phone {n}"}).status_code == 200
     held = UserAchievement.objects.get(user=user, achievement__code="curious")
     assert held.unlocked_at is not None
     user.refresh_from_db()
-    assert user.points == Achievement.objects.get(code="curious").points
+    # Five searches also reached the Scout's bronze level.
+    scout_bronze = Achievement.objects.get(code="scout").levels[0]["points"]
+    assert user.points == Achievement.objects.get(code="curious").points + scout_bronze
 
 
 # --- Page views ------------------------------------------------------------------------------
@@ -261,3 +299,51 @@ def test_schema_documents_leaderboard_and_home_stats_as_one_object_not_a_page(
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": f"#/components/schemas/{component}"}
     assert "page" not in {parameter["name"] for parameter in operation.get("parameters", [])}
+
+
+# --- Tiered achievements -----------------------------------------------------------------------
+
+
+def test_starter_set_has_tiered_achievements_listed_with_their_levels(api_client):
+    body = {a["code"]: a for a in api_client.get(BASE + "achievements/").json() if a["code"]}
+    tiered = {code for code, a in body.items() if len(a["levels"]) > 1}
+    assert tiered >= {"ranker", "streak-keeper", "scout"}
+    ranker = body["ranker"]
+    assert [level["name"] for level in ranker["levels"]] == ["Bronze", "Silver", "Gold"]
+    assert (ranker["threshold"], ranker["points"]) == (
+        ranker["levels"][0]["threshold"],
+        ranker["levels"][0]["points"],
+    )
+
+
+def test_my_achievements_show_the_level_reached_and_the_next(user_client, user):
+    scout = Achievement.objects.get(code="scout")
+    UserAchievement.objects.create(
+        user=user, achievement=scout, progress=7, level=1, unlocked_at=timezone.now()
+    )
+    [held] = [
+        a
+        for a in user_client.get(BASE + "me/achievements/").json()["unlocked"]
+        if a["achievement"]["code"] == "scout"
+    ]
+    assert (held["level"], held["levels"], held["progress"]) == (1, 3, 7)
+    assert held["next_level"] == scout.levels[1]
+    assert held["threshold"] == scout.levels[1]["threshold"]
+
+
+def test_a_hidden_tiered_achievement_hides_its_levels(api_client):
+    Achievement.objects.filter(code="scout").update(is_hidden=True)
+    body = api_client.get(BASE + "achievements/").json()
+    assert "scout" not in json.dumps(body) and "Scout" not in json.dumps(body)
+    assert all(a["levels"] is None for a in body if a["is_hidden"])
+
+
+def test_ranking_submission_names_the_level_reached(user_client, user):
+    products = [ProductFactory(category="phones") for _ in range(2)]
+    Achievement.objects.filter(code="first-ranking").update(
+        levels=[{"name": "Starter", "threshold": 1, "points": 10}]
+    )
+    new = submit(user_client, products)["new_achievements"]
+    assert [(a["code"], a["level"], a["level_name"]) for a in new] == [
+        ("first-ranking", 1, "Starter")
+    ]

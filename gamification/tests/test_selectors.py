@@ -1,5 +1,5 @@
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -9,7 +9,12 @@ from config.caching import WARMERS, CacheType, cache_stats
 from gamification import caching, selectors, services
 from gamification.models import Achievement, ActivityKind, Streak, UserAchievement
 from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
-from gamification.tests.factories import AchievementFactory, ActivityLogFactory, PageViewFactory
+from gamification.tests.factories import (
+    AchievementFactory,
+    ActivityLogFactory,
+    PageViewFactory,
+    StreakFactory,
+)
 from products.tests.factories import ProductFactory
 from rankings.caching import category_stats_cached
 
@@ -133,20 +138,43 @@ def test_leaderboard_cache_serves_a_stale_board_until_its_ttl():
 
 
 def test_hidden_achievement_masked_until_the_viewer_unlocks_it():
-    hidden = AchievementFactory(is_hidden=True, name="Secret", metric="searches_made", threshold=1)
+    Achievement.objects.filter(is_hidden=True).delete()
+    hidden = AchievementFactory(
+        is_hidden=True, name="Secret", metric="searches_made", threshold=1, points=40
+    )
     finder, other = UserFactory(), UserFactory()
     UserAchievement.objects.create(
         user=finder, achievement=hidden, progress=1, unlocked_at=timezone.now()
     )
 
     def seen_by(user):
-        return next(d for d in selectors.achievements_for_viewer(user=user) if d["id"] == hidden.pk)
+        return [d for d in selectors.achievements_for_viewer(user=user) if d["is_hidden"]]
 
-    assert seen_by(finder)["name"] == "Secret"
-    masked = seen_by(other)
-    assert masked["name"] != "Secret" and masked["description"] != hidden.description
-    assert masked["metric"] is None and masked["unlocked_by"] == 1
-    assert seen_by(None)["name"] != "Secret"
+    assert [(d["code"], d["name"], d["points"]) for d in seen_by(finder)] == [
+        (hidden.code, "Secret", 40)
+    ]
+    for viewer in (other, None):
+        [masked] = seen_by(viewer)
+        # Nothing that names, describes, sizes or counts it: only that it exists.
+        assert masked["id"] is None and masked["code"] is None
+        assert masked["name"] != "Secret" and masked["description"] != hidden.description
+        assert masked["points"] is None and masked["threshold"] is None
+        assert masked["metric"] is None and masked["unlocked_by"] is None
+
+
+def test_hidden_achievement_in_progress_is_counted_not_listed():
+    Achievement.objects.filter(is_hidden=True).delete()
+    user = UserFactory()
+    shown = AchievementFactory(threshold=10)
+    hidden = AchievementFactory(is_hidden=True, threshold=10)
+    AchievementFactory(is_hidden=True, threshold=10)
+    UserAchievement.objects.create(user=user, achievement=shown, progress=9)
+    UserAchievement.objects.create(user=user, achievement=hidden, progress=9)
+
+    assert [h.achievement for h in selectors.achievements_in_progress(user=user)] == [shown]
+    assert selectors.hidden_achievements_locked_count(user=user) == 2
+    UserAchievement.objects.filter(achievement=hidden).update(unlocked_at=timezone.now())
+    assert selectors.hidden_achievements_locked_count(user=user) == 1
 
 
 def test_achievements_split_into_unlocked_and_in_progress():
@@ -194,16 +222,17 @@ def test_paid_submissions_count_only_paid_ones_of_that_day():
     assert selectors.paid_submissions_on(user=user, local_date=day) == 1
 
 
-def test_submission_counts_give_the_days_paid_ones_and_all_submissions():
+def test_rankings_submitted_count_once_per_category_and_date():
     user = UserFactory()
     day = date(2026, 5, 1)
-    ActivityLogFactory(user=user, points=10, local_date=day)
-    ActivityLogFactory(user=user, points=0, local_date=day)
-    ActivityLogFactory(user=user, points=10, local_date=day - timedelta(days=1))
+    for category in ("phones", "phones", "phones", "laptops"):
+        ActivityLogFactory(user=user, points=10, local_date=day, data={"category": category})
+    ActivityLogFactory(user=user, local_date=day + timedelta(days=1), data={"category": "phones"})
     ActivityLogFactory(user=user, kind=ActivityKind.STREAK_BONUS, points=2, local_date=day)
-    ActivityLogFactory(points=10, local_date=day)
-    counts = selectors.submission_counts(user=user, local_date=day)
-    assert (counts.paid_today, counts.total) == (1, 3)
+    ActivityLogFactory(points=10, local_date=day, data={"category": "tablets"})
+    assert selectors.rankings_submitted_count(user=user) == 3
+    counts = selectors.submission_counts(user=user, local_date=day, category="phones")
+    assert (counts.paid_today, counts.submitted, counts.category_today) == (4, 3, 3)
 
 
 def test_achievements_to_unlock_leave_out_unlocked_and_carry_progress():
@@ -430,8 +459,9 @@ def selector_calls(first_user: int, first_product: int) -> dict:
         "paid_submissions_on": lambda: selectors.paid_submissions_on(
             user=user, local_date=date.today()
         ),
+        "rankings_submitted_count": lambda: selectors.rankings_submitted_count(user=user),
         "submission_counts": lambda: selectors.submission_counts(
-            user=user, local_date=date.today()
+            user=user, local_date=date.today(), category="phones"
         ),
         "leaderboard_week": lambda: selectors.leaderboard_week(limit=10),
         "activity_count_since": lambda: selectors.activity_count_since(
@@ -464,6 +494,7 @@ SELECTOR_INDEXES = {
     "achievement_unlocks_since": "userach_unlocked",
     "activity_for_user": "activity_user_created",
     "paid_submissions_on": "activity_user_kind_day",
+    "rankings_submitted_count": "activity_user_kind_day",
     "submission_counts": "activity_user_kind_day",
     "leaderboard_week": "activity_created_user",
     "activity_count_since": "activity_kind_created",
@@ -547,3 +578,40 @@ def test_warmers_fill_every_game_cache_type():
         misses = cache_stats()[cache_type]["misses"]
         read()
         assert cache_stats()[cache_type]["misses"] == misses, f"{cache_type} was not warmed"
+
+
+# --- Streaks read true at read time ------------------------------------------------------------
+
+
+NOON_JUNE_10 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("last_active", "freezes", "reads"),
+    [
+        (date(2026, 6, 10), 0, 5),  # today
+        (date(2026, 6, 9), 0, 5),  # yesterday: today can still extend it
+        (date(2026, 6, 8), 1, 5),  # one missed date, covered by the freeze held
+        (date(2026, 6, 8), 0, 0),
+        (date(2026, 6, 7), 2, 0),  # a freeze covers one missed date, never two
+        (date(2026, 3, 1), 0, 0),  # months ago
+    ],
+)
+def test_streak_reads_zero_once_it_can_no_longer_be_extended(last_active, freezes, reads):
+    user = UserFactory(timezone="UTC")
+    StreakFactory(
+        user=user,
+        current_length=5,
+        longest_length=9,
+        last_active_date=last_active,
+        freezes_left=freezes,
+    )
+    streak = selectors.streak_for_user(user=user, now=NOON_JUNE_10)
+    assert (streak.current_length, streak.longest_length) == (reads, 9)
+
+
+def test_a_date_skipped_by_a_zone_change_is_not_a_missed_date():
+    user = UserFactory(timezone="Pacific/Kiritimati", skipped_date=date(2026, 6, 9))
+    StreakFactory(user=user, current_length=5, longest_length=5, last_active_date=date(2026, 6, 8))
+    streak = selectors.streak_for_user(user=user, now=datetime(2026, 6, 10, 0, 0, tzinfo=UTC))
+    assert streak.current_length == 5

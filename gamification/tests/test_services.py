@@ -2,13 +2,24 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import user_day_change
 from accounts.tests.factories import UserFactory
 from gamification import services
-from gamification.models import Achievement, ActivityKind, ActivityLog, Streak, UserAchievement
+from gamification.models import (
+    Achievement,
+    ActivityKind,
+    ActivityLog,
+    Streak,
+    UserAchievement,
+    validate_levels,
+)
 from gamification.tests.factories import AchievementFactory, ActivityLogFactory, StreakFactory
+from products.models import UserProductSearch
 from products.services import product_search_record
 from realtime.events import user_group
 
@@ -88,9 +99,11 @@ def test_points_award_pushes_points_and_leaderboard(events, django_capture_on_co
         services.points_award(
             user=user, kind=ActivityKind.ADJUSTMENT, points=3, local_date=date(2026, 1, 1)
         )
-    received = {(m["event"], str(m["data"])) for m in listen()}
-    assert ("points.updated", str({"points": 3})) in received
-    assert ("leaderboard.updated", "{}") in received
+    received = {m["event"]: m["data"] for m in listen()}
+    assert received["points.updated"] == {"points": 3}
+    assert received["leaderboard.position"] == {"window": "all", "rank": 1, "points": 3, "total": 1}
+    assert received["leaderboard.updated"]["windows"] == ["all", "week"]
+    assert received["leaderboard.updated"]["version"] > 0
 
 
 def test_points_rebuild_fixes_only_drifted_totals():
@@ -284,6 +297,65 @@ def test_fall_back_day_of_25_hours_is_one_local_day(no_achievements):
     assert third.streak.current_length == 2
 
 
+# --- Zone and day-start changes ---------------------------------------------------------------
+
+
+def test_a_zone_change_the_same_day_pays_no_date_twice(no_achievements):
+    user = UserFactory(timezone="UTC")
+    first = [reward(user, at("UTC", 2026, 5, 1, 9, minute)).points_awarded for minute in range(6)]
+    user_day_change(user=user, timezone_name="Pacific/Kiritimati", now=at("UTC", 2026, 5, 1, 9, 6))
+    again = [reward(user, at("UTC", 2026, 5, 1, 9, 10 + minute)) for minute in range(6)]
+
+    assert sum(first) == 52
+    assert [result.points_awarded for result in again] == [0] * 6
+    assert again[-1].streak.current_length == 1
+    # 1 May ends in UTC at 14:00 on 2 May in Kiritimati: the next date, paid once.
+    following = reward(user, at("UTC", 2026, 5, 2, 0, 0))
+    assert (following.points_awarded, following.streak.current_length) == (10 + 4, 2)
+
+
+def test_moving_east_across_25_hours_keeps_the_streak(no_achievements):
+    user = UserFactory(timezone="Pacific/Pago_Pago")
+    for day in (1, 2, 3):
+        reward(user, at("Pacific/Pago_Pago", 2026, 6, day, 20, 0))
+    user_day_change(
+        user=user,
+        timezone_name="Pacific/Kiritimati",
+        now=at("Pacific/Pago_Pago", 2026, 6, 3, 20, 5),
+    )
+    # 3 June ends in Pago Pago at 01:00 on 5 June in Kiritimati: 4 June never happens.
+    result = reward(user, at("Pacific/Kiritimati", 2026, 6, 5, 1, 30))
+
+    assert result.streak.current_length == 4
+    assert result.points_awarded == 10 + 8
+
+
+def test_moving_west_pays_nothing_more_for_a_date_lived_again(no_achievements):
+    user = UserFactory(timezone="Asia/Kolkata")
+    for minute in range(5):
+        reward(user, at("Asia/Kolkata", 2026, 6, 1, 9, minute))
+    user_day_change(
+        user=user, timezone_name="America/New_York", now=at("Asia/Kolkata", 2026, 6, 1, 9, 10)
+    )
+    # 1 June ends in Kolkata at 14:30 on 1 June in New York: the rest of 1 June is paid out.
+    again = reward(user, at("America/New_York", 2026, 6, 1, 15, 0))
+    following = reward(user, at("America/New_York", 2026, 6, 2, 0, 5))
+
+    assert (again.points_awarded, again.streak.current_length) == (0, 1)
+    assert (following.points_awarded, following.streak.current_length) == (10 + 4, 2)
+
+
+def test_a_later_day_start_keeps_the_small_hours_on_the_previous_date(no_achievements):
+    user = UserFactory(timezone="UTC", day_start_hour=3)
+    reward(user, at("UTC", 2026, 6, 1, 22, 0))
+    # 01:30 on 2 June belongs to 1 June for a day that starts at 03:00: no new day, no bonus.
+    small_hours = reward(user, at("UTC", 2026, 6, 2, 1, 30))
+    morning = reward(user, at("UTC", 2026, 6, 2, 3, 0))
+
+    assert (small_hours.points_awarded, small_hours.streak.current_length) == (10, 1)
+    assert (morning.points_awarded, morning.streak.current_length) == (10 + 4, 2)
+
+
 # --- Achievements ------------------------------------------------------------------------------
 
 
@@ -291,9 +363,8 @@ def test_achievement_unlocks_once_and_pays_once():
     user = UserFactory()
     Achievement.objects.update(is_active=False)
     first = AchievementFactory(metric="searches_made", threshold=2, points=15)
-    for _ in range(2):
-        product_search_record(user_id=user.pk, query="phone", result_count=1)
-    product_search_record(user_id=user.pk, query="phone", result_count=1)
+    for query in ("phone", "tablet", "laptop"):
+        product_search_record(user_id=user.pk, query=query, result_count=1)
     held = UserAchievement.objects.get(user=user, achievement=first)
     assert held.unlocked_at is not None
     user.refresh_from_db()
@@ -305,10 +376,193 @@ def test_progress_is_tracked_before_unlocking():
     user = UserFactory()
     Achievement.objects.update(is_active=False)
     achievement = AchievementFactory(metric="searches_made", threshold=10)
-    for _ in range(3):
-        product_search_record(user_id=user.pk, query="tv", result_count=0)
+    for query in ("tv", "radio", "camera"):
+        product_search_record(user_id=user.pk, query=query, result_count=0)
     held = UserAchievement.objects.get(user=user, achievement=achievement)
     assert (held.progress, held.unlocked_at) == (3, None)
+
+
+def test_a_query_searched_again_the_same_day_counts_once(no_achievements):
+    user = UserFactory(timezone="Asia/Kolkata", day_start_hour=2)
+    curious = AchievementFactory(metric="searches_made", threshold=3, points=10)
+    # 23:00 and 01:30 in Kolkata are one day for a day that starts at 02:00; 02:30 is the next.
+    for hour, minute in ((23, 0), (23, 5), (25, 30)):
+        searched = at("Asia/Kolkata", 2026, 6, 1, 0, 0) + timedelta(hours=hour, minutes=minute)
+        UserProductSearch.objects.create(user=user, query="tv", created_at=searched)
+    services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert UserAchievement.objects.get(user=user, achievement=curious).progress == 1
+
+    UserProductSearch.objects.create(
+        user=user, query="tv", created_at=at("Asia/Kolkata", 2026, 6, 2, 2, 30)
+    )
+    product_search_record(user_id=user.pk, query="Radio", result_count=0)
+    product_search_record(user_id=user.pk, query="radio ", result_count=0)
+    held = UserAchievement.objects.get(user=user, achievement=curious)
+    assert (held.progress, held.unlocked_at is not None) == (3, True)
+
+
+def test_replacing_a_categorys_ranking_the_same_day_advances_no_submission_count(no_achievements):
+    user = UserFactory(timezone="UTC")
+    seasoned = AchievementFactory(metric="rankings_submitted", threshold=3, points=25)
+    for minute in range(10):
+        reward(user, at("UTC", 2026, 6, 1, 9, minute))
+    assert UserAchievement.objects.get(user=user, achievement=seasoned).progress == 1
+
+    services.submission_reward(
+        user=user,
+        category="laptops",
+        product_ids=[2],
+        categories_ranked=2,
+        now=at("UTC", 2026, 6, 1, 10, 0),
+    )
+    result = reward(user, at("UTC", 2026, 6, 2, 9, 0))
+    assert [a.code for a in result.new_achievements] == [seasoned.code]
+
+
+def test_streak_days_count_the_longest_streak_reached():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    week = AchievementFactory(metric="streak_days", threshold=7, points=5)
+    StreakFactory(user=user, current_length=1, longest_length=7, last_active_date=date(2026, 6, 1))
+    unlocks = services.achievements_evaluate(user=user, metrics=["streak_days"])
+    assert [u.code for u in unlocks] == [week.code]
+
+
+# --- Tiered achievements -----------------------------------------------------------------------
+
+TIERS = [
+    {"name": "Bronze", "threshold": 2, "points": 10},
+    {"name": "Silver", "threshold": 4, "points": 20},
+    {"name": "Gold", "threshold": 6, "points": 40},
+]
+
+
+def submit_days(user, days: range) -> list[services.SubmissionReward]:
+    return [reward(user, at("UTC", 2026, 6, 1, 9, 0) + timedelta(days=day)) for day in days]
+
+
+def test_tiered_levels_unlock_in_order_each_paid_and_announced_once(
+    no_achievements, events, django_capture_on_commit_callbacks
+):
+    user = UserFactory(timezone="UTC")
+    tiered = AchievementFactory(metric="rankings_submitted", threshold=2, points=10, levels=TIERS)
+    listen = events(user_group(user.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        results = submit_days(user, range(7))
+
+    unlocked = [[(u.code, u.level.name, u.points) for u in r.new_achievements] for r in results]
+    assert unlocked == [
+        [],
+        [(tiered.code, "Bronze", 10)],
+        [],
+        [(tiered.code, "Silver", 20)],
+        [],
+        [(tiered.code, "Gold", 40)],
+        [],
+    ]
+    announced = [m["data"] for m in listen() if m["event"] == "achievement.unlocked"]
+    assert [(a["level"], a["level_name"], a["points"]) for a in announced] == [
+        (1, "Bronze", 10),
+        (2, "Silver", 20),
+        (3, "Gold", 40),
+    ]
+    held = UserAchievement.objects.get(user=user, achievement=tiered)
+    assert (held.level, held.progress) == (3, 6)
+    paid = ActivityLog.objects.filter(user=user, kind=ActivityKind.ACHIEVEMENT_UNLOCKED)
+    assert sorted(paid.values_list("data__level", "points")) == [(1, 10), (2, 20), (3, 40)]
+    user.refresh_from_db()
+    assert user.points == ledger_sum(user)
+
+
+def test_progress_counts_towards_the_next_level():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS)
+    for query in ("a", "b", "c"):
+        product_search_record(user_id=user.pk, query=query, result_count=0)
+    held = UserAchievement.objects.get(user=user, achievement=tiered)
+    assert (held.level, held.progress, held.unlocked_at is not None) == (1, 3, True)
+
+
+def test_levels_crossed_at_once_are_each_paid_in_order():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    for query in "abcde":
+        UserProductSearch.objects.create(user=user, query=query)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS)
+    unlocks = services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert [(u.code, u.level.number) for u in unlocks] == [(tiered.code, 1), (tiered.code, 2)]
+    user.refresh_from_db()
+    assert user.points == 30 == ledger_sum(user)
+
+
+# --- Re-evaluation -----------------------------------------------------------------------------
+
+
+def test_reevaluation_pays_what_is_newly_due_once_and_takes_nothing_away():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    for query in "abcde":
+        UserProductSearch.objects.create(user=user, query=query)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS[:1])
+    plain = AchievementFactory(metric="searches_made", threshold=5, points=7)
+    services.achievements_reevaluate()
+    user.refresh_from_db()
+    assert user.points == 10 + 7
+
+    # The rules change: a new level within reach, one out of reach, thresholds raised.
+    tiered.levels = [TIERS[0], TIERS[1], {"name": "Gold", "threshold": 50, "points": 40}]
+    tiered.save()
+    Achievement.objects.filter(pk=plain.pk).update(threshold=50)
+    first = services.achievements_reevaluate()
+    second = services.achievements_reevaluate()
+
+    assert first["achievements_unlocked"] == 1 and second["achievements_unlocked"] == 0
+    user.refresh_from_db()
+    assert user.points == 10 + 7 + 20 == ledger_sum(user)
+    held = {h.achievement_id: h for h in UserAchievement.objects.filter(user=user)}
+    assert (held[tiered.pk].level, held[tiered.pk].progress) == (2, 5)
+    assert held[plain.pk].unlocked_at is not None
+
+    # Raising a reached level's threshold takes back neither the level nor its points.
+    tiered.levels = [{"name": "Bronze", "threshold": 40, "points": 10}, *tiered.levels[1:]]
+    tiered.levels[1] = {"name": "Silver", "threshold": 45, "points": 20}
+    tiered.save()
+    services.achievements_reevaluate()
+    user.refresh_from_db()
+    assert user.points == 37 == ledger_sum(user)
+    assert UserAchievement.objects.get(user=user, achievement=tiered).level == 2
+
+
+def test_achievement_unlocked_before_levels_existed_counts_as_its_first_level():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    for query in "abcd":
+        UserProductSearch.objects.create(user=user, query=query)
+    tiered = AchievementFactory(metric="searches_made", threshold=2, points=10, levels=TIERS)
+    UserAchievement.objects.create(
+        user=user, achievement=tiered, progress=2, unlocked_at=timezone.now()
+    )
+    unlocks = services.achievements_evaluate(user=user, metrics=["searches_made"])
+    assert [u.level.number for u in unlocks] == [2]
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        {"name": "Bronze"},
+        [{"name": "Bronze", "threshold": 5}],
+        [{"name": "Bronze", "threshold": 5, "points": 1, "extra": 1}],
+        [{"name": "", "threshold": 5, "points": 1}],
+        [{"name": "Bronze", "threshold": "5", "points": 1}],
+        [{"name": "Bronze", "threshold": 5, "points": -1}],
+        [{"name": "Bronze", "threshold": 0, "points": 1}],
+        [{"name": "B", "threshold": 5, "points": 1}, {"name": "S", "threshold": 5, "points": 2}],
+    ],
+)
+def test_levels_must_be_named_whole_and_rising(levels):
+    with pytest.raises(ValidationError):
+        validate_levels(levels)
 
 
 def test_anonymous_search_evaluates_nothing():

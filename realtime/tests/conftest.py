@@ -15,6 +15,7 @@ from realtime import hub as hub_module
 from realtime.events import event_send
 
 ORIGIN = (b"origin", b"http://testserver")
+HOST = (b"host", b"testserver")
 
 
 @pytest_asyncio.fixture
@@ -35,7 +36,7 @@ async def realtime():
 
 
 async def socket_open(path: str, *, headers=(ORIGIN,)) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, path, headers=list(headers))
+    communicator = WebsocketCommunicator(application, path, headers=[HOST, *headers])
     connected, _ = await communicator.connect()
     assert connected
     return communicator

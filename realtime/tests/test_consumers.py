@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -135,9 +136,13 @@ async def test_ping_gets_pong():
         ({"text_data": '{"type": "subscribe"}'}, "unknown_type"),
         ({"text_data": '{"data": {}}'}, "unknown_type"),
         ({"bytes_data": b"\x00\x01"}, "binary_frame"),
+        ({"text_data": "[" * 3000 + "]" * 3000}, "malformed_frame"),
+        ({"text_data": '{"type": "ping", "n": ' + "9" * 5000 + "}"}, "malformed_frame"),
+        # A text frame that is not UTF-8 reaches the application as bytes (config/server.py).
+        ({"bytes_data": b'{"type": "\xff\xfe"}'}, "invalid_utf8"),
     ],
 )
-async def test_bad_frame_gets_error_frame_and_socket_stays_open(frame, code):
+async def test_bad_frame_gets_error_frame_and_socket_stays_open(frame, code, caplog):
     socket = await socket_open("/ws/live/")
 
     await socket.send_to(**frame)
@@ -148,6 +153,45 @@ async def test_bad_frame_gets_error_frame_and_socket_stays_open(frame, code):
     await socket.send_json_to({"type": "ping"})
     assert await socket.receive_json_from() == {"type": "pong"}
     await socket.disconnect()
+    assert not [r for r in caplog.records if r.exc_info or r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_error_frames_are_limited_per_second(settings):
+    settings.REALTIME_ERROR_FRAMES_PER_SECOND = 2
+    socket = await socket_open("/ws/live/")
+
+    for _ in range(6):
+        await socket.send_to(text_data="not json")
+
+    assert (await socket.receive_json_from())["type"] == "error"
+    assert (await socket.receive_json_from())["type"] == "error"
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_more_frames_in_a_second_than_allowed_close_the_socket_with_1008(settings):
+    settings.REALTIME_MAX_FRAMES_PER_SECOND = 3
+    socket = await socket_open("/ws/live/")
+
+    for _ in range(5):
+        await socket.send_json_to({"type": "ping"})
+
+    for _ in range(3):
+        assert await socket.receive_json_from() == {"type": "pong"}
+    await assert_closed_with(socket, 1008)
+
+
+async def test_a_consumer_cancelled_by_the_server_leaves_the_open_socket_count():
+    # daphne cancels an application that has not finished 10 s after its client left.
+    before = presence.open_socket_count()
+    socket = await socket_open("/ws/live/")
+    assert presence.open_socket_count() == before + 1
+
+    socket.future.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await socket.future
+
+    assert presence.open_socket_count() == before
 
 
 async def test_frame_over_one_megabyte_closes_with_1009():

@@ -1,6 +1,7 @@
 """Two daphne processes sharing PostgreSQL and Redis, started as the Procfile starts them."""
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -22,6 +23,7 @@ from config.tests.private_redis import free_port
 from gamification.models import Achievement
 from gamification.tests.factories import AchievementFactory
 from products.tests.factories import ProductFactory
+from realtime.events import EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -132,6 +134,10 @@ def ranking_post(port: int, token: str, body: dict) -> int:
         return response.status
 
 
+def events_of(stream: str) -> set[str]:
+    return {name for name, event in EVENTS.items() if event.stream == stream}
+
+
 async def frames_until(ws, wanted: set[str]) -> dict[str, dict]:
     """Frames by type until every wanted type has arrived."""
     seen: dict[str, dict] = {}
@@ -154,14 +160,17 @@ def test_a_ranking_submitted_on_one_instance_reaches_sockets_on_the_other(instan
     phones = [ProductFactory(category="phones").pk for _ in range(3)]
 
     async def scenario() -> None:
-        origin = {"origin": "http://127.0.0.1"}
         async with (
-            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
             websockets.connect(
-                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+                f"ws://127.0.0.1:{port_a}/ws/live/", origin=f"http://127.0.0.1:{port_a}"
+            ) as live_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}",
+                origin=f"http://127.0.0.1:{port_a}",
             ) as alice_a,
             websockets.connect(
-                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{bob.pk}", **origin
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{bob.pk}",
+                origin=f"http://127.0.0.1:{port_a}",
             ) as bob_a,
         ):
             status = await asyncio.to_thread(
@@ -172,12 +181,19 @@ def test_a_ranking_submitted_on_one_instance_reaches_sockets_on_the_other(instan
             )
             assert status == 201
 
-            live = await frames_until(live_a, {"ranking.submitted"})
+            # Every declared event is raised by this one submission.
+            live = await frames_until(live_a, events_of("live"))
             assert live["ranking.submitted"]["data"]["display_name"] == "Alice"
             assert live["ranking.submitted"]["data"]["product_ids"] == phones
-            mine = await frames_until(alice_a, {"achievement.unlocked", "points.updated"})
+            assert {p["product_id"] for p in live["stats.updated"]["data"]["products"]} == set(
+                phones
+            )
+            mine = await frames_until(alice_a, events_of("me"))
             assert mine["achievement.unlocked"]["data"]["code"] in first_codes
             assert mine["points.updated"]["data"]["points"] > 0
+            assert mine["leaderboard.position"]["data"]["rank"] == 1
+            for frame in [*live.values(), *mine.values()]:
+                assert set(frame["data"]) == set(EVENTS[frame["type"]].fields)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(bob_a.recv(), 0.5)
 
@@ -192,15 +208,20 @@ def test_events_raised_elsewhere_reach_sockets_on_every_instance(instances):
         UserSession.objects.create(user=user, token_hash=token_hash(f"token-{user.pk}"))
 
     async def scenario() -> None:
-        origin = {"origin": "http://127.0.0.1"}
         async with (
-            websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as live_a,
-            websockets.connect(f"ws://127.0.0.1:{port_b}/ws/live/", **origin) as live_b,
             websockets.connect(
-                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}", **origin
+                f"ws://127.0.0.1:{port_a}/ws/live/", origin=f"http://127.0.0.1:{port_a}"
+            ) as live_a,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_b}/ws/live/", origin=f"http://127.0.0.1:{port_b}"
+            ) as live_b,
+            websockets.connect(
+                f"ws://127.0.0.1:{port_a}/ws/me/?token=token-{alice.pk}",
+                origin=f"http://127.0.0.1:{port_a}",
             ) as alice_a,
             websockets.connect(
-                f"ws://127.0.0.1:{port_b}/ws/me/?token=token-{bob.pk}", **origin
+                f"ws://127.0.0.1:{port_b}/ws/me/?token=token-{bob.pk}",
+                origin=f"http://127.0.0.1:{port_b}",
             ) as bob_b,
         ):
             await asyncio.to_thread(
@@ -244,7 +265,7 @@ PUBLISH_EVERY_100_MS = (
     "from realtime.events import event_send\n"
     "for n in range(300):\n"
     "    with transaction.atomic():\n"
-    "        event_send(group='live', event_type='tick', data={'n': n})\n"
+    "        event_send(group='live', event_type='ranking.submitted', data={'n': n})\n"
     "    time.sleep(0.1)\n"
 )
 
@@ -265,7 +286,7 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
 
         async def scenario() -> None:
             url = f"ws://127.0.0.1:{web_port}/ws/live/"
-            async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+            async with websockets.connect(url, origin=f"http://127.0.0.1:{web_port}") as ws:
                 processes["redis"].terminate()
                 processes["redis"].wait(timeout=10)
                 await asyncio.sleep(1)
@@ -278,7 +299,7 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
                     stderr=subprocess.DEVNULL,
                 )
                 [frame] = await frames(ws, 1)
-                assert frame["type"] == "tick"
+                assert frame["type"] == "ranking.submitted"
 
         asyncio.run(asyncio.wait_for(scenario(), 40))
     finally:
@@ -293,24 +314,99 @@ def test_instance_gets_cross_instance_events_again_after_redis_restarts():
 
 def test_client_that_drops_from_one_instance_recovers_missed_events_on_the_other(instances):
     port_a, port_b = instances
-    origin = {"origin": "http://127.0.0.1"}
 
     async def scenario() -> None:
-        async with websockets.connect(f"ws://127.0.0.1:{port_a}/ws/live/", **origin) as ws:
-            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 0})])
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port_a}/ws/live/", origin=f"http://127.0.0.1:{port_a}"
+        ) as ws:
+            await asyncio.to_thread(
+                events_raise_elsewhere, [("live", "ranking.submitted", {"n": 0})]
+            )
             [seen] = await frames(ws, 1)
 
         await asyncio.to_thread(
-            events_raise_elsewhere, [("live", "tick", {"n": 1}), ("live", "tick", {"n": 2})]
+            events_raise_elsewhere,
+            [("live", "ranking.submitted", {"n": 1}), ("live", "ranking.submitted", {"n": 2})],
         )
         url = f"ws://127.0.0.1:{port_b}/ws/live/?last_event_id={seen['id']}"
-        async with websockets.connect(url, **origin) as ws:
+        async with websockets.connect(url, origin=f"http://127.0.0.1:{port_b}") as ws:
             replayed = await frames(ws, 2)
-            await asyncio.to_thread(events_raise_elsewhere, [("live", "tick", {"n": 3})])
+            await asyncio.to_thread(
+                events_raise_elsewhere, [("live", "ranking.submitted", {"n": 3})]
+            )
             [live] = await frames(ws, 1)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(ws.recv(), 0.5)
 
         assert [frame["data"]["n"] for frame in [*replayed, live]] == [1, 2, 3]
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_socket_that_does_not_read_is_closed_not_buffered_without_bound(instances):
+    port_a, _ = instances
+    sock = socket.socket()
+    # A small receive window, so what the client does not read stays in the server.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port_a))
+    sock.sendall(
+        (
+            f"GET /ws/live/ HTTP/1.1\r\nHost: 127.0.0.1:{port_a}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port_a}\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(4096)
+    assert received.startswith(b"HTTP/1.1 101")
+
+    code = (
+        "from django.db import transaction\n"
+        "from realtime.events import event_send\n"
+        "data = {'display_name': 'x' * 60000, 'category': 'c', 'product_ids': [1]}\n"
+        "for _ in range(200):\n"
+        "    with transaction.atomic():\n"
+        "        event_send(group='live', event_type='ranking.submitted', data=data)\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=service_env(),
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    sock.settimeout(5)
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+    sock.close()
+
+    # 200 events of 60 KB are 12 MB: the server gave up on this reader long before.
+    assert len(received) < 100 * 60_000
+
+
+def test_a_session_deleted_on_one_instance_closes_its_socket_on_the_other_within_a_second(
+    instances,
+):
+    port_a, port_b = instances
+    user = UserFactory()
+    revoked = UserSession.objects.create(user=user, token_hash=token_hash(f"a-{user.pk}"))
+    UserSession.objects.create(user=user, token_hash=token_hash(f"b-{user.pk}"))
+
+    async def scenario() -> None:
+        url = f"ws://127.0.0.1:{port_a}/ws/me/?token=a-{user.pk}"
+        async with websockets.connect(url, origin=f"http://127.0.0.1:{port_a}") as ws:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port_b}/api/customer/sessions/{revoked.pk}",
+                headers={"Authorization": f"Token b-{user.pk}"},
+                method="DELETE",
+            )
+            status = await asyncio.to_thread(lambda: urllib.request.urlopen(request).status)
+            assert status == 204
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 1)
+            assert closed.value.rcvd.code == 4401
 
     asyncio.run(asyncio.wait_for(scenario(), 60))

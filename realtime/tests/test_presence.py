@@ -5,7 +5,9 @@ from django.utils import timezone
 
 from accounts.models import UserSession
 from accounts.tests.factories import UserFactory
+from adminops.selectors import dashboard_snapshot
 from config.redis import redis_client
+from gamification.selectors import home_stats
 from realtime import presence
 
 
@@ -70,3 +72,13 @@ def test_users_online_falls_back_to_the_database_while_redis_is_down(settings):
     presence.users_seen(user_ids=[1, 2, 3])
 
     assert presence.users_online_count() == 1
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_home_stats_and_the_dashboard_read_the_users_online_across_instances(presence_key_clean):
+    # Three users with open sockets elsewhere, none with a session seen here lately.
+    presence.users_seen(user_ids=[UserFactory().pk for _ in range(3)])
+
+    assert home_stats()["users_online"] == 3
+    assert dashboard_snapshot()["online_users"] == 3

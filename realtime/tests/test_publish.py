@@ -8,6 +8,7 @@ import pytest
 from channels.layers import channel_layers
 
 from realtime import hub as hub_module
+from realtime.hub import wire_frame
 
 MESSAGE = {"type": "event.deliver", "group": "live", "event": "ranking.submitted", "data": {}}
 
@@ -51,3 +52,20 @@ def test_a_hung_layer_holds_no_request_and_costs_one_bounded_wait_per_cool_down(
     assert hub_module.messages_published()
     # The second event did not wait on the layer at all.
     assert time.monotonic() - started < hub_module.LAYER_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536])
+def test_wire_frame_is_one_final_unmasked_text_frame_of_the_payload(length):
+    text = "x" * length
+    frame = wire_frame(text)
+
+    first, second = frame[0], frame[1]
+    assert (first, second & 0x80) == (0x81, 0)
+    if length < 126:
+        header, declared = 2, second
+    elif length < 65536:
+        header, declared = 4, int.from_bytes(frame[2:4], "big")
+    else:
+        header, declared = 10, int.from_bytes(frame[2:10], "big")
+    assert declared == length
+    assert frame[header:] == text.encode()

@@ -417,7 +417,7 @@ class LiveSocket:
         self.connection = self._stack.enter_context(
             websocket_connect(
                 f"ws://127.0.0.1:{instance.port}/ws/live/",
-                origin="http://127.0.0.1",
+                origin=f"http://127.0.0.1:{instance.port}",
                 open_timeout=10,
                 max_size=None,
             )
