@@ -6,6 +6,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from config.redis import redis_call, redis_key
 
 REQUIRE_SERVICES = os.environ.get("RANKLY_REQUIRE_SERVICES") == "1"
 BROWSER_BINARIES = ("/usr/bin/chromium", "/usr/bin/chromedriver")
@@ -32,11 +33,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     pytest.skip(reason)
 
 
+def _clear_boards() -> None:
+    """The leaderboards' sorted sets live beside the cache's keys: a rolled-back test's
+    boards must not outlive its data."""
+
+    def drop(client) -> None:
+        doomed = list(client.scan_iter(match=redis_key("board:*"), count=1000))
+        if doomed:
+            client.delete(*doomed)
+
+    redis_call(drop, default=None)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
+    _clear_boards()
     yield
     cache.clear()
+    _clear_boards()
 
 
 @pytest.fixture

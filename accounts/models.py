@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone as dj_timezone
 
 # They render as a dot but are not one: "jane<U+2024>doe@" would pass for "jane.doe@".
@@ -117,6 +118,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         "the user, so missing it breaks no streak.",
     )
     points = models.BigIntegerField(default=0, help_text="Sum of the user's activity ledger.")
+    points_reached_at = models.DateTimeField(
+        default=dj_timezone.now,
+        # Rows written in bulk SQL (benchmarks, imports) get one too.
+        db_default=Now(),
+        help_text="When the points last changed: equal scores list who reached them first.",
+    )
     leaderboard_opt_out = models.BooleanField(default=False)
     leaderboard_excluded = models.BooleanField(
         default=False, help_text="Set by employees: keeps the user off every leaderboard."
@@ -133,11 +140,24 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         indexes = [
-            # gamification.selectors.leaderboard_position: counts users ahead without the table.
+            # The SQL leaderboard (gamification.selectors): pages, counts and neighbours in board
+            # order, never reading the table.
             models.Index(
-                fields=["-points", "id"],
+                fields=["-points", "points_reached_at", "id"],
                 name="user_leaderboard",
                 condition=models.Q(
+                    is_active=True,
+                    is_staff=False,
+                    leaderboard_opt_out=False,
+                    leaderboard_excluded=False,
+                ),
+            ),
+            # The SQL period boards leave these few users out of the ledger's totals without
+            # reading the table: the complement of user_leaderboard's predicate.
+            models.Index(
+                fields=["id"],
+                name="user_unranked",
+                condition=~models.Q(
                     is_active=True,
                     is_staff=False,
                     leaderboard_opt_out=False,

@@ -12,7 +12,7 @@ user (id users + 1) with `bench-staff-token`.
 
 import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import psycopg
 
@@ -216,9 +216,10 @@ STEPS: list[tuple[str, str]] = [
     (
         "points",
         """
-        UPDATE accounts_user AS usr SET points = ledger.total
-        FROM (SELECT user_id, sum(points) AS total FROM gamification_activitylog
-              GROUP BY user_id) AS ledger
+        UPDATE accounts_user AS usr SET points = ledger.total, points_reached_at = ledger.reached
+        FROM (SELECT user_id, sum(points) AS total,
+                  max(created_at) FILTER (WHERE points <> 0) AS reached
+              FROM gamification_activitylog GROUP BY user_id) AS ledger
         WHERE usr.id = ledger.user_id
         """,
     ),
@@ -298,8 +299,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--smoke", action="store_true", help="tiny data for a quick check")
+    parser.add_argument("--users", type=int, help=f"players (default {FULL.users:,})")
     args = parser.parse_args()
-    seed(database_url=args.database_url, scale=SMOKE if args.smoke else FULL)
+    scale = SMOKE if args.smoke else FULL
+    if args.users:
+        scale = replace(scale, users=args.users, token_users=min(scale.token_users, args.users))
+    seed(database_url=args.database_url, scale=scale)
 
 
 if __name__ == "__main__":

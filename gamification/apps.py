@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 def search_achievements_evaluate(sender: Any, *, user_id: int, **kwargs: Any) -> None:
@@ -16,8 +17,12 @@ class GamificationConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the cache warmers of leaderboards, home stats and achievements.
-        from gamification import selectors  # noqa: F401
+        from accounts.models import User
+        from gamification import caching  # noqa: F401
+        from gamification.receivers import user_deleted, user_saved
         from products.signals import product_searched
 
         # A search may unlock the searches-made achievement.
         product_searched.connect(search_achievements_evaluate, dispatch_uid="gamification.search")
+        post_save.connect(user_saved, sender=User, dispatch_uid="gamification.user_saved")
+        post_delete.connect(user_deleted, sender=User, dispatch_uid="gamification.user_deleted")

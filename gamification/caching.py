@@ -1,13 +1,15 @@
 """Cached reads of the game, kept rendered (see config.http_cache): a hit touches neither the
-database nor a serializer. Each may be stale up to its type's TTL."""
+database nor a serializer. Each may be stale up to its type's TTL; the leaderboards' are
+dropped at once when a user joins or leaves the boards."""
 
 from django.utils import timezone
 
 from accounts.models import User
 from config.caching import CacheType, cache_get_or_set, cache_warmer
 from config.http_cache import RenderedJSON, json_render
-from gamification import selectors
-from gamification.selectors import LEADERBOARD_DEFAULT_LIMIT, LEADERBOARD_MAX, WINDOWS, Window
+from gamification import selectors, services
+from gamification.boards import Window, period_of
+from gamification.selectors import AROUND_DEFAULT, LEADERBOARD_DEFAULT_LIMIT, LEADERBOARD_MAX
 from gamification.serializers import (
     AchievementDefinitionSerializer,
     HomeStatsSerializer,
@@ -16,34 +18,32 @@ from gamification.serializers import (
 )
 
 
-def leaderboard_cached(*, window: Window, limit: int) -> RenderedJSON:
-    """The board cut to `limit`. The top 100 is computed once per TTL, so every limit shows
-    the same board."""
+def leaderboard_cached(*, window: Window, offset: int, limit: int) -> RenderedJSON:
+    """A page of the current board of a window; a board Redis lost is rebuilt first."""
 
-    def top() -> dict:
-        return {
-            "window": window,
-            "generated_at": timezone.now(),
-            "entries": selectors.leaderboard(window=window, limit=LEADERBOARD_MAX),
-        }
+    def page() -> RenderedJSON:
+        services.leaderboard_ensure(window=window)
+        board = selectors.leaderboard_page(window=window, offset=offset, limit=limit)
+        return json_render(LeaderboardSerializer(board).data)
 
-    def cut() -> RenderedJSON:
-        board = cache_get_or_set(CacheType.LEADERBOARD, window, top)
-        return json_render(
-            LeaderboardSerializer({**board, "entries": board["entries"][:limit]}).data
-        )
-
-    return cache_get_or_set(CacheType.LEADERBOARD, f"{window}:{limit}", cut)
+    period = period_of(window=window, at=timezone.now())
+    return cache_get_or_set(CacheType.LEADERBOARD, f"{period.label}:{offset}:{limit}", page)
 
 
-def leaderboard_position_cached(*, user: User, window: Window) -> RenderedJSON:
-    """Dropped for a user whenever their points change (gamification.services)."""
+def leaderboard_position_cached(*, user: User, window: Window, around: int) -> RenderedJSON:
+    """Keyed by the user's own points: a user who scores reads a fresh position at once."""
+
+    def position() -> RenderedJSON:
+        services.leaderboard_ensure(window=window)
+        found = selectors.leaderboard_position(user=user, window=window, around=around)
+        return json_render(PositionSerializer(found).data)
+
+    period = period_of(window=window, at=timezone.now())
+    reached = user.points_reached_at.timestamp()
     return cache_get_or_set(
         CacheType.LEADERBOARD_POSITION,
-        f"{window}:{user.pk}",
-        lambda: json_render(
-            PositionSerializer(selectors.leaderboard_position(user=user, window=window)).data
-        ),
+        f"{period.label}:{user.pk}:{user.points}:{reached}:{around}",
+        position,
     )
 
 
@@ -70,17 +70,23 @@ def achievements_public_cached() -> RenderedJSON:
 
 @cache_warmer(CacheType.LEADERBOARD)
 def leaderboard_warm() -> int:
-    for window in WINDOWS:
-        leaderboard_cached(window=window, limit=LEADERBOARD_DEFAULT_LIMIT)
-    return len(WINDOWS)
+    windows = selectors.leaderboard_windows()
+    for window in windows:
+        leaderboard_cached(window=window, offset=0, limit=LEADERBOARD_DEFAULT_LIMIT)
+    return len(windows)
 
 
 @cache_warmer(CacheType.LEADERBOARD_POSITION)
 def leaderboard_position_warm() -> int:
     """Positions of the users on the visible board: the ones most likely to look."""
-    users = list(selectors.ranked_users().order_by("-points", "id")[:LEADERBOARD_MAX])
-    for user in users:
-        leaderboard_position_cached(user=user, window="all")
+    users = list(
+        selectors.ranked_users()
+        .filter(points__gt=0)
+        .order_by(*selectors.BOARD_ORDER)[:LEADERBOARD_MAX]
+    )
+    for window in selectors.leaderboard_windows()[:1]:
+        for user in users:
+            leaderboard_position_cached(user=user, window=window, around=AROUND_DEFAULT)
     return len(users)
 
 

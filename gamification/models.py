@@ -207,7 +207,7 @@ class ActivityLog(models.Model):
             models.Index(fields=["user", "-created_at"], name="activity_user_created"),
             # paid_submissions_on: a user's paid submissions on one local day (the daily cap).
             models.Index(fields=["user", "kind", "local_date"], name="activity_user_kind_day"),
-            # leaderboard_week: points per user over the last 7 days.
+            # The SQL period boards (leaderboard_page, day to month): points per user in a period.
             models.Index(fields=["created_at", "user", "points"], name="activity_created_user"),
             # home stats: submissions (or any kind) since a time.
             models.Index(fields=["kind", "created_at"], name="activity_kind_created"),

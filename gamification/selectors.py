@@ -3,34 +3,38 @@
 Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Avg,
-    BooleanField,
     CharField,
     Count,
     DurationField,
     ExpressionWrapper,
     F,
     FilteredRelation,
+    Max,
+    Min,
     Q,
     QuerySet,
     Sum,
     Value,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Concat, TruncDate, TruncWeek
+from django.db.models.functions import Cast, Concat, TruncDate, TruncSecond, TruncWeek
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_day
 from config.caching import CacheType, cache_get_or_set
 from config.db_router import replica_reads
+from gamification import boards
+from gamification.boards import WINDOWS, Period, Window, period_of, score_encode, score_points
 from gamification.models import (
     Achievement,
     ActivityKind,
@@ -49,13 +53,15 @@ class _Progress(TypedDict):
     held_unlocked_at: datetime | None
 
 
-class _Total(TypedDict):
+class _PeriodTotal(TypedDict):
     total: int
+    reached: datetime | None
 
 
-class _UserTotal(TypedDict):
+class _UserPeriodTotal(TypedDict):
     user_id: int
     total: int
+    reached: datetime | None
 
 
 class PathViews(TypedDict):
@@ -93,107 +99,204 @@ if TYPE_CHECKING:
 
     # An achievement with the user's progress on it (`achievements_to_unlock`).
     AchievementWithProgress = WithAnnotations[Achievement, _Progress]
+    # Points and the time they were reached per user in a period (`_period_totals`).
+    Totals = QuerySet[WithAnnotations[ActivityLog, _PeriodTotal], _UserPeriodTotal]
 
-Window = Literal["all", "week"]
-WINDOWS: tuple[Window, ...] = ("all", "week")
 LEADERBOARD_MAX = 100
 LEADERBOARD_DEFAULT_LIMIT = 10
-WEEK = timedelta(days=7)
+AROUND_MAX = 25
+AROUND_DEFAULT = 2
 
 # The leaderboard's population; the same predicate as the partial index user_leaderboard.
 RANKED = Q(is_active=True, is_staff=False, leaderboard_opt_out=False, leaderboard_excluded=False)
+# A board lists the ranked users with more than 0 points in its period, in this order.
+BOARD_ORDER = ("-points", "points_reached_at", "id")
+
+
+def leaderboard_windows() -> tuple[Window, ...]:
+    """The windows this deployment keeps (setting LEADERBOARD_WINDOWS), in a fixed order."""
+    return tuple(w for w in WINDOWS if w in settings.LEADERBOARD_WINDOWS)
+
+
+def user_is_ranked(*, user: User) -> bool:
+    return (
+        user.is_active
+        and not user.is_staff
+        and not user.leaderboard_opt_out
+        and not user.leaderboard_excluded
+    )
+
+
+def _public_names(user_ids: Iterable[int]) -> dict[int, str]:
+    """Each user's public name (`User.public_name`), never the e-mail address itself."""
+    # Only the columns public_name reads: a page of 100 builds its users twice as fast.
+    users = User.objects.filter(pk__in=list(user_ids)).only("id", "display_name", "handle")
+    return {user.pk: user.public_name for user in users}
 
 
 @dataclass(frozen=True)
-class Entry:
+class Standing:
+    """One user's score on a board, in board order: more points, then reached first, then id."""
+
     user_id: int
-    display_name: str
     points: int
+    reached_at: datetime | None = None
 
 
-def _display_name(*, display_name: str, handle: str) -> str:
-    # Never derived from the e-mail: the board is public.
-    return display_name or handle
-
-
-def _ranked(entries: list[Entry], *, first_rank: int, first_position: int) -> list[dict[str, Any]]:
-    """Competition ranks (1, 1, 3) for a run of entries that is contiguous in board order."""
-    ranked: list[dict[str, Any]] = []
-    for index, entry in enumerate(entries):
-        if index == 0:
+def _entries(
+    standings: list[Standing], *, first_rank: int, first_index: int
+) -> list[dict[str, Any]]:
+    """Competition ranks (1, 1, 3) for a run of standings contiguous in board order, the first
+    at 0-based place `first_index` with rank `first_rank`, each with its public name."""
+    names = _public_names(s.user_id for s in standings)
+    entries: list[dict[str, Any]] = []
+    for offset, standing in enumerate(standings):
+        if offset == 0:
             rank = first_rank
-        elif entry.points == entries[index - 1].points:
-            rank = ranked[-1]["rank"]
+        elif standing.points == standings[offset - 1].points:
+            rank = entries[-1]["rank"]
         else:
-            rank = first_position + index
-        ranked.append({"rank": rank, **entry.__dict__})
-    return ranked
+            rank = first_index + offset + 1
+        entries.append(
+            {
+                "rank": rank,
+                "user_id": standing.user_id,
+                "display_name": names.get(standing.user_id, ""),
+                "points": standing.points,
+            }
+        )
+    return entries
+
+
+def _percentile(*, at_or_below: int, total: int) -> float:
+    """The share of the board's players at or below a score, in per cent."""
+    return round(100 * at_or_below / total, 1) if total else 0.0
+
+
+# --- Leaderboards from Redis (gamification.boards), SQL while a board is not there ------------
+
+
+def leaderboard_page(
+    *,
+    window: Window,
+    offset: int = 0,
+    limit: int = LEADERBOARD_DEFAULT_LIMIT,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """`limit` entries of a board from place `offset` (0 = the top), with the board's size."""
+    period = period_of(window=window, at=now or timezone.now())
+    board = boards.board_page(period=period, offset=offset, limit=limit)
+    if board is not None:
+        standings = [Standing(user_id=pk, points=score_points(s)) for pk, s in board.members]
+        total, first_rank = board.total, board.first_rank
+    elif period.start is None:
+        standings, total, first_rank = _sql_page_all(offset=offset, limit=limit)
+    else:
+        standings, total, first_rank = _sql_page_period(period=period, offset=offset, limit=limit)
+    return {
+        "window": window,
+        "period_start": period.start,
+        "generated_at": timezone.now(),
+        "offset": offset,
+        "total": total,
+        "entries": _entries(standings, first_rank=first_rank, first_index=offset),
+    }
+
+
+def leaderboard_position(
+    *, user: User, window: Window, around: int = AROUND_DEFAULT, now: datetime | None = None
+) -> dict[str, Any]:
+    """A user's rank, points, the share of players at or below them and `around` neighbours
+    on each side (the user included); rank None when the user is not on the board."""
+    period = period_of(window=window, at=now or timezone.now())
+    found = boards.board_position(period=period, user_id=user.pk, around=around)
+    if found is not None:
+        total, rank, at_or_below = found.total, found.rank, found.at_or_below
+        points = score_points(found.score) if found.score is not None else None
+        run = [Standing(user_id=pk, points=score_points(s)) for pk, s in found.around.members]
+        first_rank = found.around.first_rank
+        first_index = (found.index or 0) - min(around, found.index or 0)
+    elif period.start is None:
+        total, rank, at_or_below, points, run, first_rank, first_index = _sql_position_all(
+            user=user, around=around
+        )
+    else:
+        total, rank, at_or_below, points, run, first_rank, first_index = _sql_position_period(
+            user=user, period=period, around=around
+        )
+    if rank is None:
+        points = (
+            user.points if period.start is None else _user_period_points(user=user, period=period)
+        )
+        return {
+            "window": window,
+            "rank": None,
+            "points": points,
+            "total": total,
+            "percentile": None,
+            "around": [],
+        }
+    return {
+        "window": window,
+        "rank": rank,
+        "points": points,
+        "total": total,
+        "percentile": _percentile(at_or_below=at_or_below, total=total),
+        "around": _entries(run, first_rank=first_rank, first_index=first_index),
+    }
+
+
+def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
+    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
+    found = leaderboard_position(user=User.objects.get(pk=user_id), window="all", around=0)
+    return {key: found[key] for key in ("window", "rank", "points", "total")}
+
+
+def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, float]]:
+    """Every ranked player's board score in a period, from the ledger, a batch at a time."""
+    if period.start is None:
+        last = 0
+        while True:
+            rows: list[tuple[int, int, datetime]] = list(
+                ranked_users()
+                .filter(points__gt=0, pk__gt=last)
+                .order_by("pk")
+                .values_list("pk", "points", "points_reached_at")[:batch]
+            )
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield {pk: score_encode(points=p, reached_at=at) for pk, p, at in rows}
+    bounds = User.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return
+    for low in range(bounds["low"], bounds["high"] + 1, batch):
+        totals = _period_totals(period=period, users=Q(user_id__gte=low, user_id__lt=low + batch))
+        yield {
+            row["user_id"]: score_encode(points=row["total"], reached_at=row["reached"])
+            for row in totals
+        }
+
+
+def leaderboard_user_score(*, user: User, period: Period) -> float | None:
+    """The user's board score in a period, None when they have no points there."""
+    if period.start is None:
+        if user.points <= 0:
+            return None
+        return score_encode(points=user.points, reached_at=user.points_reached_at)
+    row = _period_totals(period=period, users=Q(user_id=user.pk)).order_by("user_id").first()
+    return None if row is None else score_encode(points=row["total"], reached_at=row["reached"])
+
+
+# --- The SQL boards: every count and range walks an index, never a table -----------------------
 
 
 def ranked_users() -> QuerySet[User]:
     return User.objects.filter(RANKED)
 
 
-def leaderboard_all(*, limit: int) -> list[dict[str, Any]]:
-    """The top users by total points; ties list the lower user id first (index user_leaderboard)."""
-    rows = (
-        ranked_users()
-        .order_by("-points", "id")
-        .values_list("id", "display_name", "handle", "points")[:limit]
-    )
-    entries = [
-        Entry(user_id=pk, display_name=_display_name(display_name=name, handle=handle), points=p)
-        for pk, name, handle, p in rows
-    ]
-    return _ranked(entries, first_rank=1, first_position=1)
-
-
-def _week_totals(
-    *, since: datetime
-) -> "QuerySet[WithAnnotations[ActivityLog, _Total], _UserTotal]":
-    """Points per ranked user since a time, from the ledger (index activity_created_user)."""
-    return (
-        ActivityLog.objects.filter(created_at__gte=since)
-        .values("user_id")
-        .annotate(total=Sum("points"))
-        .filter(total__gt=0)
-    )
-
-
-def leaderboard_week(*, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
-    """The top users by points earned in the last 7 days (index activity_created_user)."""
-    since = (now or timezone.now()) - WEEK
-    totals = list(
-        _week_totals(since=since)
-        .filter(user__in=ranked_users())
-        .order_by("-total", "user_id")[:limit]
-    )
-    names = dict(
-        (pk, _display_name(display_name=name, handle=handle))
-        for pk, name, handle in User.objects.filter(
-            pk__in=[row["user_id"] for row in totals]
-        ).values_list("id", "display_name", "handle")
-    )
-    entries = [
-        Entry(user_id=row["user_id"], display_name=names[row["user_id"]], points=row["total"])
-        for row in totals
-    ]
-    return _ranked(entries, first_rank=1, first_position=1)
-
-
-def leaderboard(*, window: Window, limit: int, now: datetime | None = None) -> list[dict[str, Any]]:
-    if window == "week":
-        return leaderboard_week(limit=limit, now=now)
-    return leaderboard_all(limit=limit)
-
-
-def leaderboard_position(
-    *, user: User, window: Window, around: int = 2, now: datetime | None = None
-) -> dict[str, Any]:
-    """A user's rank, points, how many are ranked and the neighbours just above and below."""
-    if window == "week":
-        return _position_week(user=user, around=around, now=now)
-    return _position_all(user=user, around=around)
+def _board_all() -> QuerySet[User]:
+    return ranked_users().filter(points__gt=0)
 
 
 def _count_in_board_order(users: QuerySet[User]) -> int:
@@ -203,7 +306,7 @@ def _count_in_board_order(users: QuerySet[User]) -> int:
     share of the board is counted, where a bare COUNT(*) falls back to reading the whole table
     once more than about a third of the users match.
     """
-    sql, params = users.order_by("-points", "id").values("id").query.sql_with_params()
+    sql, params = users.order_by(*BOARD_ORDER).values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
         count: int = cursor.fetchone()[0]
@@ -213,105 +316,139 @@ def _count_in_board_order(users: QuerySet[User]) -> int:
 def leaderboard_total() -> int:
     """How many users the `all` board ranks (cached: one walk of the index per TTL)."""
     return cache_get_or_set(
-        CacheType.LEADERBOARD, "total", lambda: _count_in_board_order(ranked_users())
+        CacheType.LEADERBOARD, "total", lambda: _count_in_board_order(_board_all())
     )
 
 
 def leaderboard_rank(*, points: int) -> int:
     """The competition rank of a score on the `all` board: 1 + users with more points."""
-    return _count_in_board_order(ranked_users().filter(points__gt=points)) + 1
+    return _count_in_board_order(_board_all().filter(points__gt=points)) + 1
 
 
-def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
-    """A user's rank on the `all` board (None when not ranked), points and the board's size."""
-    points, ranked = (
-        User.objects.filter(pk=user_id)
-        .annotate(ranked=ExpressionWrapper(RANKED, output_field=BooleanField()))
-        .values_list("points", "ranked")
-        .get()
-    )
-    total = leaderboard_total()
-    if not ranked:
-        return {"window": "all", "rank": None, "points": points, "total": total}
-    rank = leaderboard_rank(points=points)
-    return {"window": "all", "rank": rank, "points": points, "total": max(total, rank)}
-
-
-def _position_all(*, user: User, around: int) -> dict[str, Any]:
-    board = ranked_users()
-    me = board.filter(pk=user.pk).values_list("points", flat=True).first()
-    points = user.points if me is None else me
-    total = leaderboard_total()
-    if me is None:
-        return {"rank": None, "points": points, "total": total, "around": []}
-    rank = leaderboard_rank(points=points)
-    columns = ("id", "display_name", "handle", "points")
-    # Each neighbour query is an index range next to the user's own entry: a tie first, then
-    # the next scores, so none walks the board from one end.
-    above = list(
-        board.filter(points=points, id__lt=user.pk).order_by("-id").values_list(*columns)[:around]
-    )
-    above += (
-        board.filter(points__gt=points)
-        .order_by("points", "-id")
-        .values_list(*columns)[: around - len(above)]
-    )
-    below = list(
-        board.filter(points=points, id__gt=user.pk).order_by("id").values_list(*columns)[:around]
-    )
-    below += (
-        board.filter(points__lt=points)
-        .order_by("-points", "id")
-        .values_list(*columns)[: around - len(below)]
-    )
-    run = [*reversed(above), (user.pk, user.display_name, user.handle, points), *below]
-    first_id, first_points = run[0][0], run[0][3]
-    # Only the few users between the first neighbour's score and ours are counted again.
-    first_rank = rank - board.filter(points__gt=points, points__lte=first_points).count()
-    tied_before = board.filter(points=first_points, id__lt=first_id).count()
-    entries = [
-        Entry(user_id=pk, display_name=_display_name(display_name=name, handle=handle), points=p)
-        for pk, name, handle, p in run
-    ]
-    return {
-        "rank": rank,
-        # The board may have grown since the cached total; never show a rank past the end.
-        "total": max(total, rank),
-        "points": points,
-        "around": _ranked(entries, first_rank=first_rank, first_position=first_rank + tied_before),
-    }
-
-
-def _position_week(*, user: User, around: int, now: datetime | None) -> dict[str, Any]:
-    since = (now or timezone.now()) - WEEK
-    totals = list(
-        _week_totals(since=since)
-        .filter(user__in=ranked_users())
-        .order_by("-total", "user_id")
-        .values_list("user_id", "total")
-    )
-    index = next((i for i, (pk, _) in enumerate(totals) if pk == user.pk), None)
-    mine = (
-        ActivityLog.objects.filter(user=user, created_at__gte=since).aggregate(s=Sum("points"))["s"]
-        or 0
-    )
-    if index is None:
-        return {"rank": None, "points": mine, "total": len(totals), "around": []}
-    start = max(index - around, 0)
-    window = totals[start : index + around + 1]
-    first_points = window[0][1]
-    first_position = start + 1
-    first_rank = next(i for i, (_, t) in enumerate(totals) if t == first_points) + 1
-    names = dict(
-        (pk, _display_name(display_name=name, handle=handle))
-        for pk, name, handle in User.objects.filter(pk__in=[pk for pk, _ in window]).values_list(
-            "id", "display_name", "handle"
+def _sql_page_all(*, offset: int, limit: int) -> tuple[list[Standing], int, int]:
+    # The ids come from an index-only walk; only the page's own rows are read from the table.
+    ids = list(_board_all().order_by(*BOARD_ORDER).values_list("id", flat=True)[offset:][:limit])
+    rows = dict(
+        (pk, (points, at))
+        for pk, points, at in User.objects.filter(pk__in=ids).values_list(
+            "id", "points", "points_reached_at"
         )
     )
-    entries = [Entry(user_id=pk, display_name=names[pk], points=t) for pk, t in window]
-    ranked = _ranked(entries, first_rank=first_rank, first_position=first_position)
-    rank = next(e["rank"] for e in ranked if e["user_id"] == user.pk)
-    return {"rank": rank, "points": mine, "total": len(totals), "around": ranked}
+    standings = [Standing(user_id=pk, points=rows[pk][0], reached_at=rows[pk][1]) for pk in ids]
+    first_rank = leaderboard_rank(points=standings[0].points) if standings else 0
+    return standings, leaderboard_total(), first_rank
+
+
+# total, rank, players at or below, points, the run around the user, its first rank and place
+SqlPosition = tuple[int, int | None, int, int | None, list[Standing], int, int]
+
+
+def _sql_position_all(*, user: User, around: int) -> SqlPosition:
+    board = _board_all()
+    me = board.filter(pk=user.pk).values_list("points", "points_reached_at").first()
+    total = leaderboard_total()
+    if me is None:
+        return total, None, 0, None, [], 0, 0
+    points, reached = me
+    pk = user.pk
+    better = _count_in_board_order(board.filter(points__gt=points))
+    tied_before = board.filter(points=points).filter(
+        Q(points_reached_at__lt=reached) | Q(points_reached_at=reached, id__lt=pk)
+    )
+    index = better + _count_in_board_order(tied_before)
+    columns = ("id", "points", "points_reached_at")
+    # Each neighbour query is an index range next to the user's own entry, nearest first.
+    above: list[tuple[int, int, datetime]] = []
+    for part in (
+        board.filter(points=points, points_reached_at=reached, id__lt=pk).order_by("-id"),
+        board.filter(points=points, points_reached_at__lt=reached).order_by(
+            "-points_reached_at", "-id"
+        ),
+        board.filter(points__gt=points).order_by("points", "-points_reached_at", "-id"),
+    ):
+        if len(above) < around:
+            above += part.values_list(*columns)[: around - len(above)]
+    below: list[tuple[int, int, datetime]] = []
+    for part in (
+        board.filter(points=points, points_reached_at=reached, id__gt=pk).order_by("id"),
+        board.filter(points=points, points_reached_at__gt=reached).order_by(
+            "points_reached_at", "id"
+        ),
+        board.filter(points__lt=points).order_by(*BOARD_ORDER),
+    ):
+        if len(below) < around:
+            below += part.values_list(*columns)[: around - len(below)]
+    run = [Standing(*row) for row in [*reversed(above), (pk, points, reached), *below]]
+    # Only the users between the first neighbour's score and the user's are counted again.
+    first_rank = better + 1 - board.filter(points__gt=points, points__lte=run[0].points).count()
+    return (
+        max(total, index + 1),
+        better + 1,
+        max(total, index + 1) - better,
+        points,
+        run,
+        first_rank,
+        index - len(above),
+    )
+
+
+def _period_totals(*, period: Period, users: Q) -> "Totals":
+    """Points and the time they were reached per ranked user in a period, from the ledger
+    (index activity_created_user: its cost grows with the period's ledger rows); users with
+    no more than 0 points are left out."""
+    return (
+        ActivityLog.objects.filter(users, created_at__gte=period.start, created_at__lt=period.end)
+        # The few unranked users, from their own partial index (user_unranked): a join with
+        # the ranked ones would read the whole users table.
+        .exclude(user__in=User.objects.exclude(RANKED).values("pk"))
+        .values("user_id")
+        .annotate(total=Sum("points"), reached=Max(TruncSecond("created_at"), filter=~Q(points=0)))
+        .filter(total__gt=0)
+    )
+
+
+def _period_order(totals: "Totals") -> "Totals":
+    return totals.order_by("-total", "reached", "user_id")
+
+
+def _user_period_points(*, user: User, period: Period) -> int:
+    return (
+        ActivityLog.objects.filter(
+            user=user, created_at__gte=period.start, created_at__lt=period.end
+        ).aggregate(total=Sum("points"))["total"]
+        or 0
+    )
+
+
+def _sql_page_period(*, period: Period, offset: int, limit: int) -> tuple[list[Standing], int, int]:
+    totals = _period_totals(period=period, users=Q())
+    rows = list(_period_order(totals)[offset:][:limit])
+    standings = [
+        Standing(user_id=row["user_id"], points=row["total"], reached_at=row["reached"])
+        for row in rows
+    ]
+    first_rank = totals.filter(total__gt=rows[0]["total"]).count() + 1 if rows else 0
+    return standings, totals.count(), first_rank
+
+
+def _sql_position_period(*, user: User, period: Period, around: int) -> SqlPosition:
+    totals = _period_totals(period=period, users=Q())
+    total = totals.count()
+    mine = _period_totals(period=period, users=Q(user_id=user.pk)).order_by("user_id").first()
+    if mine is None:
+        return total, None, 0, None, [], 0, 0
+    points, reached = mine["total"], mine["reached"]
+    better = totals.filter(total__gt=points).count()
+    index = better + (
+        totals.filter(total=points)
+        .filter(Q(reached__lt=reached) | Q(reached=reached, user_id__lt=user.pk))
+        .count()
+    )
+    start = max(index - around, 0)
+    rows = list(_period_order(totals)[start : index + around + 1])
+    run = [Standing(user_id=r["user_id"], points=r["total"], reached_at=r["reached"]) for r in rows]
+    first_rank = totals.filter(total__gt=run[0].points).count() + 1
+    return total, better + 1, total - better, points, run, first_rank, start
 
 
 # --- Ledger ----------------------------------------------------------------------------------

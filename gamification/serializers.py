@@ -1,11 +1,14 @@
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from gamification.boards import WINDOWS
 from gamification.models import ActivityLog, Streak, UserAchievement
 from gamification.selectors import (
+    AROUND_DEFAULT,
+    AROUND_MAX,
     LEADERBOARD_DEFAULT_LIMIT,
     LEADERBOARD_MAX,
-    WINDOWS,
+    leaderboard_windows,
     levels_reached,
 )
 
@@ -107,15 +110,30 @@ class ActivitySerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "points", "local_date", "data", "reason", "created_at"]
 
 
+class WindowField(serializers.ChoiceField):
+    """One of the windows this deployment keeps (setting LEADERBOARD_WINDOWS)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=WINDOWS, default="all", **kwargs)
+
+    def to_internal_value(self, data):
+        window = super().to_internal_value(data)
+        if window not in leaderboard_windows():
+            self.fail("invalid_choice", input=data)
+        return window
+
+
 class LeaderboardQuerySerializer(serializers.Serializer):
-    window = serializers.ChoiceField(choices=WINDOWS, default="all")
+    window = WindowField()
+    offset = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     limit = serializers.IntegerField(
         min_value=1, max_value=LEADERBOARD_MAX, default=LEADERBOARD_DEFAULT_LIMIT
     )
 
 
 class PositionQuerySerializer(serializers.Serializer):
-    window = serializers.ChoiceField(choices=WINDOWS, default="all")
+    window = WindowField()
+    around = serializers.IntegerField(min_value=0, max_value=AROUND_MAX, default=AROUND_DEFAULT)
 
 
 class LeaderboardEntrySerializer(serializers.Serializer):
@@ -129,14 +147,21 @@ class LeaderboardEntrySerializer(serializers.Serializer):
 @extend_schema_serializer(many=False)
 class LeaderboardSerializer(serializers.Serializer):
     window = serializers.CharField()
+    period_start = serializers.DateTimeField(allow_null=True)
     generated_at = serializers.DateTimeField()
+    offset = serializers.IntegerField()
+    total = serializers.IntegerField()
     entries = LeaderboardEntrySerializer(many=True)
 
 
 class PositionSerializer(serializers.Serializer):
+    window = serializers.CharField()
     rank = serializers.IntegerField(allow_null=True)
     points = serializers.IntegerField()
     total = serializers.IntegerField()
+    percentile = serializers.FloatField(
+        allow_null=True, help_text="Share of the board's players at or below this score, in %."
+    )
     around = LeaderboardEntrySerializer(many=True)
 
 

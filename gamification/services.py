@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -16,9 +15,9 @@ from accounts.models import User
 from accounts.selectors import user_day
 from accounts.services import user_day_settle
 from config.audit import AuditAction, audit_record
-from config.caching import CacheType, cache_key, cache_types_invalidate_on_commit
+from config.caching import CacheType, cache_invalidate, cache_types_invalidate_on_commit
 from config.services import ActionRefused, fields_apply
-from gamification import selectors
+from gamification import boards, selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
     Achievement,
@@ -37,7 +36,6 @@ from gamification.rules import (
     SUBMISSION_POINTS,
     streak_bonus,
 )
-from gamification.selectors import WINDOWS
 from products.selectors import product_get, searches_daily_distinct_count
 from realtime.events import LIVE_GROUP, event_send, user_group
 
@@ -98,17 +96,21 @@ def _ledger_append(*, user: User, entries: list[ActivityLog]) -> None:
     ActivityLog.objects.bulk_create(entries)
     total = sum(entry.points for entry in entries)
     if total:
-        User.objects.filter(pk=user.pk).update(points=F("points") + total)
+        # Whole seconds, as the Redis boards keep them: both order ties the same way.
+        reached = max(entry.created_at for entry in entries).replace(microsecond=0)
+        User.objects.filter(pk=user.pk).update(
+            points=F("points") + total, points_reached_at=reached
+        )
         user.points += total
+        user.points_reached_at = reached
+    leaderboard_record(user=user, entries=entries)
 
 
 def points_changed_notify(*, user: User) -> None:
     """Tell the user their new total and the live audience that the leaderboard moved.
 
-    The user's own cached positions are dropped: they are the one reader who knows they moved.
+    The user's cached positions are keyed by their points, so the new ones are read afresh.
     """
-    stale = [cache_key(CacheType.LEADERBOARD_POSITION, f"{w}:{user.pk}") for w in WINDOWS]
-    transaction.on_commit(lambda: cache.delete_many(stale))
     user_id = user.pk
     event_send(group=user_group(user_id), event_type="points.updated", data={"points": user.points})
     event_send(
@@ -120,7 +122,10 @@ def points_changed_notify(*, user: User) -> None:
         group=LIVE_GROUP,
         event_type="leaderboard.updated",
         # Read when sent: a coalesced event carries the time of the latest change it stands for.
-        data=lambda: {"windows": list(WINDOWS), "version": int(time.time() * 1000)},
+        data=lambda: {
+            "windows": list(selectors.leaderboard_windows()),
+            "version": int(time.time() * 1000),
+        },
     )
 
 
@@ -694,3 +699,85 @@ def streak_admin_edit(*, actor: User, streak: Streak, fields: dict[str, Any]) ->
             data={"changed": sorted(changes), "via": "django-admin"},
         )
     return locked
+
+
+# --- Leaderboards (gamification.boards): Redis mirrors of the ledger ---------------------------
+
+# Players read from the database and written to Redis per round trip of a rebuild.
+REBUILD_BATCH = 10_000
+# A rebuild that dies leaves its lock this long; then the next read tries again.
+REBUILD_LOCK_SECONDS = 300
+
+
+def leaderboard_record(*, user: User, entries: list[ActivityLog]) -> None:
+    """After commit, move the user on every kept board by the entries' points, pipelined."""
+    if not selectors.user_is_ranked(user=user):
+        return
+    moves: dict[str, boards.Increment] = {}
+    for window in selectors.leaderboard_windows():
+        for entry in entries:
+            if not entry.points:
+                continue
+            period = boards.period_of(window=window, at=entry.created_at)
+            held = moves.get(period.label)
+            moves[period.label] = boards.Increment(
+                period=period,
+                user_id=user.pk,
+                points=entry.points + (held.points if held else 0),
+                reached_at=max(entry.created_at, held.reached_at) if held else entry.created_at,
+            )
+    if moves:
+        transaction.on_commit(lambda: boards.board_increment(increments=moves.values()))
+
+
+def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -> int | None:
+    """Rebuild the current board of a window from the ledger, in batches, and swap it in.
+
+    Writes that commit meanwhile reach the new board too. Returns how many players it holds;
+    None when Redis is away or another process is rebuilding it.
+    """
+    period = boards.period_of(window=window, at=now or timezone.now())
+    if not boards.board_lock(period=period, seconds=REBUILD_LOCK_SECONDS):
+        return None
+    players = 0
+    try:
+        boards.board_build_start(period=period)
+        for scores in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
+            boards.board_build_add(period=period, scores=scores)
+            players += len(scores)
+        boards.board_build_finish(period=period)
+    finally:
+        boards.board_unlock(period=period)
+    return players
+
+
+def leaderboard_ensure(*, window: boards.Window, now: datetime | None = None) -> None:
+    """Rebuild a board Redis lost (flush, failover, a new period) before reading it; readers
+    that find another process rebuilding it read SQL meanwhile."""
+    period = boards.period_of(window=window, at=now or timezone.now())
+    if boards.board_ready(period=period) is False:
+        leaderboard_rebuild(window=window, now=now)
+
+
+def leaderboard_membership_sync(*, user: User) -> None:
+    """After commit, put the user on every kept board or take them off, as their opt-out,
+    exclusion, activity and staff flags say now, and drop the boards' cached pages."""
+
+    # Read now: a deleted user's instance loses its pk before the transaction commits.
+    user_id = user.pk
+
+    def sync() -> None:
+        fresh = User.objects.filter(pk=user_id).first()
+        now = timezone.now()
+        periods = [boards.period_of(window=w, at=now) for w in selectors.leaderboard_windows()]
+        scores = {}
+        if fresh is not None and selectors.user_is_ranked(user=fresh):
+            scores = {
+                period.label: selectors.leaderboard_user_score(user=fresh, period=period)
+                for period in periods
+            }
+        boards.board_set(periods=periods, user_id=user_id, scores=scores)
+        cache_invalidate(CacheType.LEADERBOARD)
+        cache_invalidate(CacheType.LEADERBOARD_POSITION)
+
+    transaction.on_commit(sync)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class LeaderboardViewSet(viewsets.GenericViewSet):
-    """Users by points (`all`) or points earned in the last 7 days (`week`)."""
+    """Players by points: all time (`all`) or in the current UTC day, ISO week or month."""
 
     serializer_class = LeaderboardSerializer
     # One object with its entries, not a page of a list: no page parameters in the schema.
@@ -55,9 +55,7 @@ class LeaderboardViewSet(viewsets.GenericViewSet):
         query = PositionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return rendered_response(
-            caching.leaderboard_position_cached(
-                user=request_user(request), window=query.validated_data["window"]
-            )
+            caching.leaderboard_position_cached(user=request_user(request), **query.validated_data)
         )
 
 

@@ -79,8 +79,8 @@ EVENTS: dict[str, EventType] = {
         EventType(
             "achievement.unlocked",
             "me",
-            ("code", "name", "description", "icon", "points"),
-            "you unlocked an achievement",
+            ("code", "name", "description", "icon", "points", "level", "level_name"),
+            "you unlocked an achievement, or a level of a tiered one",
         ),
     )
 }

@@ -201,6 +201,10 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Public cached GETs: how long browsers and CDNs may reuse a response before revalidating.
 HTTP_CACHE_MAX_AGE = 60
 
+# --- Game -----------------------------------------------------------------------------------
+# The leaderboards kept in Redis and offered by the API: any of all, day, week, month.
+LEADERBOARD_WINDOWS = env.list("LEADERBOARD_WINDOWS", default=["all", "day", "week", "month"])
+
 # --- Realtime -------------------------------------------------------------------------------
 # leaderboard.updated is sent at most once per this many seconds per instance.
 REALTIME_COALESCE_SECONDS = 1.0

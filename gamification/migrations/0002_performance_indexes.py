@@ -119,7 +119,7 @@ class Migration(migrations.Migration):
             ),
             columns="user_id, kind, local_date",
         ),
-        # gamification.selectors.leaderboard_week: points per user over 7 days
+        # gamification.selectors: the SQL period boards, points per user in a period
         PerformanceIndex(
             model_name="activitylog",
             table="gamification_activitylog",

@@ -78,11 +78,13 @@ def test_leaderboard_week_window_and_limit(api_client):
 @pytest.mark.parametrize(
     "params",
     [
-        {"window": "month"},
+        {"window": "year"},
         {"limit": 0},
         {"limit": 101},
         {"limit": "ten"},
         {"limit": "99999999999999999999999"},
+        {"offset": -1},
+        {"offset": "first"},
     ],
 )
 def test_leaderboard_bad_parameters_are_400(api_client, params):
@@ -105,6 +107,50 @@ def test_position_of_the_signed_in_user(user_client, user):
     assert [e["user_id"] for e in body["around"]][:2] == [ahead.pk, user.pk]
     week = user_client.get(BASE + "leaderboard/position/", {"window": "week"}).json()
     assert week["rank"] == 2
+
+
+def test_leaderboard_pages_by_offset_with_the_board_size(api_client):
+    for points in (50, 40, 30, 20, 10):
+        award(UserFactory(), points)
+    body = api_client.get(BASE + "leaderboard/", {"offset": 3, "limit": 5}).json()
+    assert (body["offset"], body["total"]) == (3, 5)
+    assert [(e["rank"], e["points"]) for e in body["entries"]] == [(4, 20), (5, 10)]
+
+
+@pytest.mark.parametrize("window", ["day", "week", "month"])
+def test_leaderboard_periods_start_in_utc(api_client, window):
+    award(UserFactory(), 5)
+    body = api_client.get(BASE + "leaderboard/", {"window": window}).json()
+    start = timezone.datetime.fromisoformat(body["period_start"].replace("Z", "+00:00"))
+    assert start.utcoffset().total_seconds() == 0 and start.hour == 0
+    assert (window != "week" or start.weekday() == 0) and (window != "month" or start.day == 1)
+    assert [e["points"] for e in body["entries"]] == [5]
+
+
+def test_windows_not_kept_are_refused(api_client, user_client, settings):
+    settings.LEADERBOARD_WINDOWS = ["all", "week"]
+    assert api_client.get(BASE + "leaderboard/", {"window": "week"}).status_code == 200
+    for path, client in (("leaderboard/", api_client), ("leaderboard/position/", user_client)):
+        response = client.get(BASE + path, {"window": "day"})
+        assert response.status_code == 400, path
+        assert response.json()["code"] == "invalid_choice"
+
+
+def test_position_with_percentile_and_around(user_client, user):
+    others = [UserFactory() for _ in range(6)]
+    for other, points in zip(others[:3], (90, 80, 70), strict=True):
+        award(other, points)
+    award(user, 60)
+    for other, points in zip(others[3:], (50, 40, 30), strict=True):
+        award(other, points)
+    body = user_client.get(BASE + "leaderboard/position/", {"around": 1}).json()
+    assert (body["rank"], body["total"], body["percentile"]) == (4, 7, 57.1)
+    assert [(e["rank"], e["points"]) for e in body["around"]] == [(3, 70), (4, 60), (5, 50)]
+    wide = user_client.get(BASE + "leaderboard/position/", {"around": 25}).json()
+    assert len(wide["around"]) == 7
+    for around in (-1, 26, "x"):
+        response = user_client.get(BASE + "leaderboard/position/", {"around": around})
+        assert response.status_code == 400, around
 
 
 # --- Home stats and achievements -------------------------------------------------------------

@@ -102,7 +102,7 @@ def test_points_award_pushes_points_and_leaderboard(events, django_capture_on_co
     received = {m["event"]: m["data"] for m in listen()}
     assert received["points.updated"] == {"points": 3}
     assert received["leaderboard.position"] == {"window": "all", "rank": 1, "points": 3, "total": 1}
-    assert received["leaderboard.updated"]["windows"] == ["all", "week"]
+    assert received["leaderboard.updated"]["windows"] == ["all", "day", "week", "month"]
     assert received["leaderboard.updated"]["version"] > 0
 
 

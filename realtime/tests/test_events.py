@@ -78,7 +78,7 @@ async def test_a_submission_over_the_api_sends_every_declared_event_with_its_fie
         "points": received["points.updated"]["data"]["points"],
         "total": 1,
     }
-    assert received["leaderboard.updated"]["data"]["windows"] == ["all", "week"]
+    assert received["leaderboard.updated"]["data"]["windows"] == ["all", "day", "week", "month"]
     assert received["achievement.unlocked"]["data"]["code"] in first_codes
     assert received["streak.updated"]["data"]["current_length"] == 1
     await live.disconnect()

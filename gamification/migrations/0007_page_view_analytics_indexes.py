@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     # PostgreSQL builds and drops the indexes CONCURRENTLY, which cannot run in a transaction.
     atomic = False
 
-    dependencies = [("gamification", "0005_tiered_starter_achievements")]
+    dependencies = [("gamification", "0006_points_reached_at_backfill")]
 
     operations = [
         DropPerformanceIndex(

@@ -1,0 +1,338 @@
+"""The leaderboards' Redis store: one sorted set per window and period, mirroring the ledger.
+
+Knows keys, periods and the score encoding, not who is ranked: the services decide what goes
+in, the selectors what a reader sees. Every call goes through the shared pool and its circuit
+breaker (`config.redis.redis_call`) and answers None when Redis is absent or down, so the
+caller falls back to SQL.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from redis import Redis
+from redis.commands.core import Script
+
+from config.redis import redis_call, redis_key
+
+Window = Literal["all", "day", "week", "month"]
+WINDOWS: tuple[Window, ...] = ("all", "day", "week", "month")
+
+# A period's board outlives its period by this much, then Redis drops it.
+GRACE = timedelta(days=1)
+
+# One score carries the whole board order, read ascending (ZRANGE):
+#     score = -points * SLOTS + seconds from EPOCH to when the user reached those points
+# More points give a lower score; at equal points an earlier time does. SLOTS (2**30 s, until
+# 2054) times points up to 2**23 keeps |score| within 2**53, where a double is exact. Members
+# are zero-padded user ids so that Redis's own tie order (bytewise) is the lower id first.
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+SLOTS = 2**30
+MEMBER_DIGITS = 12
+
+# Adds points to one member of the board and of the board being rebuilt, where each exists:
+# a board that is not fully built is never written, so it can never look complete.
+# KEYS: board, its ready marker, the rebuild's board.  ARGV: member, points, slot, SLOTS.
+_INCREMENT = """
+local slots = tonumber(ARGV[4])
+local function add(key)
+  local old = redis.call('ZSCORE', key, ARGV[1])
+  local points = tonumber(ARGV[2])
+  if old then points = points - math.floor(tonumber(old) / slots) end
+  if points > 0 then
+    redis.call('ZADD', key, string.format('%.17g', -points * slots + tonumber(ARGV[3])), ARGV[1])
+  else
+    redis.call('ZREM', key, ARGV[1])
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then add(KEYS[1]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then add(KEYS[3]) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Period:
+    """One board: a window and the UTC period it covers (`all` covers every time)."""
+
+    window: Window
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def label(self) -> str:
+        if self.start is None:
+            return self.window
+        return f"{self.window}:{self.start:%Y-%m-%d}"
+
+    def key(self, suffix: str = "") -> str:
+        return redis_key(f"board:{self.label}{suffix}")
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return None if self.end is None else self.end + GRACE
+
+
+def period_of(*, window: Window, at: datetime) -> Period:
+    """The period of a window containing a time: UTC days, ISO weeks (Monday) and months."""
+    at = at.astimezone(UTC)
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == "all":
+        return Period(window=window, start=None, end=None)
+    if window == "day":
+        return Period(window=window, start=day, end=day + timedelta(days=1))
+    if window == "week":
+        monday = day - timedelta(days=day.weekday())
+        return Period(window=window, start=monday, end=monday + timedelta(days=7))
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return Period(window=window, start=first, end=following)
+
+
+def score_encode(*, points: int, reached_at: datetime | None) -> float:
+    if reached_at is not None and reached_at.tzinfo is None:
+        # A time truncated by PostgreSQL (the SQL period boards) comes back in UTC, zone-less.
+        reached_at = reached_at.replace(tzinfo=UTC)
+    slot = 0 if reached_at is None else int((reached_at - EPOCH).total_seconds())
+    return float(-points * SLOTS + min(max(slot, 0), SLOTS - 1))
+
+
+def score_points(score: float) -> int:
+    return -int(score // SLOTS)
+
+
+def member(user_id: int) -> str:
+    return str(user_id).zfill(MEMBER_DIGITS)
+
+
+@dataclass(frozen=True)
+class Increment:
+    period: Period
+    user_id: int
+    points: int
+    reached_at: datetime
+
+
+def board_increment(*, increments: Iterable[Increment]) -> bool:
+    """Move members by points, all in one pipelined round trip; False when Redis is away."""
+    increments = list(increments)
+
+    def run(client: Redis) -> bool:
+        script = _script(client, _INCREMENT)
+        pipe = client.pipeline(transaction=False)
+        for inc in increments:
+            slot = int((inc.reached_at - EPOCH).total_seconds())
+            script(
+                keys=[inc.period.key(), inc.period.key(":ready"), inc.period.key(":build")],
+                args=[member(inc.user_id), inc.points, min(max(slot, 0), SLOTS - 1), SLOTS],
+                client=pipe,
+            )
+        pipe.execute()
+        return True
+
+    return bool(increments) and redis_call(run, default=False)
+
+
+def board_set(*, periods: Iterable[Period], user_id: int, scores: dict[str, float | None]) -> bool:
+    """Put one member at an exact score (None: off the board) on built and building boards."""
+    periods = list(periods)
+
+    def run(client: Redis) -> bool:
+        ready = client.pipeline(transaction=False)
+        for period in periods:
+            ready.exists(period.key(":ready"))
+            ready.exists(period.key(":build"))
+        exists = ready.execute()
+        pipe = client.pipeline(transaction=False)
+        for index, period in enumerate(periods):
+            for key, present in (
+                (period.key(), exists[2 * index]),
+                (period.key(":build"), exists[2 * index + 1]),
+            ):
+                if not present:
+                    continue
+                score = scores.get(period.label)
+                if score is None:
+                    pipe.zrem(key, member(user_id))
+                else:
+                    pipe.zadd(key, {member(user_id): score})
+        pipe.execute()
+        return True
+
+    return redis_call(run, default=False)
+
+
+@dataclass(frozen=True)
+class BoardSlice:
+    total: int
+    members: list[tuple[int, float]]  # (user id, score) in board order
+    first_rank: int  # the competition rank of the first member
+
+
+def board_ready(*, period: Period) -> bool | None:
+    """Whether the board is fully built; None when Redis cannot say."""
+    return redis_call(lambda client: bool(client.exists(period.key(":ready"))), default=None)
+
+
+# Each read is one round trip; a board not fully built answers nothing (false -> None).
+# KEYS: board, ready marker.  ARGV: start, stop, SLOTS.
+_PAGE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local slots = tonumber(ARGV[3])
+local rows = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local better = 0
+if #rows > 0 then
+  local band = math.floor(tonumber(rows[2]) / slots) * slots
+  better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.17g', band))
+end
+return {redis.call('ZCARD', KEYS[1]), better, rows}
+"""
+
+# KEYS: board, ready marker.  ARGV: member, around, SLOTS.
+_POSITION = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local slots = tonumber(ARGV[3])
+local total = redis.call('ZCARD', KEYS[1])
+local index = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not index then return {total} end
+local function better(score)
+  local band = math.floor(tonumber(score) / slots) * slots
+  return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.17g', band))
+end
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local start = math.max(index - tonumber(ARGV[2]), 0)
+local rows = redis.call('ZRANGE', KEYS[1], start, index + tonumber(ARGV[2]), 'WITHSCORES')
+return {total, index, score, better(score), better(rows[2]), rows}
+"""
+
+_scripts: dict[str, Script] = {}
+
+
+def _script(client: Redis, source: str) -> Script:
+    """One Script per source and process (it runs by SHA, loading itself when Redis lost it)."""
+    if source not in _scripts:
+        _scripts[source] = client.register_script(source)
+    return _scripts[source]
+
+
+def _members(rows: list) -> list[tuple[int, float]]:
+    return [(int(rows[i]), float(rows[i + 1])) for i in range(0, len(rows), 2)]
+
+
+def board_page(*, period: Period, offset: int, limit: int) -> BoardSlice | None:
+    """Members from `offset` in board order; None when the board is not built or Redis away."""
+
+    def run(client: Redis) -> BoardSlice | None:
+        found = _script(client, _PAGE)(
+            keys=[period.key(), period.key(":ready")],
+            args=[offset, offset + limit - 1, SLOTS],
+            client=client,
+        )
+        if found is None:
+            return None
+        total, better, rows = found
+        return BoardSlice(total=total, members=_members(rows), first_rank=better + 1)
+
+    return redis_call(run, default=None)
+
+
+@dataclass(frozen=True)
+class BoardPosition:
+    total: int
+    index: int | None  # the user's 0-based place in board order, None when off the board
+    score: float | None
+    rank: int | None
+    at_or_below: int  # members with no more points than the user's
+    around: BoardSlice
+
+
+def board_position(*, period: Period, user_id: int, around: int) -> BoardPosition | None:
+    """A member's place, competition rank and neighbours; None when not built or Redis away."""
+
+    def run(client: Redis) -> BoardPosition | None:
+        found = _script(client, _POSITION)(
+            keys=[period.key(), period.key(":ready")],
+            args=[member(user_id), around, SLOTS],
+            client=client,
+        )
+        if found is None:
+            return None
+        if len(found) == 1:
+            empty = BoardSlice(total=found[0], members=[], first_rank=0)
+            return BoardPosition(
+                total=found[0], index=None, score=None, rank=None, at_or_below=0, around=empty
+            )
+        total, index, score, better, first_better, rows = found
+        return BoardPosition(
+            total=total,
+            index=index,
+            score=float(score),
+            rank=better + 1,
+            at_or_below=total - better,
+            around=BoardSlice(total=total, members=_members(rows), first_rank=first_better + 1),
+        )
+
+    return redis_call(run, default=None)
+
+
+def board_lock(*, period: Period, seconds: int) -> bool | None:
+    """Take the right to rebuild a board; None when Redis is away."""
+    return redis_call(
+        lambda client: bool(client.set(period.key(":lock"), 1, nx=True, ex=seconds)), default=None
+    )
+
+
+def board_unlock(*, period: Period) -> None:
+    redis_call(lambda client: client.delete(period.key(":lock")), default=None)
+
+
+def board_build_start(*, period: Period) -> None:
+    redis_call(lambda client: client.unlink(period.key(":build")), default=None)
+
+
+def board_build_add(*, period: Period, scores: dict[int, float]) -> None:
+    if scores:
+        redis_call(
+            lambda client: client.zadd(
+                period.key(":build"), {member(pk): s for pk, s in scores.items()}
+            ),
+            default=None,
+        )
+
+
+def board_build_finish(*, period: Period) -> bool:
+    """Swap the rebuilt board in, mark it built and set its expiry, atomically."""
+
+    def run(client: Redis) -> bool:
+        # Only the lock holder creates or drops the rebuild's board, so it cannot change
+        # between this check and the swap.
+        built = client.exists(period.key(":build"))
+        pipe = client.pipeline(transaction=True)
+        # UNLINK frees the old board in the background: deleting a million members (which
+        # RENAME onto it would do) blocks Redis for everyone for a good part of a second.
+        pipe.unlink(period.key())
+        if built:
+            if period.expires_at is not None:
+                pipe.expireat(period.key(":build"), period.expires_at)
+            pipe.rename(period.key(":build"), period.key())
+        pipe.set(period.key(":ready"), 1)
+        if period.expires_at is not None:
+            pipe.expireat(period.key(":ready"), period.expires_at)
+        pipe.execute()
+        return True
+
+    return redis_call(run, default=False)
+
+
+def board_forget(*, period: Period) -> None:
+    """Drop a board and its marker (the next read rebuilds it)."""
+    redis_call(
+        lambda client: client.unlink(period.key(), period.key(":ready"), period.key(":build")),
+        default=None,
+    )
+
+
+def board_memory(*, period: Period) -> int | None:
+    """Bytes Redis uses for a board."""
+    return redis_call(lambda client: client.memory_usage(period.key(), samples=0), default=None)

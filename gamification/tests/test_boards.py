@@ -1,0 +1,306 @@
+"""The Redis leaderboards against a private redis-server: they agree with the ledger (read from
+SQL), move after each committed write, come back after a flush and give way to SQL while Redis
+is down."""
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import user_leaderboard_exclusion_set, user_update
+from accounts.tests.factories import UserFactory
+from config.tests.private_redis import private_redis
+from gamification import boards, caching, selectors, services
+from gamification.boards import GRACE, SLOTS, period_of, score_encode, score_points
+from gamification.models import ActivityKind
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+
+WINDOWS = ("all", "day", "week", "month")
+
+
+@pytest.fixture
+def redis_server():
+    with private_redis() as server:
+        caches = {
+            "default": {
+                "BACKEND": "config.cache_backend.ResilientRedisCache",
+                "LOCATION": server.url,
+                "KEY_PREFIX": "boards",
+                "OPTIONS": {
+                    "SOCKET_CONNECT_TIMEOUT": 0.5,
+                    "SOCKET_TIMEOUT": 0.5,
+                    "BREAKER_COOLDOWN": 60,
+                },
+            }
+        }
+        with override_settings(CACHES=caches):
+            yield server
+
+
+@pytest.fixture
+def award(django_capture_on_commit_callbacks):
+    """Award points and run the after-commit callbacks (the board writes) as a commit would."""
+
+    def award(user, points, *, when=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.points_award(
+                user=user,
+                kind=ActivityKind.ADJUSTMENT,
+                points=points,
+                local_date=date(2026, 1, 1),
+                now=when,
+            )
+
+    return award
+
+
+def rebuild_all() -> None:
+    for window in WINDOWS:
+        assert services.leaderboard_rebuild(window=window) is not None
+
+
+def from_redis(read):
+    """A read answered by Redis: its only queries look public names up by id, or sum the
+    period points of one user who is off the board."""
+    with CaptureQueriesContext(connection) as queries:
+        result = read()
+    for query in queries.captured_queries:
+        assert '"accounts_user"."id" IN (' in query["sql"] or (
+            '"gamification_activitylog"."user_id" = ' in query["sql"]
+        ), query["sql"]
+        assert "COUNT(" not in query["sql"], query["sql"]
+    return result
+
+
+def everything(users) -> dict:
+    """Every board's first pages and every user's position on every board."""
+    return {
+        (window, what): value
+        for window in WINDOWS
+        for what, value in [
+            *(
+                (
+                    f"page {offset}",
+                    selectors.leaderboard_page(window=window, offset=offset)["entries"],
+                )
+                for offset in (0, 3)
+            ),
+            *(
+                (
+                    f"position {u.pk}",
+                    selectors.leaderboard_position(user=u, window=window, around=2),
+                )
+                for u in users
+            ),
+        ]
+    }
+
+
+def seeded(award) -> list:
+    """Ties of every kind: equal points reached at different times and at the same time, a
+    player only in older periods, one who went back to 0, negative adjustments."""
+    now = timezone.now()
+    users = [UserFactory() for _ in range(8)]
+    award(users[0], 40, when=now - timedelta(days=40))
+    award(users[1], 30, when=now - timedelta(seconds=50))
+    award(users[2], 30, when=now - timedelta(seconds=40))
+    award(users[3], 30, when=now - timedelta(seconds=40))
+    award(users[4], 50, when=now - timedelta(seconds=30))
+    award(users[4], -20, when=now - timedelta(seconds=20))
+    award(users[5], 10, when=now - timedelta(seconds=10))
+    award(users[5], -10, when=now - timedelta(seconds=5))
+    award(users[6], 5, when=now - timedelta(seconds=3))
+    return users
+
+
+def test_score_holds_points_and_time_exactly():
+    late = datetime(2050, 1, 1, tzinfo=UTC)
+    for points in (1, 7, 123_456, 2**23 - 1):
+        early = score_encode(points=points, reached_at=late - timedelta(seconds=1))
+        assert score_points(score_encode(points=points, reached_at=late)) == points
+        assert early < score_encode(points=points, reached_at=late)
+        assert score_encode(points=points + 1, reached_at=late) < early
+    assert SLOTS * 2**23 <= 2**53
+
+
+def test_rebuilt_boards_and_sql_give_the_same_answers(redis_server, award):
+    users = seeded(award)
+    from_sql = everything_from_sql(users)
+    rebuild_all()
+    from_board = from_redis(lambda: everything(users))
+    assert from_board == from_sql
+    # 30 points reached 50, 40 (twice: lower id first) and 20 seconds ago; 0 points is off.
+    all_time = from_board[("all", "page 0")]
+    assert [(e["rank"], e["user_id"], e["points"]) for e in all_time] == [
+        (1, users[0].pk, 40),
+        (2, users[1].pk, 30),
+        (2, users[2].pk, 30),
+        (2, users[3].pk, 30),
+        (2, users[4].pk, 30),
+        (6, users[6].pk, 5),
+    ]
+    position = from_board[("all", f"position {users[3].pk}")]
+    assert (position["rank"], position["total"], position["percentile"]) == (2, 6, 83.3)
+
+
+def test_each_committed_write_moves_every_board(redis_server, award):
+    users = seeded(award)
+    rebuild_all()
+    award(users[6], 100)
+    award(users[2], -30)
+    award(users[7], 30)
+    moved = from_redis(lambda: everything(users))
+    assert moved == everything_from_sql(users)
+    page = selectors.leaderboard_page(window="day", offset=0, limit=2)
+    assert [(e["rank"], e["user_id"], e["points"]) for e in page["entries"]] == [
+        (1, users[6].pk, 105),
+        (2, users[1].pk, 30),
+    ]
+
+
+def everything_from_sql(users) -> dict:
+    # A cache of its own: locmem caches with one LOCATION share their keys.
+    local = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid4().hex}
+    with override_settings(CACHES={"default": local}):
+        return everything(users)
+
+
+def test_ties_go_to_who_reached_the_score_first(redis_server, award):
+    rebuild_all()
+    first, second, third = (UserFactory() for _ in range(3))
+    award(third, 10)
+    award(first, 20, when=timezone.now() - timedelta(minutes=3))
+    award(second, 20, when=timezone.now() - timedelta(minutes=2))
+    award(third, 10, when=timezone.now() - timedelta(minutes=1))
+    for window in WINDOWS:
+        entries = from_redis(lambda w=window: selectors.leaderboard_page(window=w)["entries"])
+        assert [(e["rank"], e["user_id"]) for e in entries] == [
+            (1, first.pk),
+            (1, second.pk),
+            (1, third.pk),
+        ], window
+
+
+def test_a_lost_board_is_rebuilt_on_first_use(redis_server, award):
+    users = seeded(award)
+    for window in WINDOWS:
+        boards.board_forget(period=period_of(window=window, at=timezone.now()))
+    award(users[7], 15)  # no board to move: it is not half built by a write
+    assert boards.board_ready(period=period_of(window="all", at=timezone.now())) is False
+    body = json.loads(caching.leaderboard_cached(window="week", offset=0, limit=10).body)
+    assert boards.board_ready(period=period_of(window="week", at=timezone.now())) is True
+    assert body["entries"] == everything_from_sql(users)[("week", "page 0")]
+    assert users[7].pk in [e["user_id"] for e in body["entries"]]
+    assert (
+        from_redis(lambda: selectors.leaderboard_page(window="week")["entries"])
+        == (body["entries"])
+    )
+
+
+def test_rebuild_command_rebuilds_every_kept_window(redis_server, award, settings):
+    settings.LEADERBOARD_WINDOWS = ["all", "month"]
+    users = seeded(award)
+    call_command("rebuild_leaderboards")
+    now = timezone.now()
+    kept = {w: boards.board_ready(period=period_of(window=w, at=now)) for w in WINDOWS}
+    assert kept == {"all": True, "day": False, "week": False, "month": True}
+    assert from_redis(lambda: selectors.leaderboard_page(window="all")["total"]) == 6
+    award(users[7], 5)
+    assert boards.board_ready(period=period_of(window="day", at=now)) is False
+
+
+def test_period_boards_expire_after_their_period_and_grace(redis_server):
+    rebuild_all()
+    now = timezone.now()
+    client = redis_server.client()
+    for window in ("day", "week", "month"):
+        period = period_of(window=window, at=now)
+        for key in (period.key(), period.key(":ready")):
+            expires = client.expiretime(key)
+            if expires > 0:
+                assert expires == int((period.end + GRACE).timestamp()), (window, key)
+        assert client.expiretime(period.key(":ready")) > 0
+    assert client.ttl(period_of(window="all", at=now).key(":ready")) == -1
+
+
+@pytest.mark.parametrize(
+    "leave",
+    [
+        lambda user: user_update(user=user, leaderboard_opt_out=True),
+        lambda user: user_leaderboard_exclusion_set(
+            actor=UserFactory(is_staff=True), user=user, excluded=True
+        ),
+        lambda user: setattr(user, "is_active", False) or user.save(),
+        lambda user: setattr(user, "is_staff", True) or user.save(),
+        lambda user: user.delete(),
+    ],
+    ids=["opt-out", "exclusion", "deactivation", "staff", "deletion"],
+)
+def test_leaving_the_boards_takes_effect_at_once(
+    redis_server, award, leave, django_capture_on_commit_callbacks
+):
+    users = seeded(award)
+    rebuild_all()
+    leaver = users[4]
+    cached = json.loads(caching.leaderboard_cached(window="all", offset=0, limit=10).body)
+    assert leaver.pk in [e["user_id"] for e in cached["entries"]]
+    leaver_id = leaver.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        leave(leaver)
+    for window in WINDOWS:
+        body = json.loads(caching.leaderboard_cached(window=window, offset=0, limit=10).body)
+        assert leaver_id not in [e["user_id"] for e in body["entries"]], window
+        assert body["total"] == (5 if window == "all" else 4), window
+    if not User.objects.filter(pk=leaver_id).exists():
+        return
+    for window in WINDOWS:
+        position = from_redis(
+            lambda w=window: selectors.leaderboard_position(user=leaver, window=w)
+        )
+        assert position["rank"] is None
+    # Coming back puts the user's points back on every board.
+    with django_capture_on_commit_callbacks(execute=True):
+        leaver.refresh_from_db()
+        leaver.leaderboard_opt_out = leaver.leaderboard_excluded = leaver.is_staff = False
+        leaver.is_active = True
+        leaver.save()
+    assert from_redis(lambda: everything(users)) == everything_from_sql(users)
+
+
+def test_reads_come_from_sql_while_redis_is_down(redis_server, award):
+    users = seeded(award)
+    rebuild_all()
+    up = everything(users)
+    redis_server.kill()
+    award(users[7], 1)
+    down = everything(users)
+    assert down == everything_from_sql(users)
+    assert [e["user_id"] for e in down[("all", "page 0")]] != [
+        e["user_id"] for e in up[("all", "page 0")]
+    ]
+    body = json.loads(caching.leaderboard_cached(window="day", offset=0, limit=10).body)
+    assert body["entries"] == down[("day", "page 0")]
+
+
+def test_a_write_during_a_rebuild_reaches_the_new_board(redis_server, award):
+    player = UserFactory()
+    award(player, 10)
+    period = period_of(window="all", at=timezone.now())
+    assert boards.board_lock(period=period, seconds=60)
+    boards.board_build_start(period=period)
+    # The rebuild has read the player's 10 points when the player scores 5 more.
+    boards.board_build_add(
+        period=period, scores={player.pk: score_encode(points=10, reached_at=None)}
+    )
+    award(player, 5)
+    assert boards.board_build_finish(period=period)
+    position = from_redis(lambda: selectors.leaderboard_position(user=player, window="all"))
+    assert (position["rank"], position["points"]) == (1, 15)
