@@ -7,11 +7,14 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
 from accounts.authentication import request_user
+from adminops import caching as charts
 from adminops import selectors, services
+from adminops.caching import MAX_DAYS, MAX_LIMIT
 from adminops.models import JobKind
+from adminops.serializers import AnalyticsQuerySerializer
 from products import importing
 
-POLL_SECONDS = 2
+POLL_SECONDS = 5
 
 # The tools the page offers (the CSV import has a form of its own).
 TOOLS = [kind for kind in JobKind if kind != JobKind.IMPORT_PRODUCTS]
@@ -24,6 +27,65 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "poll_seconds": POLL_SECONDS,
     }
     return TemplateResponse(request, "adminops/dashboard.html", context)
+
+
+def analytics(request: HttpRequest) -> HttpResponse:
+    """Every analytics report on one page, for the period and limits chosen in its form."""
+    form = AnalyticsQuerySerializer(data={k: v for k, v in request.GET.items() if v != ""})
+    context = {
+        **admin.site.each_context(request),
+        "title": "Analytics",
+        "query": request.GET,
+        "max_days": MAX_DAYS,
+        "max_limit": MAX_LIMIT,
+    }
+    if not form.is_valid():
+        context["errors"] = [
+            f"{field}: {' '.join(map(str, e))}" for field, e in form.errors.items()
+        ]
+        return TemplateResponse(request, "adminops/analytics.html", context, status=400)
+    query = form.validated_data
+    days, limit, product_id = query["days"], query["limit"], query.get("product")
+    views = charts.analytics_views(days=days, limit=limit, product_id=product_id)
+    context.update(
+        days=days,
+        limit=limit,
+        searches=charts.analytics_searches(days=days, limit=limit),
+        views=views,
+        views_bars=_bars(views["per_day"], "views"),
+        active=charts.analytics_active_users(days=days),
+        streaks=charts.analytics_streaks(limit=limit),
+        achievements=charts.analytics_achievements(days=days),
+        rankings=charts.analytics_rankings(days=days, category=query.get("category")),
+        movement=(
+            charts.analytics_rank_movement(product_id=product_id, days=days)
+            if product_id is not None
+            else None
+        ),
+    )
+    context["active_bars"] = _bars(context["active"]["per_day"], "users")
+    return TemplateResponse(request, "adminops/analytics.html", context)
+
+
+def _bars(rows: list[dict], field: str) -> dict:
+    """Rows of a per-day series laid out as SVG bars (attributes only: no inline styles)."""
+    top = max((row[field] for row in rows), default=0) or 1
+    width = 600 / max(len(rows), 1)
+    return {
+        "width": 600,
+        "height": 120,
+        "bars": [
+            {
+                "x": round(i * width, 1),
+                "w": round(max(width - 1, 1), 1),
+                "h": round(110 * row[field] / top, 1),
+                "y": round(120 - 110 * row[field] / top, 1),
+                "label": f"{row.get('day')}: {row[field]}",
+            }
+            for i, row in enumerate(rows)
+        ],
+        "top": top,
+    }
 
 
 def dashboard_snapshot(request: HttpRequest) -> JsonResponse:

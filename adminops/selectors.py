@@ -4,15 +4,19 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from adminops.models import ACTIVE_JOB_STATUSES, AuditLog, Job
 from config.caching import cache_stats
-from config.metrics import JobFigures, metrics_snapshot, queue_lengths
+from config.metrics import INSTANCE, JobFigures, queue_lengths
+from config.ops_history import ops_figures
 from gamification.models import Achievement
 from products.models import Product
-from realtime.presence import open_socket_count, users_online_count
+from realtime.presence import users_online_count
+
+DASHBOARD_WINDOW_SECONDS = 60
 
 
 def audit_log_list(*, target_type: str = "", target_id: str = "") -> QuerySet[AuditLog]:
@@ -54,21 +58,49 @@ def cache_stats_report() -> list[dict[str, Any]]:
     return report
 
 
-def dashboard_snapshot() -> dict[str, Any]:
-    """What the operations dashboard plots at one instant.
+def dashboard_thresholds() -> dict[str, float]:
+    return {
+        "p99_ms": settings.OPS_ALERT_P99_MS,
+        "error_5xx_percent": settings.OPS_ALERT_5XX_PERCENT,
+        "error_4xx_percent": settings.OPS_ALERT_4XX_PERCENT,
+        "cache_hit_percent": settings.OPS_ALERT_CACHE_HIT_PERCENT,
+    }
 
-    Counters are cumulative; the page turns two snapshots into rates.
-    """
-    metrics = metrics_snapshot()
-    requests = metrics["requests"]
+
+def dashboard_alerts(
+    *, figures: dict[str, Any], thresholds: dict[str, float]
+) -> list[dict[str, Any]]:
+    """The latest window of each live instance and of their sum that crosses a threshold:
+    p99 or an error rate above it, the cache hit rate below it."""
+    alerts = []
+    latest = {name: points[-1] for name, points in figures["instances"].items() if points}
+    if figures["total"]:
+        latest["all instances"] = figures["total"][-1]
+    for where, point in latest.items():
+        for figure, threshold in thresholds.items():
+            value = point[figure]
+            if value is None:
+                continue
+            crossed = value < threshold if figure == "cache_hit_percent" else value > threshold
+            if crossed:
+                alerts.append(
+                    {"where": where, "figure": figure, "value": value, "threshold": threshold}
+                )
+    return alerts
+
+
+def dashboard_snapshot() -> dict[str, Any]:
+    """What the operations dashboard plots: the last hour of every live instance and of their
+    sum, each point a rate or percentile over the 60 s before it, and the alerts raised now."""
+    figures = ops_figures(window=DASHBOARD_WINDOW_SECONDS)
+    thresholds = dashboard_thresholds()
     return {
         "ts": time.time(),
-        "instance": metrics["instance"],
-        "requests_total": requests["count"],
-        "status_classes": metrics["responses"],
-        "latency_ms": {q: requests[f"{q}_ms"] for q in ("p50", "p95", "p99")},
-        "cache_hit_rate": {row["type"]: row["hit_rate"] for row in cache_stats_report()},
-        "open_websockets": open_socket_count(),
+        "instance": INSTANCE,
+        "sample_seconds": settings.OPS_SAMPLE_SECONDS,
+        **figures,
+        "thresholds": thresholds,
+        "alerts": dashboard_alerts(figures=figures, thresholds=thresholds),
         "online_users": users_online_count(),
         "jobs": jobs_active(),
         "queues": queue_lengths(),

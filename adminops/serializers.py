@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from adminops.caching import DEFAULT_DAYS, DEFAULT_LIMIT, MAX_DAYS, MAX_LIMIT
 from adminops.models import AuditLog, Job
 from config.caching import CacheType
 from gamification.models import Achievement
@@ -189,3 +190,16 @@ class JobSerializer(serializers.ModelSerializer):
 
 class JobEnvelopeSerializer(serializers.Serializer):
     job = JobSerializer()
+
+
+class AnalyticsQuerySerializer(serializers.Serializer):
+    """The bounds of every analytics read: a period of whole days up to a year, short lists."""
+
+    days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=DEFAULT_DAYS)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    category = serializers.CharField(max_length=100, required=False)
+    product = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+
+
+class RankMovementQuerySerializer(AnalyticsQuerySerializer):
+    product = serializers.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -8,12 +8,14 @@ from rest_framework.serializers import BaseSerializer
 from accounts import services as account_services
 from accounts.authentication import request_user
 from accounts.models import User
+from adminops import caching as analytics
 from adminops import selectors, services
 from adminops.models import JobKind
 from adminops.serializers import (
     AdminAchievementSerializer,
     AdminProductSerializer,
     AdminUserSerializer,
+    AnalyticsQuerySerializer,
     AuditLogSerializer,
     CacheStatsSerializer,
     JobEnvelopeSerializer,
@@ -21,6 +23,7 @@ from adminops.serializers import (
     LeaderboardExclusionSerializer,
     PointsAdjustSerializer,
     ProductImportSerializer,
+    RankMovementQuerySerializer,
     StreakRepairSerializer,
     StreakStateSerializer,
 )
@@ -194,6 +197,72 @@ class MetricsViewSet(EmployeeViewSet):
     @extend_schema(responses=dict)
     def list(self, request: Request) -> Response:
         return Response(metrics_snapshot())
+
+
+class AnalyticsViewSet(EmployeeViewSet):
+    """Employees' analytics over the last `days` (1 to 365), lists of at most `limit` (1 to 100),
+    each cached for minutes under its own type."""
+
+    pagination_class = None
+
+    def _query(self, serializer_class=AnalyticsQuerySerializer) -> dict:
+        serializer = serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def searches(self, request: Request) -> Response:
+        """The most searched queries and the searches that found nothing."""
+        query = self._query()
+        return Response(analytics.analytics_searches(days=query["days"], limit=query["limit"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def views(self, request: Request) -> Response:
+        """Page views per day (of one product with `product`), most viewed products and paths."""
+        query = self._query()
+        return Response(
+            analytics.analytics_views(
+                days=query["days"], limit=query["limit"], product_id=query.get("product")
+            )
+        )
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False, url_path="active-users")
+    def active_users(self, request: Request) -> Response:
+        """Signed-in users who viewed a page, per day and per week."""
+        return Response(analytics.analytics_active_users(days=self._query()["days"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def streaks(self, request: Request) -> Response:
+        """The longest live streaks, the longest ever, the freezes live streaks hold."""
+        return Response(analytics.analytics_streaks(limit=self._query()["limit"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def achievements(self, request: Request) -> Response:
+        """Unlock rate of each achievement, unlocks in the period and the time to unlock."""
+        return Response(analytics.analytics_achievements(days=self._query()["days"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def rankings(self, request: Request) -> Response:
+        """Rankings per category per day (of one category with `category`)."""
+        query = self._query()
+        return Response(
+            analytics.analytics_rankings(days=query["days"], category=query.get("category"))
+        )
+
+    @extend_schema(parameters=[RankMovementQuerySerializer], responses=dict)
+    @action(detail=False, url_path="rank-movement")
+    def rank_movement(self, request: Request) -> Response:
+        """A product's average position per day, from the rankings submitted that day."""
+        query = self._query(RankMovementQuerySerializer)
+        return Response(
+            analytics.analytics_rank_movement(product_id=query["product"], days=query["days"])
+        )
 
 
 class AuditLogViewSet(mixins.ListModelMixin, EmployeeViewSet):

@@ -33,6 +33,13 @@ class CacheType(StrEnum):
     PRODUCT_METADATA = "product_metadata"
     RANKING_STATS = "ranking_stats"
     PRODUCTS = "products"
+    ANALYTICS_SEARCHES = "analytics_searches"
+    ANALYTICS_VIEWS = "analytics_views"
+    ANALYTICS_ACTIVE_USERS = "analytics_active_users"
+    ANALYTICS_STREAKS = "analytics_streaks"
+    ANALYTICS_ACHIEVEMENTS = "analytics_achievements"
+    ANALYTICS_RANKINGS = "analytics_rankings"
+    ANALYTICS_RANK_MOVEMENT = "analytics_rank_movement"
 
 
 TTL_SECONDS: dict[CacheType, int] = {
@@ -43,6 +50,15 @@ TTL_SECONDS: dict[CacheType, int] = {
     CacheType.PRODUCT_METADATA: 30 * 60,
     CacheType.RANKING_STATS: 30 * 60,
     CacheType.PRODUCTS: 30 * 60,
+    # Employees' analytics: whole days and weeks, so minutes of staleness hide nothing, while
+    # each read walks up to a year of rows.
+    CacheType.ANALYTICS_SEARCHES: 10 * 60,
+    CacheType.ANALYTICS_VIEWS: 10 * 60,
+    CacheType.ANALYTICS_ACTIVE_USERS: 30 * 60,
+    CacheType.ANALYTICS_STREAKS: 10 * 60,
+    CacheType.ANALYTICS_ACHIEVEMENTS: 30 * 60,
+    CacheType.ANALYTICS_RANKINGS: 10 * 60,
+    CacheType.ANALYTICS_RANK_MOVEMENT: 30 * 60,
 }
 
 # Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps

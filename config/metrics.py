@@ -11,10 +11,10 @@ import hmac
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
@@ -39,6 +39,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from config import ops_history
 from config.caching import cache_stats
 
 logger = logging.getLogger("rankly.db")
@@ -90,7 +91,7 @@ def open_socket_counter_register(*, counter: Callable[[], int]) -> None:
         _socket_counters.append(counter)
 
 
-def _open_socket_count() -> int:
+def open_socket_count() -> int:
     return sum(counter() for counter in _socket_counters)
 
 
@@ -178,12 +179,16 @@ class MetricsMiddleware:
         start = perf_counter()
         response = self.get_response(request)
         _observe(perf_counter() - start, response.status_code)
+        ops_history.sample_if_due(time())
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         start = perf_counter()
         response: HttpResponse = await self.get_response(request)
         _observe(perf_counter() - start, response.status_code)
+        if ops_history.sample_due(time()):
+            # The sample may write to Redis: off the event loop.
+            await sync_to_async(ops_history.sample_if_due)(time())
         return response
 
 
@@ -249,7 +254,7 @@ class RanklyCollector(Collector):
         sockets = GaugeMetricFamily(
             "rankly_websockets_open", "WebSockets open on this instance.", labels=["instance"]
         )
-        sockets.add_metric([INSTANCE], _open_socket_count())
+        sockets.add_metric([INSTANCE], open_socket_count())
         yield sockets
 
         families = {
@@ -300,7 +305,7 @@ REGISTRY.register(RanklyCollector())
 
 
 # --- The snapshot the admin API returns -----------------------------------------------------
-def _histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> float | None:
+def histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> float | None:
     """Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank."""
     total = buckets[-1][1] if buckets else 0
     if total == 0:
@@ -321,15 +326,31 @@ def _samples(metric: Any) -> list[Any]:
     return [sample for family in metric.collect() for sample in family.samples]
 
 
+def latency_buckets() -> list[tuple[float, float]]:
+    """This instance's latency histogram: (upper bound in seconds, cumulative count) pairs."""
+    return [
+        (float(sample.labels["le"]), sample.value)
+        for sample in _samples(REQUEST_LATENCY)
+        if sample.name.endswith("_bucket") and sample.labels.get("instance") == INSTANCE
+    ]
+
+
+def response_counts() -> dict[str, int]:
+    """This instance's responses by status class since it started."""
+    responses = dict.fromkeys(STATUS_CLASSES, 0)
+    for sample in _samples(RESPONSES):
+        if sample.name.endswith("_total") and sample.labels.get("instance") == INSTANCE:
+            responses[sample.labels["status_class"]] = int(sample.value)
+    return responses
+
+
 def metrics_snapshot() -> dict[str, Any]:
     """This instance's figures since it started: latency, status classes, cache, sockets, pool."""
-    buckets, latency_sum, latency_count = [], 0.0, 0.0
+    buckets, latency_sum, latency_count = latency_buckets(), 0.0, 0.0
     for sample in _samples(REQUEST_LATENCY):
         if sample.labels.get("instance") != INSTANCE:
             continue
-        if sample.name.endswith("_bucket"):
-            buckets.append((float(sample.labels["le"]), sample.value))
-        elif sample.name.endswith("_sum"):
+        if sample.name.endswith("_sum"):
             latency_sum = sample.value
         elif sample.name.endswith("_count"):
             latency_count = sample.value
@@ -337,10 +358,7 @@ def metrics_snapshot() -> dict[str, Any]:
     def ms(seconds: float | None) -> float | None:
         return None if seconds is None else round(seconds * 1000, 2)
 
-    responses = dict.fromkeys(STATUS_CLASSES, 0)
-    for sample in _samples(RESPONSES):
-        if sample.name.endswith("_total") and sample.labels.get("instance") == INSTANCE:
-            responses[sample.labels["status_class"]] = int(sample.value)
+    responses = response_counts()
 
     cache = {}
     for cache_type, counts in cache_stats().items():
@@ -352,13 +370,13 @@ def metrics_snapshot() -> dict[str, Any]:
         "requests": {
             "count": int(latency_count),
             "average_ms": ms(latency_sum / latency_count) if latency_count else None,
-            "p50_ms": ms(_histogram_quantile(buckets, 0.50)),
-            "p95_ms": ms(_histogram_quantile(buckets, 0.95)),
-            "p99_ms": ms(_histogram_quantile(buckets, 0.99)),
+            "p50_ms": ms(histogram_quantile(buckets, 0.50)),
+            "p95_ms": ms(histogram_quantile(buckets, 0.95)),
+            "p99_ms": ms(histogram_quantile(buckets, 0.99)),
         },
         "responses": responses,
         "cache": cache,
-        "websockets_open": _open_socket_count(),
+        "websockets_open": open_socket_count(),
         "slow_queries": sum(
             int(sample.value)
             for sample in _samples(SLOW_QUERIES)

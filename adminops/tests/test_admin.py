@@ -50,12 +50,15 @@ def test_dashboard_page_has_a_chart_for_each_figure(admin_client):
     for chart in (
         "request_rate",
         "latency",
+        "instance_p99",
         "error_rate",
         "cache_hit_rate",
         "open_websockets",
-        "online_users",
     ):
         assert f'data-chart="{chart}"' in page
+    assert 'id="ops-online"' in page
+    assert 'data-poll-seconds="5"' in page
+    assert 'href="/admin/dashboard/analytics/"' in page
     assert 'data-snapshot-url="/admin/dashboard/snapshot/"' in page
     assert "adminops/dashboard.js" in page
 

@@ -289,6 +289,13 @@ READYZ_MAX_AGE_SECONDS = 1.0
 INSTANCE_ID = env.str("INSTANCE_ID", default="") or f"{socket.gethostname()}-{os.getpid()}"
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SLOW_QUERY_SECONDS = env.float("SLOW_QUERY_SECONDS", default=1.0)
+# The operations dashboard: how often each instance samples its counters into the hour of
+# history, and where its alert bands start (a 60 s window crossing one raises the alert).
+OPS_SAMPLE_SECONDS = env.float("OPS_SAMPLE_SECONDS", default=5.0)
+OPS_ALERT_P99_MS = env.float("OPS_ALERT_P99_MS", default=500.0)
+OPS_ALERT_5XX_PERCENT = env.float("OPS_ALERT_5XX_PERCENT", default=1.0)
+OPS_ALERT_4XX_PERCENT = env.float("OPS_ALERT_4XX_PERCENT", default=25.0)
+OPS_ALERT_CACHE_HIT_PERCENT = env.float("OPS_ALERT_CACHE_HIT_PERCENT", default=80.0)
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = "production" if IS_PRODUCTION else "development"
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
