@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test lint format bench
+.PHONY: install run worker test lint format bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt bench/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: install $(STATIC_MANIFEST)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python -m config.server -b 127.0.0.1 -p $(PORT) --ping-interval 25 --ping-timeout 60 config.asgi:application
+
+# With UPSTASH_REDIS_URL set, tasks go to Redis: run this next to `make run` (beat included).
+worker: install
+	$(BIN)/celery -A config worker -B --queues default,mail,tools --concurrency 2 --loglevel INFO
 
 # pytest exits 5 when it selected no test: say so, and fail.
 test: install

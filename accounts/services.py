@@ -25,6 +25,9 @@ from accounts.selectors import DayRule, user_day, user_day_rule
 from accounts.signals import sign_ins_revoked
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
+from config.mail import UNCONFIGURED_BACKEND
+from config.services import rows_delete_in_batches
+from config.tasks import task_enqueue_on_commit, tasks_run_in_process
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ class LoginCodeLocked(Exception):
 
 
 class LoginEmailUnavailable(Exception):
-    """The mail server could not take the sign-in e-mail; the code was withdrawn."""
+    """The mail server could not take the sign-in e-mail."""
 
 
 def _code_hash(email: str, code: str) -> str:
@@ -58,8 +61,15 @@ def token_hash(token: str) -> str:
 
 
 def login_code_request(*, email: str) -> None:
-    """E-mail a fresh 6-digit code. The newest few codes for the address all stay usable."""
+    """E-mail a fresh 6-digit code. The newest few codes for the address all stay usable.
+
+    With a worker, the e-mail is queued and retried until the mail server takes it or the code
+    expires; without one, it is sent here and a failure withdraws the code.
+    """
     email = normalize_email(email)
+    if settings.EMAIL_BACKEND == UNCONFIGURED_BACKEND:
+        # Nothing could ever send it: say so now rather than queue a code nobody will get.
+        raise LoginEmailUnavailable("No mail backend is configured.")
     code = f"{secrets.randbelow(1_000_000):06d}"
     now = timezone.now()
     with transaction.atomic():
@@ -77,11 +87,37 @@ def login_code_request(*, email: str) -> None:
             .values_list("pk", flat=True)[settings.LOGIN_CODE_LIVE_MAX :]
         )
         LoginCode.objects.filter(pk__in=list(older)).update(used_at=now)
+        if not tasks_run_in_process():
+            # The code travels in the message only: logs and Sentry see the code's id.
+            task_enqueue_on_commit(
+                "accounts.tasks.login_code_email_send",
+                kwargs={"login_code_id": login_code.pk, "email": email, "code": code},
+                kwargsrepr=repr({"login_code_id": login_code.pk}),
+            )
+            return
     try:
         login_code_email_send(email=email, code=code)
     except LoginEmailUnavailable:
         LoginCode.objects.filter(pk=login_code.pk).delete()
         raise
+
+
+def login_code_email_deliver(*, login_code_id: int, email: str, code: str) -> bool:
+    """Send a queued code while it can still be used; False when it no longer can (used,
+    expired or replaced) or is not the code stored under that id. Raises LoginEmailUnavailable
+    for the task to retry."""
+    live = LoginCode.objects.filter(
+        pk=login_code_id,
+        email=email,
+        code_hash=_code_hash(email, code),
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).exists()
+    if not live:
+        logger.info("Sign-in e-mail dropped: code %s is no longer usable", login_code_id)
+        return False
+    login_code_email_send(email=email, code=code)
+    return True
 
 
 def login_code_email_send(*, email: str, code: str) -> None:
@@ -353,3 +389,21 @@ def user_leaderboard_exclusion_set(
             cache_types=(CacheType.LEADERBOARD, CacheType.LEADERBOARD_POSITION)
         )
     return user
+
+
+# Codes are kept a day past their expiry: recent failures still count against an address.
+LOGIN_CODE_KEEP = timedelta(days=1)
+
+
+def sign_in_housekeeping() -> dict[str, int]:
+    """Delete login codes a day past their expiry, wrong-code records past their window,
+    sign-in sessions idle longer than a session lives, and Django's expired session rows;
+    returns how many of each went."""
+    now = timezone.now()
+    codes = rows_delete_in_batches(LoginCode.objects.filter(expires_at__lt=now - LOGIN_CODE_KEEP))
+    _, window = settings.LOGIN_FAILURES_PER_ADDRESS
+    failures = rows_delete_in_batches(LoginFailure.objects.filter(created_at__lte=now - window))
+    idle = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    sessions = rows_delete_in_batches(UserSession.objects.filter(last_seen_at__lt=idle))
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return {"login_codes": codes, "login_failures": failures, "sessions": sessions}

@@ -12,5 +12,6 @@ urlpatterns = [
         admin.site.admin_view(dashboard.dashboard_snapshot),
         name="adminops-dashboard-snapshot",
     ),
+    path("analytics/", admin.site.admin_view(dashboard.analytics), name="adminops-analytics"),
     path("tools/", admin.site.admin_view(dashboard.tools), name="adminops-tools"),
 ]

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from adminops.models import AuditLog
+from adminops.caching import DEFAULT_DAYS, DEFAULT_LIMIT, MAX_DAYS, MAX_LIMIT
+from adminops.models import AuditLog, Job
 from config.caching import CacheType
 from gamification.models import Achievement
 from products.models import Product, ProductMetadata
@@ -163,3 +164,42 @@ class ImportReportSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField()
     rejected = serializers.ListField(child=serializers.DictField())
     applied = serializers.BooleanField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "attempts",
+            "report",
+            "error",
+        ]
+
+    def get_progress(self, job: Job) -> dict[str, int | None]:
+        return {"done": job.done, "total": job.total}
+
+
+class JobEnvelopeSerializer(serializers.Serializer):
+    job = JobSerializer()
+
+
+class AnalyticsQuerySerializer(serializers.Serializer):
+    """The bounds of every analytics read: a period of whole days up to a year, short lists."""
+
+    days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=DEFAULT_DAYS)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    category = serializers.CharField(max_length=100, required=False)
+    product = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+
+
+class RankMovementQuerySerializer(AnalyticsQuerySerializer):
+    product = serializers.IntegerField(min_value=1, max_value=2**63 - 1)

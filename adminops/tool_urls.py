@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from adminops import views
 
 router = SimpleRouter()
+router.register("jobs", views.JobViewSet, basename="tool-job")
 router.register("", views.ToolViewSet, basename="tool")
 
 urlpatterns = router.urls

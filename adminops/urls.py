@@ -10,6 +10,7 @@ router.register("achievements", views.AdminAchievementViewSet, basename="admin-a
 router.register("users", views.AdminUserViewSet, basename="admin-user")
 router.register("caches", views.CacheViewSet, basename="admin-cache")
 router.register("metrics", views.MetricsViewSet, basename="admin-metrics")
+router.register("analytics", views.AnalyticsViewSet, basename="admin-analytics")
 router.register("audit-log", views.AuditLogViewSet, basename="admin-audit")
 
 urlpatterns = router.urls

@@ -8,17 +8,22 @@ from rest_framework.serializers import BaseSerializer
 from accounts import services as account_services
 from accounts.authentication import request_user
 from accounts.models import User
+from adminops import caching as analytics
 from adminops import selectors, services
+from adminops.models import JobKind
 from adminops.serializers import (
     AdminAchievementSerializer,
     AdminProductSerializer,
     AdminUserSerializer,
+    AnalyticsQuerySerializer,
     AuditLogSerializer,
     CacheStatsSerializer,
-    ImportReportSerializer,
+    JobEnvelopeSerializer,
+    JobSerializer,
     LeaderboardExclusionSerializer,
     PointsAdjustSerializer,
     ProductImportSerializer,
+    RankMovementQuerySerializer,
     StreakRepairSerializer,
     StreakStateSerializer,
 )
@@ -194,6 +199,72 @@ class MetricsViewSet(EmployeeViewSet):
         return Response(metrics_snapshot())
 
 
+class AnalyticsViewSet(EmployeeViewSet):
+    """Employees' analytics over the last `days` (1 to 365), lists of at most `limit` (1 to 100),
+    each cached for minutes under its own type."""
+
+    pagination_class = None
+
+    def _query(self, serializer_class=AnalyticsQuerySerializer) -> dict:
+        serializer = serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def searches(self, request: Request) -> Response:
+        """The most searched queries and the searches that found nothing."""
+        query = self._query()
+        return Response(analytics.analytics_searches(days=query["days"], limit=query["limit"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def views(self, request: Request) -> Response:
+        """Page views per day (of one product with `product`), most viewed products and paths."""
+        query = self._query()
+        return Response(
+            analytics.analytics_views(
+                days=query["days"], limit=query["limit"], product_id=query.get("product")
+            )
+        )
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False, url_path="active-users")
+    def active_users(self, request: Request) -> Response:
+        """Signed-in users who viewed a page, per day and per week."""
+        return Response(analytics.analytics_active_users(days=self._query()["days"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def streaks(self, request: Request) -> Response:
+        """The longest live streaks, the longest ever, the freezes live streaks hold."""
+        return Response(analytics.analytics_streaks(limit=self._query()["limit"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def achievements(self, request: Request) -> Response:
+        """Unlock rate of each achievement, unlocks in the period and the time to unlock."""
+        return Response(analytics.analytics_achievements(days=self._query()["days"]))
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=dict)
+    @action(detail=False)
+    def rankings(self, request: Request) -> Response:
+        """Rankings per category per day (of one category with `category`)."""
+        query = self._query()
+        return Response(
+            analytics.analytics_rankings(days=query["days"], category=query.get("category"))
+        )
+
+    @extend_schema(parameters=[RankMovementQuerySerializer], responses=dict)
+    @action(detail=False, url_path="rank-movement")
+    def rank_movement(self, request: Request) -> Response:
+        """A product's average position per day, from the rankings submitted that day."""
+        query = self._query(RankMovementQuerySerializer)
+        return Response(
+            analytics.analytics_rank_movement(product_id=query["product"], days=query["days"])
+        )
+
+
 class AuditLogViewSet(mixins.ListModelMixin, EmployeeViewSet):
     """What employees did, newest first; filter with ?target_type=&target_id=."""
 
@@ -208,47 +279,58 @@ class AuditLogViewSet(mixins.ListModelMixin, EmployeeViewSet):
 
 
 class ToolViewSet(EmployeeViewSet):
-    """Repairs and bulk jobs. Each answers with its report and is safe to run again."""
+    """Repairs and bulk jobs, run in the background: each POST answers 202 with the queued job
+    (200 with the run already queued or running), watched under /api/tools/jobs/."""
 
     pagination_class = None
     parser_classes = [JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
-    @extend_schema(request=None, responses=dict)
+    @staticmethod
+    def _started(kind: JobKind, request: Request, params: dict | None = None) -> Response:
+        job, created = services.job_start(kind=kind, actor=request_user(request), params=params)
+        return Response(
+            {"job": JobSerializer(job).data},
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="warm-caches")
     def warm_caches(self, request: Request) -> Response:
-        return Response(services.tool_caches_warm(actor=request_user(request)))
+        return self._started(JobKind.WARM_CACHES, request)
 
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="rebuild-points")
     def rebuild_points(self, request: Request) -> Response:
-        return Response(services.tool_points_rebuild(actor=request_user(request)))
+        return self._started(JobKind.REBUILD_POINTS, request)
 
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="rebuild-ranking-stats")
     def rebuild_ranking_stats(self, request: Request) -> Response:
-        return Response(services.tool_ranking_stats_rebuild(actor=request_user(request)))
+        return self._started(JobKind.REBUILD_RANKING_STATS, request)
 
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="reevaluate-achievements")
     def reevaluate_achievements(self, request: Request) -> Response:
-        return Response(services.tool_achievements_reevaluate(actor=request_user(request)))
+        return self._started(JobKind.REEVALUATE_ACHIEVEMENTS, request)
 
-    @extend_schema(request=ProductImportSerializer, responses=ImportReportSerializer)
+    @extend_schema(request=ProductImportSerializer, responses={202: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="import-products")
     def import_products(self, request: Request) -> Response:
         serializer = ProductImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        text = serializer.validated_data["text"]
         try:
-            report = importing.products_import_csv(
-                actor=request_user(request), **serializer.validated_data
-            )
+            importing.products_csv_check(text=text)
         except importing.CsvImportError as exc:
             raise exceptions.ValidationError({"csv": [str(exc)]}) from exc
-        body = ImportReportSerializer(report.as_dict()).data
-        if not report.applied:
-            detail = f"{len(report.rejected)} rows rejected; nothing was imported."
-            return Response(
-                {"detail": detail, "code": "rows_rejected", **body},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        return Response(body)
+        params = {"text": text, "all_or_nothing": serializer.validated_data["all_or_nothing"]}
+        return self._started(JobKind.IMPORT_PRODUCTS, request, params)
+
+
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EmployeeViewSet):
+    """The tools' runs, newest first: status, progress (done of total) and the final report."""
+
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        return selectors.job_list(status=self.request.query_params.get("status", "")[:20])

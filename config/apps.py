@@ -23,8 +23,9 @@ class RanklyConfig(AppConfig):
         from config.redis import loop_clients_forget, redis_log_startup
         from config.sentry import sentry_init
 
-        # Apps register their cache warmers in caching.py or selectors.py (see WARMERS).
-        autodiscover_modules("caching", "selectors")
+        # Apps register their cache warmers in caching.py or selectors.py (see WARMERS), and
+        # their Celery tasks in tasks.py: a web process sends them by name.
+        autodiscover_modules("caching", "selectors", "tasks")
         redis_log_startup()
         if settings.EMAIL_CHOICE.problem:
             logger.critical(

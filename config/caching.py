@@ -5,6 +5,7 @@ so every older value of the type becomes a miss at once, on every instance. A hi
 round trip (the generation and the value are read together).
 """
 
+import contextvars
 import hashlib
 import logging
 import re
@@ -32,6 +33,13 @@ class CacheType(StrEnum):
     PRODUCT_METADATA = "product_metadata"
     RANKING_STATS = "ranking_stats"
     PRODUCTS = "products"
+    ANALYTICS_SEARCHES = "analytics_searches"
+    ANALYTICS_VIEWS = "analytics_views"
+    ANALYTICS_ACTIVE_USERS = "analytics_active_users"
+    ANALYTICS_STREAKS = "analytics_streaks"
+    ANALYTICS_ACHIEVEMENTS = "analytics_achievements"
+    ANALYTICS_RANKINGS = "analytics_rankings"
+    ANALYTICS_RANK_MOVEMENT = "analytics_rank_movement"
 
 
 TTL_SECONDS: dict[CacheType, int] = {
@@ -42,6 +50,15 @@ TTL_SECONDS: dict[CacheType, int] = {
     CacheType.PRODUCT_METADATA: 30 * 60,
     CacheType.RANKING_STATS: 30 * 60,
     CacheType.PRODUCTS: 30 * 60,
+    # Employees' analytics: whole days and weeks, so minutes of staleness hide nothing, while
+    # each read walks up to a year of rows.
+    CacheType.ANALYTICS_SEARCHES: 10 * 60,
+    CacheType.ANALYTICS_VIEWS: 10 * 60,
+    CacheType.ANALYTICS_ACTIVE_USERS: 30 * 60,
+    CacheType.ANALYTICS_STREAKS: 10 * 60,
+    CacheType.ANALYTICS_ACHIEVEMENTS: 30 * 60,
+    CacheType.ANALYTICS_RANKINGS: 10 * 60,
+    CacheType.ANALYTICS_RANK_MOVEMENT: 30 * 60,
 }
 
 # Functions that fill a type ahead of demand (`manage.py warm_cache`), registered by the apps
@@ -101,11 +118,17 @@ def _valid(entry: object, generation: str) -> TypeGuard[tuple[str, Any]]:
     return isinstance(entry, tuple) and len(entry) == 2 and entry[0] == generation
 
 
+# Set while caches_refresh runs: reads recompute and store instead of answering from the cache.
+_refreshing: contextvars.ContextVar[bool] = contextvars.ContextVar("refreshing", default=False)
+
+
 def cache_get_or_set(cache_type: CacheType, key: str, compute: Callable[[], T]) -> T:
     """The cached value of `key` in a type, computed once and stored with the type's TTL."""
     stored_at = cache_key(cache_type, key)
     found = cache.get_many([_version_key(cache_type), stored_at])
     generation = _generation(cache_type, found.get(_version_key(cache_type)))
+    if _refreshing.get():
+        return _compute_and_store(cache_type, stored_at, generation, compute, lock=None)
     entry = found.get(stored_at)
     if _valid(entry, generation):
         _count(_hits, cache_type)
@@ -172,6 +195,24 @@ def cache_stats() -> dict[str, dict[str, int]]:
     """Hits and misses per type in this process since it started."""
     with _counts_lock:
         return {t.value: {"hits": _hits[t], "misses": _misses[t]} for t in CacheType}
+
+
+def caches_refresh(*, cache_types: Iterable[CacheType]) -> int:
+    """Recompute and store, with a fresh TTL, the entries the warmers of these types fill: the
+    hottest entries are replaced before they expire, so no reader meets them cold. Returns how
+    many keys were written; a failing warmer is logged and skipped."""
+    token = _refreshing.set(True)
+    written = 0
+    try:
+        for cache_type in cache_types:
+            for warm in WARMERS[cache_type]:
+                try:
+                    written += warm()
+                except Exception:
+                    logger.exception("Cache refresh of %s failed", warm.__name__)
+    finally:
+        _refreshing.reset(token)
+    return written
 
 
 def cache_warmer(cache_type: CacheType) -> Callable[[Callable[[], int]], Callable[[], int]]:

@@ -6,13 +6,15 @@ elsewhere (cache hits, open sockets, the connection pool) are read only when scr
 """
 
 # Pinned: Django==5.2.19 (reads DatabaseWrapper._connection_pools; requirements.txt).
+import functools
 import hmac
 import logging
 from collections.abc import Callable, Iterator
-from time import perf_counter
+from dataclasses import dataclass
+from time import perf_counter, time
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
@@ -25,12 +27,19 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from redis import Redis
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from config import ops_history
 from config.caching import cache_stats
 
 logger = logging.getLogger("rankly.db")
@@ -82,8 +91,54 @@ def open_socket_counter_register(*, counter: Callable[[], int]) -> None:
         _socket_counters.append(counter)
 
 
-def _open_socket_count() -> int:
+def open_socket_count() -> int:
     return sum(counter() for counter in _socket_counters)
+
+
+# Background jobs: the app that keeps them registers a reader of their figures at start-up.
+JOB_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    # (kind, status) -> jobs
+    counts: dict[tuple[str, str], int]
+    # kind -> durations in seconds of the finished jobs
+    durations: dict[str, list[float]]
+
+
+_job_figures: list[Callable[[], JobFigures]] = []
+
+
+def job_figures_register(*, reader: Callable[[], JobFigures]) -> None:
+    if reader not in _job_figures:
+        _job_figures.append(reader)
+
+
+def queue_lengths() -> dict[str, int | None]:
+    """Messages waiting per queue in the Redis broker ({} without one; None when unreadable)."""
+    from config.celery import app
+
+    if app.conf.task_always_eager or not app.conf.broker_url.startswith("redis"):
+        return {}
+    lengths: dict[str, int | None] = {}
+    client = _broker_client(app.conf.broker_url)
+    for queue in settings.JOB_QUEUES:
+        try:
+            # Kombu keeps a queue's priority levels in lists named queue, queue\x06\x163, ...
+            keys = [queue, *(f"{queue}\x06\x16{level}" for level in range(1, 10))]
+            with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.llen(key)
+                lengths[queue] = sum(pipe.execute())
+        except Exception:
+            lengths[queue] = None
+    return lengths
+
+
+@functools.cache
+def _broker_client(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 _latency = REQUEST_LATENCY.labels(instance=INSTANCE)
@@ -124,12 +179,16 @@ class MetricsMiddleware:
         start = perf_counter()
         response = self.get_response(request)
         _observe(perf_counter() - start, response.status_code)
+        ops_history.sample_if_due(time())
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         start = perf_counter()
         response: HttpResponse = await self.get_response(request)
         _observe(perf_counter() - start, response.status_code)
+        if ops_history.sample_due(time()):
+            # The sample may write to Redis: off the event loop.
+            await sync_to_async(ops_history.sample_if_due)(time())
         return response
 
 
@@ -195,7 +254,7 @@ class RanklyCollector(Collector):
         sockets = GaugeMetricFamily(
             "rankly_websockets_open", "WebSockets open on this instance.", labels=["instance"]
         )
-        sockets.add_metric([INSTANCE], _open_socket_count())
+        sockets.add_metric([INSTANCE], open_socket_count())
         yield sockets
 
         families = {
@@ -206,13 +265,47 @@ class RanklyCollector(Collector):
             for key, family in families.items():
                 family.add_metric([INSTANCE, alias], stats.get(key, 0))
         yield from families.values()
+        yield from _job_families()
+
+
+def _job_families() -> Iterator[Metric]:
+    queues = GaugeMetricFamily(
+        "rankly_queue_length", "Messages waiting in the broker per queue.", labels=["queue"]
+    )
+    for queue, length in queue_lengths().items():
+        if length is not None:
+            queues.add_metric([queue], length)
+    yield queues
+    jobs = GaugeMetricFamily(
+        "rankly_jobs", "Background jobs by kind and status (outcome).", labels=["kind", "status"]
+    )
+    durations = HistogramMetricFamily(
+        "rankly_job_duration_seconds", "How long finished jobs ran, per kind.", labels=["kind"]
+    )
+    for read in _job_figures:
+        try:
+            figures = read()
+        except Exception:
+            logger.warning("Job figures unreadable", exc_info=True)
+            continue
+        for (kind, status), count in sorted(figures.counts.items()):
+            jobs.add_metric([kind, status], count)
+        for kind, seconds in sorted(figures.durations.items()):
+            buckets = [
+                (str(bound), sum(1 for s in seconds if s <= bound))
+                for bound in JOB_DURATION_BUCKETS
+            ]
+            buckets.append(("+Inf", len(seconds)))
+            durations.add_metric([kind], buckets, sum(seconds))
+    yield jobs
+    yield durations
 
 
 REGISTRY.register(RanklyCollector())
 
 
 # --- The snapshot the admin API returns -----------------------------------------------------
-def _histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> float | None:
+def histogram_quantile(buckets: list[tuple[float, float]], quantile: float) -> float | None:
     """Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank."""
     total = buckets[-1][1] if buckets else 0
     if total == 0:
@@ -233,15 +326,31 @@ def _samples(metric: Any) -> list[Any]:
     return [sample for family in metric.collect() for sample in family.samples]
 
 
+def latency_buckets() -> list[tuple[float, float]]:
+    """This instance's latency histogram: (upper bound in seconds, cumulative count) pairs."""
+    return [
+        (float(sample.labels["le"]), sample.value)
+        for sample in _samples(REQUEST_LATENCY)
+        if sample.name.endswith("_bucket") and sample.labels.get("instance") == INSTANCE
+    ]
+
+
+def response_counts() -> dict[str, int]:
+    """This instance's responses by status class since it started."""
+    responses = dict.fromkeys(STATUS_CLASSES, 0)
+    for sample in _samples(RESPONSES):
+        if sample.name.endswith("_total") and sample.labels.get("instance") == INSTANCE:
+            responses[sample.labels["status_class"]] = int(sample.value)
+    return responses
+
+
 def metrics_snapshot() -> dict[str, Any]:
     """This instance's figures since it started: latency, status classes, cache, sockets, pool."""
-    buckets, latency_sum, latency_count = [], 0.0, 0.0
+    buckets, latency_sum, latency_count = latency_buckets(), 0.0, 0.0
     for sample in _samples(REQUEST_LATENCY):
         if sample.labels.get("instance") != INSTANCE:
             continue
-        if sample.name.endswith("_bucket"):
-            buckets.append((float(sample.labels["le"]), sample.value))
-        elif sample.name.endswith("_sum"):
+        if sample.name.endswith("_sum"):
             latency_sum = sample.value
         elif sample.name.endswith("_count"):
             latency_count = sample.value
@@ -249,10 +358,7 @@ def metrics_snapshot() -> dict[str, Any]:
     def ms(seconds: float | None) -> float | None:
         return None if seconds is None else round(seconds * 1000, 2)
 
-    responses = dict.fromkeys(STATUS_CLASSES, 0)
-    for sample in _samples(RESPONSES):
-        if sample.name.endswith("_total") and sample.labels.get("instance") == INSTANCE:
-            responses[sample.labels["status_class"]] = int(sample.value)
+    responses = response_counts()
 
     cache = {}
     for cache_type, counts in cache_stats().items():
@@ -264,13 +370,13 @@ def metrics_snapshot() -> dict[str, Any]:
         "requests": {
             "count": int(latency_count),
             "average_ms": ms(latency_sum / latency_count) if latency_count else None,
-            "p50_ms": ms(_histogram_quantile(buckets, 0.50)),
-            "p95_ms": ms(_histogram_quantile(buckets, 0.95)),
-            "p99_ms": ms(_histogram_quantile(buckets, 0.99)),
+            "p50_ms": ms(histogram_quantile(buckets, 0.50)),
+            "p95_ms": ms(histogram_quantile(buckets, 0.95)),
+            "p99_ms": ms(histogram_quantile(buckets, 0.99)),
         },
         "responses": responses,
         "cache": cache,
-        "websockets_open": _open_socket_count(),
+        "websockets_open": open_socket_count(),
         "slow_queries": sum(
             int(sample.value)
             for sample in _samples(SLOW_QUERIES)

@@ -7,6 +7,7 @@ from pathlib import Path
 import sentry_sdk
 from asgiref.typing import ASGIApplication
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
 
@@ -48,10 +49,17 @@ def sentry_init(
         traces_sample_rate=traces_sample_rate,
         # The successor of send_default_pii=False (deprecated in this SDK): no user identity,
         # and no request bodies, which carry e-mail addresses and login codes.
-        data_collection={"user_info": False, "http_bodies": []},
+        # Frames' variables and queue data would carry task arguments (sign-in codes among them).
+        data_collection={
+            "user_info": False,
+            "http_bodies": [],
+            "stack_frame_variables": False,
+            "queues": False,
+        },
         # Django covers HTTP through its ASGI handler (WebSockets: `sentry_asgi_app`, applied
-        # in config/asgi.py); Redis covers the cache and channel-layer calls made through redis-py.
-        integrations=[DjangoIntegration(), RedisIntegration()],
+        # in config/asgi.py); Redis covers the cache and channel-layer calls made through
+        # redis-py; Celery reports the failures of background tasks, their arguments withheld.
+        integrations=[DjangoIntegration(), RedisIntegration(), CeleryIntegration()],
     )
     return True
 

@@ -151,7 +151,7 @@ class Streak(models.Model):
                 name="streak_last_active",
                 condition=models.Q(current_length__gt=0),
             ),
-            # top_streaks: the longest running streaks.
+            # top_streaks: the longest streaks still running.
             models.Index(
                 fields=["-current_length", "user"],
                 name="streak_current",
@@ -159,7 +159,7 @@ class Streak(models.Model):
             ),
             # streak_records: the longest streaks ever (and re-evaluation of streak achievements).
             models.Index(fields=["-longest_length", "user"], name="streak_longest"),
-            # streaks_with_freezes: alive streaks holding a freeze, by last active day.
+            # streak_freezes_held: live streaks by the freezes they hold (index-only).
             models.Index(
                 fields=["last_active_date", "freezes_left"],
                 name="streak_freezes",
@@ -241,14 +241,22 @@ class PageView(models.Model):
 
     class Meta:
         indexes = [
-            # product_view_counts: views of a product over a window.
+            # page_views_per_day of one product.
             models.Index(fields=["product", "created_at"], name="pageview_product_created"),
-            # page_views_for_user: a user's recent views.
-            models.Index(fields=["user", "-created_at"], name="pageview_user_created"),
-            # traffic_since: all views since a time.
-            models.Index(fields=["created_at"], name="pageview_created"),
-            # top_paths: views per path over a window.
-            models.Index(fields=["path", "created_at"], name="pageview_path_created"),
+            # page_views_per_day and top_paths: every view by time, with its path (index-only).
+            models.Index(fields=["created_at", "path"], name="pageview_created_path"),
+            # products_viewed_most: views per product over a window (index-only).
+            models.Index(
+                fields=["created_at", "product"],
+                name="pageview_created_product",
+                condition=models.Q(product__isnull=False),
+            ),
+            # active_users_per_day and active_users_per_week: signed-in viewers (index-only).
+            models.Index(
+                fields=["created_at", "user"],
+                name="pageview_created_user",
+                condition=models.Q(user__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
+    Avg,
     CharField,
     Count,
+    DurationField,
+    ExpressionWrapper,
     F,
     FilteredRelation,
     Max,
@@ -23,7 +26,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Concat, TruncSecond
+from django.db.models.functions import Cast, Concat, TruncDate, TruncSecond, TruncWeek
 from django.utils import timezone
 
 from accounts.models import User
@@ -64,6 +67,31 @@ class _UserPeriodTotal(TypedDict):
 class PathViews(TypedDict):
     path: str
     views: int
+
+
+class DayViews(TypedDict):
+    day: date
+    views: int
+
+
+class ProductViews(TypedDict):
+    product_id: int
+    views: int
+
+
+class _PeriodUsers(TypedDict):
+    period: Any
+    users: int
+
+
+class DayUsers(TypedDict):
+    day: date
+    users: int
+
+
+class WeekUsers(TypedDict):
+    week: date
+    users: int
 
 
 if TYPE_CHECKING:
@@ -608,10 +636,13 @@ def active_streak_count(*, today: date) -> int:
     ).count()
 
 
-def top_streaks(*, limit: int = 10) -> QuerySet[Streak]:
-    """The longest running streaks (index streak_current)."""
+def top_streaks(*, today: date, limit: int = 10) -> QuerySet[Streak]:
+    """The longest streaks still alive, active yesterday or today (index streak_current).
+
+    `today` is the earliest local date anywhere on Earth, as in active_streak_count.
+    """
     return (
-        Streak.objects.filter(current_length__gt=0)
+        Streak.objects.filter(current_length__gt=0, last_active_date__gte=today - timedelta(days=1))
         .select_related("user")
         .order_by("-current_length", "user_id")[:limit]
     )
@@ -622,40 +653,107 @@ def streak_records(*, limit: int = 10) -> QuerySet[Streak]:
     return Streak.objects.select_related("user").order_by("-longest_length", "user_id")[:limit]
 
 
-def streaks_with_freezes(*, since: date) -> QuerySet[Streak]:
-    """Alive streaks holding a freeze, active since a day (index streak_freezes)."""
-    return Streak.objects.filter(freezes_left__gt=0, last_active_date__gte=since).order_by(
-        "last_active_date", "freezes_left"
+def streak_freezes_held(*, today: date) -> dict[int, int]:
+    """How many live streaks hold one freeze, two, ... (index-only scan of streak_freezes)."""
+    return dict(
+        Streak.objects.filter(freezes_left__gt=0, last_active_date__gte=today - timedelta(days=1))
+        .values("freezes_left")
+        .annotate(streaks=Count("*"))
+        .values_list("freezes_left", "streaks")
     )
+
+
+def achievement_unlocks_since(*, since: datetime) -> dict[int, dict[str, Any]]:
+    """Per achievement, its unlocks since a time and the average time from a user joining to
+    the unlock, in hours (index userach_unlocked)."""
+    rows = (
+        UserAchievement.objects.filter(unlocked_at__gte=since)
+        .values("achievement_id")
+        .annotate(
+            unlocks=Count("*"),
+            to_unlock=Avg(
+                ExpressionWrapper(
+                    F("unlocked_at") - F("user__date_joined"), output_field=DurationField()
+                )
+            ),
+        )
+    )
+    return {
+        row["achievement_id"]: {
+            "unlocks": row["unlocks"],
+            "average_hours_to_unlock": round(row["to_unlock"].total_seconds() / 3600, 1),
+        }
+        for row in rows
+    }
 
 
 # --- Page views ------------------------------------------------------------------------------
 
 
-def product_view_counts(*, product_id: int, since: datetime) -> int:
-    """Views of a product since a time (index pageview_product_created)."""
-    return PageView.objects.filter(product_id=product_id, created_at__gte=since).count()
-
-
-def page_views_for_user(*, user: User) -> QuerySet[PageView]:
-    """A user's recent views (index pageview_user_created)."""
-    return PageView.objects.filter(user=user).order_by("-created_at")
-
-
-def traffic_since(*, since: datetime) -> int:
-    """All views since a time (index pageview_created)."""
-    return PageView.objects.filter(created_at__gte=since).count()
+def page_views_per_day(*, since: datetime, product_id: int | None = None) -> list[DayViews]:
+    """Views per UTC day since a time (index pageview_created_path; of one product,
+    pageview_product_created)."""
+    views = PageView.objects.filter(created_at__gte=since)
+    if product_id is not None:
+        views = views.filter(product_id=product_id)
+    return list(
+        views.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(views=Count("*"))
+        .order_by("day")
+    )
 
 
 @replica_reads()
 def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
-    """The most viewed paths since a time (index pageview_path_created)."""
+    """The most viewed paths since a time (index-only scan of pageview_created_path)."""
     return list(
         PageView.objects.filter(created_at__gte=since)
         .values("path")
         .annotate(views=Count("*"))
         .order_by("-views", "path")[:limit]
     )
+
+
+def products_viewed_most(*, since: datetime, limit: int = 10) -> list[ProductViews]:
+    """The products viewed most since a time (index-only scan of pageview_created_product)."""
+    return list(
+        PageView.objects.filter(created_at__gte=since, product_id__isnull=False)
+        .values("product_id")
+        .annotate(views=Count("*"))
+        .order_by("-views", "product_id")[:limit]
+    )
+
+
+def _active_users(
+    *, since: datetime, trunc: type[TruncDate] | type[TruncWeek]
+) -> list[_PeriodUsers]:
+    return list(
+        PageView.objects.filter(created_at__gte=since, user_id__isnull=False)
+        .annotate(period=trunc("created_at"))
+        .values("period")
+        .annotate(users=Count("user_id", distinct=True))
+        .order_by("period")
+    )
+
+
+def active_users_per_day(*, since: datetime) -> list[DayUsers]:
+    """Signed-in users who viewed a page, per UTC day (index pageview_created_user)."""
+    return [
+        {"day": row["period"], "users": row["users"]}
+        for row in _active_users(since=since, trunc=TruncDate)
+    ]
+
+
+def active_users_per_week(*, since: datetime) -> list[WeekUsers]:
+    """Signed-in users who viewed a page, per ISO week from Monday (index pageview_created_user).
+
+    The first week counts only the days since `since`.
+    """
+    return [
+        {"week": row["period"].date(), "users": row["users"]}
+        for row in _active_users(since=since, trunc=TruncWeek)
+    ]
 
 
 # --- Cached reads (each may be stale up to its type's TTL) ----------------------------

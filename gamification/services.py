@@ -1,14 +1,14 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -16,7 +16,9 @@ from accounts.selectors import user_day
 from accounts.services import user_day_settle
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_invalidate, cache_types_invalidate_on_commit
-from config.services import ActionRefused, fields_apply
+from config.counters import BufferedCounter
+from config.services import ActionRefused, Progress, fields_apply, rows_delete_in_batches
+from config.tasks import tasks_run_in_process
 from gamification import boards, selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
@@ -37,6 +39,7 @@ from gamification.rules import (
     streak_bonus,
 )
 from products.selectors import product_get, searches_daily_distinct_count
+from products.services import product_view_counts_add
 from realtime.events import LIVE_GROUP, event_send, user_group
 
 # The metrics a ranking submission can move.
@@ -129,31 +132,72 @@ def points_changed_notify(*, user: User) -> None:
     )
 
 
-def points_rebuild(*, user: User | None = None) -> int:
-    """Set `User.points` back to the sum of the ledger; returns how many totals were wrong."""
-    users = User.objects.all() if user is None else User.objects.filter(pk=user.pk)
-    ledger = (
-        ActivityLog.objects.filter(user=OuterRef("pk"))
-        .values("user")
+# Users per statement of the bulk tools (points rebuild, achievements re-evaluation).
+BATCH_USERS = 2000
+
+
+def _user_id_batches(users: QuerySet[User]) -> Iterator[list[int]]:
+    """The ids of `users` in ascending batches of BATCH_USERS, one keyset query per batch."""
+    last = 0
+    while True:
+        batch = list(
+            users.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:BATCH_USERS]
+        )
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
+
+
+def _ledger_sums(**filters: Any) -> dict[int, int]:
+    return dict(
+        ActivityLog.objects.filter(**filters)
+        .values("user_id")
         .annotate(total=Sum("points"))
-        .values("total")
+        .values_list("user_id", "total")
     )
-    drifted = (
-        users.annotate(ledger=Coalesce(Subquery(ledger), 0))
-        .exclude(points=F("ledger"))
-        .values_list("pk", flat=True)
-    )
-    fixed = 0
-    for user_id in list(drifted):
-        with transaction.atomic():
-            # Recounted under the lock: a submission may have moved both since the scan.
-            User.objects.select_for_update().filter(pk=user_id).values_list("pk").get()
-            total = ActivityLog.objects.filter(user_id=user_id).aggregate(total=Sum("points"))
-            fixed += (
-                User.objects.filter(pk=user_id)
-                .exclude(points=total["total"] or 0)
-                .update(points=total["total"] or 0)
-            )
+
+
+def _points_reset(*, user_ids: list[int]) -> int:
+    """Set the users' totals to their ledger sums in one statement; returns how many moved."""
+    with transaction.atomic():
+        # Locked, then recounted: a submission may have moved a total since the scan.
+        current = dict(
+            User.objects.select_for_update()
+            .filter(pk__in=user_ids)
+            .order_by("pk")
+            .values_list("pk", "points")
+        )
+        sums = _ledger_sums(user_id__in=user_ids)
+        wrong = [
+            User(pk=pk, points=sums.get(pk, 0))
+            for pk, points in current.items()
+            if points != sums.get(pk, 0)
+        ]
+        User.objects.bulk_update(wrong, ["points"])
+    return len(wrong)
+
+
+def points_rebuild(*, user: User | None = None, on_progress: Progress | None = None) -> int:
+    """Set `User.points` back to the sum of the ledger, a batch of users per statement; returns
+    how many totals were wrong."""
+    users = User.objects.all() if user is None else User.objects.filter(pk=user.pk)
+    total_users = users.count()
+    fixed = done = 0
+    for batch in _user_id_batches(users):
+        # The batch's ledger sums in one grouped read, compared here: no subquery per user.
+        in_batch = {"user_id__gte": batch[0], "user_id__lte": batch[-1]}
+        sums = _ledger_sums(**in_batch)
+        drifted = [
+            pk
+            for pk, points in User.objects.filter(pk__in=batch).values_list("pk", "points")
+            if points != sums.get(pk, 0)
+        ]
+        if drifted:
+            fixed += _points_reset(user_ids=drifted)
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, total_users)
     return fixed
 
 
@@ -400,16 +444,25 @@ def achievements_evaluate(
     return result.unlocked
 
 
-def achievements_reevaluate(*, notify: bool = False) -> dict[str, int]:
+def achievements_reevaluate(
+    *, notify: bool = False, on_progress: Progress | None = None
+) -> dict[str, int]:
     """Award what every user's history has earned and was never awarded. Safe to run twice.
 
     Employees run it after adding or changing achievements; by default nobody is notified.
+    Each user is evaluated under their own lock as after an action, so tiers and the metrics'
+    day rules apply unchanged; progress is reported after every batch of users.
     """
     metrics = list(Metric.values)
+    users = User.objects.filter(is_active=True)
+    total = users.count()
     checked = unlocked = 0
-    for user in User.objects.filter(is_active=True).order_by("pk").iterator(chunk_size=500):
-        unlocked += len(achievements_evaluate(user=user, metrics=metrics, notify=notify))
-        checked += 1
+    for batch in _user_id_batches(users):
+        for user in User.objects.filter(pk__in=batch).order_by("pk"):
+            unlocked += len(achievements_evaluate(user=user, metrics=metrics, notify=notify))
+        checked += len(batch)
+        if on_progress is not None:
+            on_progress(checked, total)
     return {"users_checked": checked, "achievements_unlocked": unlocked}
 
 
@@ -513,15 +566,55 @@ def page_view_record(
     session_key: str = "",
     referrer: str = "",
 ) -> PageView:
-    """Count one page view; a product id must name an active product."""
+    """Count one page view; a product id must name an active product.
+
+    The product's view count moves through a buffer (`page_views_flush`), so that a popular
+    product does not turn each view into a lock on its row.
+    """
     if product_id is not None and product_get(product_id=product_id) is None:
         raise InvalidPageView("No active product has this id.")
-    return PageView.objects.create(
+    view = PageView.objects.create(
         path=path,
         product_id=product_id,
         user=user if user is not None and user.is_authenticated else None,
         session_key=(session_key or "")[:40],
         referrer=referrer[:500],
+    )
+    if product_id is not None:
+        if not PRODUCT_VIEWS.add(product_id):
+            product_view_counts_add(counts={product_id: 1})
+        if tasks_run_in_process():
+            # No worker and no beat: this process flushes its own buffer when a flush is due.
+            _page_views_flush_if_due()
+    return view
+
+
+PRODUCT_VIEWS = BufferedCounter("product-views")
+_last_flush = 0.0
+
+
+def page_views_flush() -> int:
+    """Move the buffered page views into the products' view counts; returns products moved."""
+    global _last_flush
+    _last_flush = time.monotonic()
+    counts = PRODUCT_VIEWS.drain()
+    if not counts:
+        return 0
+    with transaction.atomic():
+        moved = product_view_counts_add(counts=counts)
+    PRODUCT_VIEWS.ack()
+    return moved
+
+
+def _page_views_flush_if_due() -> None:
+    if time.monotonic() - _last_flush >= settings.PAGE_VIEW_FLUSH_SECONDS:
+        page_views_flush()
+
+
+def page_views_prune(*, older_than: timedelta) -> int:
+    """Delete page views older than the retention period, a batch at a time; returns how many."""
+    return rows_delete_in_batches(
+        PageView.objects.filter(created_at__lt=timezone.now() - older_than)
     )
 
 

@@ -188,6 +188,11 @@ def _write(row: _Row, report: ImportReport) -> None:
         report.unchanged += 1
 
 
+def products_csv_check(*, text: str) -> None:
+    """Raise CsvImportError when the CSV cannot be read at all (before queueing an import)."""
+    _csv_rows(text)
+
+
 def products_import_csv(
     *,
     actor: User | None,

@@ -66,10 +66,14 @@ class UserProductSearch(models.Model):
         indexes = [
             # searches_for_user: a user's searches, newest first (and the searches_made count).
             models.Index(fields=["user", "-created_at"], name="search_user_created"),
-            # popular_searches: the most searched queries over a window.
+            # popular_searches: the most searched queries over a window (index-only).
             models.Index(fields=["created_at", "query"], name="search_created_query"),
-            # search_history_for_query: when one query was searched, newest first.
-            models.Index(fields=["query", "-created_at"], name="search_query_created"),
+            # searches_without_results: the queries that found nothing over a window.
+            models.Index(
+                fields=["created_at", "query"],
+                name="search_zero_created",
+                condition=models.Q(result_count=0),
+            ),
         ]
 
     def __str__(self) -> str:

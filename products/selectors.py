@@ -1,5 +1,6 @@
 """Reads of the catalogue."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import TypedDict
 
@@ -95,18 +96,28 @@ def searches_daily_distinct_count(*, user_id: int, zone: tzinfo, day_start_hour:
 
 @replica_reads()
 def popular_searches(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
-    """The most searched queries since a time (index search_created_query)."""
+    """The most searched queries since a time (index-only scan of search_created_query)."""
     return list(
         UserProductSearch.objects.filter(created_at__gte=since)
         .values("query")
-        .annotate(searches=Count("id"))
+        .annotate(searches=Count("*"))
         .order_by("-searches", "query")[:limit]
     )
 
 
-def search_history_for_query(*, query: str) -> QuerySet[UserProductSearch]:
-    """When a query was searched, newest first (index search_query_created)."""
-    return UserProductSearch.objects.filter(query=normalize_query(query)).order_by("-created_at")
+def searches_without_results(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
+    """The queries that found nothing since a time, most searched first (search_zero_created)."""
+    return list(
+        UserProductSearch.objects.filter(created_at__gte=since, result_count=0)
+        .values("query")
+        .annotate(searches=Count("*"))
+        .order_by("-searches", "query")[:limit]
+    )
+
+
+def products_named(*, product_ids: Iterable[int]) -> dict[int, Product]:
+    """Products by id, active or not, for reports that name the products they count."""
+    return Product.objects.in_bulk(list(product_ids))
 
 
 def product_delete_blocker(*, product: Product) -> str | None:

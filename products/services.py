@@ -1,15 +1,17 @@
 """Writes of the catalogue."""
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, F, PositiveIntegerField, When
+from django.utils import timezone
 
 from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
-from config.services import ActionRefused, fields_apply
+from config.services import ActionRefused, fields_apply, rows_delete_in_batches
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import normalize_query, product_delete_blocker
 from products.signals import product_searched
@@ -22,6 +24,27 @@ def product_search_record(*, user_id: int | None, query: str, result_count: int)
     )
     if user_id is not None:
         product_searched.send(sender=UserProductSearch, user_id=user_id)
+
+
+def searches_prune(*, older_than: timedelta) -> int:
+    """Delete searches older than the retention period, a batch at a time; returns how many."""
+    return rows_delete_in_batches(
+        UserProductSearch.objects.filter(created_at__lt=timezone.now() - older_than)
+    )
+
+
+def product_view_counts_add(*, counts: dict[int, int]) -> int:
+    """Add buffered page views to products' view counts in one statement; returns rows moved."""
+    if not counts:
+        return 0
+    return ProductMetadata.objects.filter(product_id__in=counts).update(
+        view_count=F("view_count")
+        + Case(
+            *(When(product_id=pid, then=amount) for pid, amount in counts.items()),
+            default=0,
+            output_field=PositiveIntegerField(),
+        )
+    )
 
 
 def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:

@@ -36,14 +36,24 @@ class ProductRanking(models.Model):
         indexes = [
             # rankings_for_user: a user's ranking of a category, in order (and its replacement).
             models.Index(fields=["user", "category", "position"], name="ranking_user_cat_pos"),
-            # ranking_stats_for_product: rankers, average position, first places of a product.
-            models.Index(fields=["product", "position"], name="ranking_product_pos"),
             # ranking_stats_for_category: Borda totals of every product of a category.
             models.Index(fields=["category", "product", "points"], name="ranking_cat_product"),
-            # recent_rankings: the latest rankings across the community.
-            models.Index(fields=["-updated_at"], name="ranking_updated"),
-            # recent_rankings_for_user: a user's most recently updated rankings.
-            models.Index(fields=["user", "-updated_at"], name="ranking_user_updated"),
+            # rankings_per_category_per_day: one first place per ranking, by day (index-only) ...
+            models.Index(
+                fields=["created_at", "category"],
+                name="ranking_created_cat",
+                condition=models.Q(position=1),
+            ),
+            # ... and of one category.
+            models.Index(
+                fields=["category", "created_at"],
+                name="ranking_cat_created",
+                condition=models.Q(position=1),
+            ),
+            # product_rank_movement, ranking_stats_for_product: a product's positions, by day.
+            models.Index(
+                fields=["product", "created_at", "position"], name="ranking_product_created"
+            ),
         ]
 
     def __str__(self) -> str:

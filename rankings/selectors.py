@@ -4,14 +4,22 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 """
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypedDict
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from accounts.models import User
 from config.db_router import replica_reads
 from products.selectors import product_list
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking
+
+
+class DayCategoryRankings(TypedDict):
+    day: date
+    category: str
+    rankings: int
 
 
 def rankings_for_user(*, user: User, category: str | None = None) -> QuerySet[ProductRanking]:
@@ -40,7 +48,8 @@ def _stats(*, rankers: int, score: int, first_places: int) -> dict[str, Any]:
 
 @replica_reads()
 def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
-    """Rankers, Borda score, average position, first places of a product (ranking_product_pos)."""
+    """Rankers, Borda score, average position, first places of a product
+    (index ranking_product_created)."""
     row = ProductRanking.objects.filter(product_id=product_id).aggregate(
         rankers=Count("position"),
         positions=Sum("position"),
@@ -102,18 +111,41 @@ def ranking_stats_for_category(*, category: str) -> list[dict[str, Any]]:
     ]
 
 
-def recent_rankings(*, limit: int = 20) -> QuerySet[ProductRanking]:
-    """The latest rankings across the community (index ranking_updated)."""
-    return ProductRanking.objects.select_related("product", "user").order_by("-updated_at")[:limit]
+def rankings_per_category_per_day(
+    *, since: datetime, category: str | None = None
+) -> list[DayCategoryRankings]:
+    """Users whose current ranking of a category was submitted on each UTC day since a time
+    (index ranking_created_cat, or ranking_cat_created for one category). A ranking replaced
+    later counts on the day of its replacement.
 
-
-def recent_rankings_for_user(*, user: User, limit: int = 20) -> QuerySet[ProductRanking]:
-    """A user's most recently updated rankings (index ranking_user_updated)."""
-    return (
-        ProductRanking.objects.filter(user=user)
-        .select_related("product")
-        .order_by("-updated_at")[:limit]
+    Every ranking has exactly one first place, so counting first places counts rankings without
+    a DISTINCT over every ranked product.
+    """
+    rows = ProductRanking.objects.filter(created_at__gte=since, position=1)
+    if category is not None:
+        rows = rows.filter(category=category)
+    return list(
+        rows.annotate(day=TruncDate("created_at"))
+        .values("day", "category")
+        .annotate(rankings=Count("*"))
+        .order_by("day", "category")
     )
+
+
+def product_rank_movement(*, product_id: int, since: datetime) -> list[dict[str, Any]]:
+    """A product's average position per UTC day in the rankings submitted that day, and how many
+    users ranked it (index ranking_product_created)."""
+    rows = (
+        ProductRanking.objects.filter(product_id=product_id, created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(average=Avg("position"), rankers=Count("*"))
+        .order_by("day")
+    )
+    return [
+        {"day": row["day"], "average_position": round(row["average"], 2), "rankers": row["rankers"]}
+        for row in rows
+    ]
 
 
 def category_stats(*, category: str) -> list[dict[str, Any]]:

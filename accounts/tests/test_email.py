@@ -115,3 +115,52 @@ def test_production_refuses_no_email_url_and_the_console_and_locmem_backends(url
     choice = email_choice(url=url, production=True)
     assert choice.backend == UNCONFIGURED_BACKEND
     assert choice.problem
+
+
+@pytest.fixture
+def with_a_worker(monkeypatch):
+    """Tasks go to a broker instead of running in process; what would be sent is recorded."""
+    from config import tasks
+    from config.celery import app
+
+    sent = []
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setattr(tasks, "task_send", lambda name, **kwargs: sent.append((name, kwargs)))
+    return sent
+
+
+def test_with_a_worker_the_request_queues_the_mail_showing_only_the_codes_id(
+    api_client, with_a_worker, django_capture_on_commit_callbacks, mailoutbox
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(REQUEST_URL, {"email": "ada@example.com"}, format="json")
+    assert response.status_code == 202
+    assert mailoutbox == []
+    [(name, sent)] = with_a_worker
+    login_code = LoginCode.objects.get()
+    assert name == "accounts.tasks.login_code_email_send"
+    assert sent["kwargs"]["login_code_id"] == login_code.pk
+    assert sent["kwargsrepr"] == repr({"login_code_id": login_code.pk})
+    assert sent["kwargs"]["code"] not in sent["kwargsrepr"]
+
+
+def test_a_queued_code_is_mailed_while_live_and_dropped_once_used(mailoutbox):
+    from django.utils import timezone
+
+    from accounts.services import _code_hash
+    from accounts.tasks import login_code_email_send
+
+    code = LoginCode.objects.create(
+        email="ada@example.com",
+        code_hash=_code_hash("ada@example.com", "246810"),
+        expires_at=timezone.now() + timezone.timedelta(minutes=10),
+    )
+    kwargs = {"login_code_id": code.pk, "email": "ada@example.com", "code": "246810"}
+    # A message whose code is not the one stored under its id is not mailed.
+    assert login_code_email_send.apply(kwargs={**kwargs, "code": "135790"}).get() is False
+    assert mailoutbox == []
+    assert login_code_email_send.apply(kwargs=kwargs).get() is True
+    assert "246810" in mailoutbox[0].body
+    LoginCode.objects.filter(pk=code.pk).update(used_at=timezone.now())
+    assert login_code_email_send.apply(kwargs=kwargs).get() is False
+    assert len(mailoutbox) == 1

@@ -17,6 +17,7 @@ from django.conf import settings
 from config.tests.faults.harness import database_url_named, web_command
 from config.tests.private_redis import free_port
 from config.tests.smtp import smtp_server
+from config.tests.worker import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,15 +77,20 @@ def test_production_mails_the_sign_in_code_and_never_logs_it(production_database
     # The platform's proxy terminates TLS and says so; production redirects plain HTTP.
     https = {"X-Forwarded-Proto": "https"}
     log_path = tmp_path / "web.log"
+    worker_log_path = tmp_path / "worker.log"
     with smtp_server() as mailbox:
         env = production_env(database_url=production_database, email_url=mailbox.url, port=port)
         release = subprocess.run(
             release_command(), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )
         assert release.returncode == 0, release.stderr[-3000:]
-        with log_path.open("wb") as log:
+        with log_path.open("wb") as log, worker_log_path.open("wb") as worker_log:
             web = subprocess.Popen(
                 web_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            # Production with Redis queues the e-mail: the Procfile's worker sends it.
+            worker = subprocess.Popen(
+                worker_command(), cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT
             )
             try:
                 with httpx.Client(base_url=url, headers=https, timeout=10) as client:
@@ -100,7 +106,7 @@ def test_production_mails_the_sign_in_code_and_never_logs_it(production_database
                         "/api/customer/email-login", json={"email": "ada@example.com"}
                     )
                     assert asked.status_code == 202, asked.text
-                    code = mailbox.code_for("ada@example.com")
+                    code = mailbox.code_for("ada@example.com", timeout=60)
                     signed_in = client.post(
                         "/api/customer/email-login/verify",
                         json={"email": "ada@example.com", "code": code},
@@ -118,12 +124,14 @@ def test_production_mails_the_sign_in_code_and_never_logs_it(production_database
                     assert moved.headers["Location"].startswith("/admin/login/")
                     assert "script-src 'self'" in moved.headers["Content-Security-Policy"]
             finally:
-                web.terminate()
-                try:
-                    web.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    web.kill()
+                for process in (web, worker):
+                    process.terminate()
+                    try:
+                        process.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
     output = release.stdout + release.stderr + log_path.read_text(errors="replace")
+    output += worker_log_path.read_text(errors="replace")
     assert "/api/customer/email-login" in output, output
     assert "CRITICAL" not in output, output
     assert code not in output, output

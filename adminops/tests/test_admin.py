@@ -7,7 +7,7 @@ from django.test import Client
 from accounts.admin import exclude_from_leaderboards, include_in_leaderboards
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from adminops.models import AuditAction, AuditLog
+from adminops.models import AuditAction, AuditLog, Job
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType
 from products.models import Product
@@ -50,12 +50,15 @@ def test_dashboard_page_has_a_chart_for_each_figure(admin_client):
     for chart in (
         "request_rate",
         "latency",
+        "instance_p99",
         "error_rate",
         "cache_hit_rate",
         "open_websockets",
-        "online_users",
     ):
         assert f'data-chart="{chart}"' in page
+    assert 'id="ops-online"' in page
+    assert 'data-poll-seconds="5"' in page
+    assert 'href="/admin/dashboard/analytics/"' in page
     assert 'data-snapshot-url="/admin/dashboard/snapshot/"' in page
     assert "adminops/dashboard.js" in page
 
@@ -135,22 +138,36 @@ def test_audit_changelist_queries_do_not_grow_with_rows(
         assert admin_client.get("/admin/adminops/auditlog/").status_code == 200
 
 
-def test_tools_page_runs_a_tool_and_reports_it(admin_client, employee):
-    response = admin_client.post("/admin/dashboard/tools/", {"tool": "warm_caches"}, follow=True)
-    assert response.status_code == 200
-    assert "Warm every cache type" in response.content.decode()
+def test_tools_page_queues_a_tool_and_lists_its_report(
+    admin_client, employee, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = admin_client.post("/admin/dashboard/tools/", {"tool": "warm_caches"}, follow=True)
+    assert "Warm every cache type: job" in queued.content.decode()
+    assert "queued (queued now)" in queued.content.decode()
+    page = admin_client.get("/admin/dashboard/tools/").content.decode()
+    assert "succeeded" in page
+    assert "total " in page
     assert AuditLog.objects.get(action=AuditAction.CACHE_WARM).actor == employee
 
 
-def test_tools_page_imports_a_csv(admin_client):
+def test_tools_page_imports_a_csv(admin_client, django_capture_on_commit_callbacks):
     upload = SimpleUploadedFile("p.csv", b"name,category\nMat,desk\n,desk\n", "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/dashboard/tools/", {"tool": "import_products", "file": upload})
+    page = admin_client.get("/admin/dashboard/tools/").content.decode()
+    assert "created 1" in page
+    assert "Import products from CSV" in page
+    assert Product.objects.filter(slug="mat").exists()
+
+
+def test_tools_page_refuses_an_unreadable_csv_before_queueing(admin_client):
+    upload = SimpleUploadedFile("p.csv", b"name,colour\nMat,red\n", "text/csv")
     response = admin_client.post(
         "/admin/dashboard/tools/", {"tool": "import_products", "file": upload}, follow=True
     )
-    page = response.content.decode()
-    assert "1 created" in page
-    assert "1 rejected" in page
-    assert Product.objects.filter(slug="mat").exists()
+    assert "Import refused: Unknown columns: colour" in response.content.decode()
+    assert not Job.objects.exists()
 
 
 def test_tools_page_rejects_an_unknown_tool(admin_client):

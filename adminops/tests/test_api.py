@@ -2,7 +2,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from adminops.models import AuditAction, AuditLog
+from adminops.models import AuditAction, AuditLog, Job, JobKind, JobStatus
 from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType
 from gamification.models import Achievement, Streak, UserAchievement
@@ -46,12 +46,21 @@ ROUTES = [
     ("get", "/api/admin/caches/", None),
     ("post", "/api/admin/caches/products/flush/", None),
     ("get", "/api/admin/metrics/", None),
+    ("get", "/api/admin/analytics/searches/", None),
+    ("get", "/api/admin/analytics/views/", None),
+    ("get", "/api/admin/analytics/active-users/", None),
+    ("get", "/api/admin/analytics/streaks/", None),
+    ("get", "/api/admin/analytics/achievements/", None),
+    ("get", "/api/admin/analytics/rankings/", None),
+    ("get", "/api/admin/analytics/rank-movement/?product={product}", None),
     ("get", "/api/admin/audit-log/", None),
     ("post", "/api/tools/warm-caches/", None),
     ("post", "/api/tools/rebuild-points/", None),
     ("post", "/api/tools/rebuild-ranking-stats/", None),
     ("post", "/api/tools/reevaluate-achievements/", None),
     ("post", "/api/tools/import-products/", {"csv": "name,category\nA,mice\n"}),
+    ("get", "/api/tools/jobs/", None),
+    ("get", "/api/tools/jobs/{job}/", None),
 ]
 
 # Routes whose employee answer needs only this app (the others: test_points.py, test_metrics.py).
@@ -73,8 +82,17 @@ EMPLOYEE_OK = {
     ("get", "/api/admin/caches/"): 200,
     ("post", "/api/admin/caches/products/flush/"): 204,
     ("get", "/api/admin/audit-log/"): 200,
-    ("post", "/api/tools/warm-caches/"): 200,
-    ("post", "/api/tools/import-products/"): 200,
+    ("get", "/api/admin/analytics/searches/"): 200,
+    ("get", "/api/admin/analytics/views/"): 200,
+    ("get", "/api/admin/analytics/active-users/"): 200,
+    ("get", "/api/admin/analytics/streaks/"): 200,
+    ("get", "/api/admin/analytics/achievements/"): 200,
+    ("get", "/api/admin/analytics/rankings/"): 200,
+    ("get", "/api/admin/analytics/rank-movement/?product={product}"): 200,
+    ("post", "/api/tools/warm-caches/"): 202,
+    ("post", "/api/tools/import-products/"): 202,
+    ("get", "/api/tools/jobs/"): 200,
+    ("get", "/api/tools/jobs/{job}/"): 200,
 }
 
 
@@ -84,6 +102,7 @@ def targets(db) -> dict[str, int]:
         "product": ProductFactory().pk,
         "achievement": AchievementFactory().pk,
         "user": UserFactory().pk,
+        "job": Job.objects.create(kind=JobKind.WARM_CACHES, status=JobStatus.SUCCEEDED).pk,
     }
 
 
@@ -114,11 +133,15 @@ def test_employee_is_allowed(staff_client, targets, method, path, body):
     assert response.status_code == EMPLOYEE_OK[(method, path)], response.content
 
 
-def test_every_write_route_is_audited_with_its_actor(staff_client, staff_user, targets):
+def test_every_write_route_is_audited_with_its_actor(
+    staff_client, staff_user, targets, django_capture_on_commit_callbacks
+):
     writes = [r for r in ROUTES if r[0] != "get" and (r[0], r[1]) in EMPLOYEE_OK]
     for method, path, body in writes:
         before = AuditLog.objects.count()
-        _call(staff_client, method, path, body, targets)
+        # A tool's job runs, and audits, once the request has committed.
+        with django_capture_on_commit_callbacks(execute=True):
+            _call(staff_client, method, path, body, targets)
         assert AuditLog.objects.count() == before + 1, path
         assert AuditLog.objects.latest("id").actor == staff_user
 

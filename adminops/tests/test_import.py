@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from adminops.models import AuditAction, AuditLog
+from adminops.models import AuditAction, AuditLog, Job
 from config.caching import CacheType
 from config.services import tool_running
 from products.models import Product
@@ -25,14 +25,18 @@ Pad,pad,,desk,false,,,
 """
 
 
-def _import(client, text: str, all_or_nothing: bool = False):
-    return client.post(URL, {"csv": text, "all_or_nothing": all_or_nothing}, format="json")
+@pytest.fixture
+def run_import(run_tool):
+    def run(text: str, all_or_nothing: bool = False) -> dict:
+        return run_tool("import-products", {"csv": text, "all_or_nothing": all_or_nothing})
+
+    return run
 
 
-def test_import_reports_created_and_every_rejected_row_with_reasons(staff_client):
-    response = _import(staff_client, GOOD_AND_BAD)
-    assert response.status_code == 200
-    report = response.json()
+def test_import_reports_created_and_every_rejected_row_with_reasons(run_import):
+    job = run_import(GOOD_AND_BAD)
+    assert job["status"] == "succeeded"
+    report = job["report"]
     assert (report["rows"], report["created"], report["updated"]) == (7, 2, 0)
     rejected = {r["line"]: r for r in report["rejected"]}
     assert sorted(rejected) == [3, 4, 5, 6, 7]
@@ -49,25 +53,25 @@ def test_import_reports_created_and_every_rejected_row_with_reasons(staff_client
     assert sorted(Product.objects.values_list("slug", flat=True)) == ["pad", "quiet-mouse"]
 
 
-def test_import_updates_by_slug_and_a_second_run_changes_nothing(staff_client):
+def test_import_updates_by_slug_and_a_second_run_changes_nothing(run_import):
     ProductFactory(slug="quiet-mouse", name="Old name", brand="Old", category="mice")
     text = "name,slug,category\nQuiet Mouse,quiet-mouse,mice\nPad,pad,desk\n"
-    first = _import(staff_client, text).json()
+    first = run_import(text)["report"]
     assert (first["created"], first["updated"], first["unchanged"]) == (1, 1, 0)
     product = Product.objects.get(slug="quiet-mouse")
     assert product.name == "Quiet Mouse"
     assert product.brand == "Old"
-    second = _import(staff_client, text).json()
+    second = run_import(text)["report"]
     assert (second["created"], second["updated"], second["unchanged"]) == (0, 0, 2)
     assert Product.objects.count() == 2
 
 
-def test_all_or_nothing_writes_nothing_when_a_row_is_rejected(staff_client):
+def test_all_or_nothing_fails_the_job_and_writes_nothing_when_a_row_is_rejected(run_import):
     ProductFactory(slug="pad", name="Pad", category="desk", is_active=True)
-    response = _import(staff_client, GOOD_AND_BAD, all_or_nothing=True)
-    assert response.status_code == 400
-    body = response.json()
-    assert body["code"] == "rows_rejected"
+    job = run_import(GOOD_AND_BAD, all_or_nothing=True)
+    assert job["status"] == "failed"
+    assert job["error"] == "5 rows rejected; nothing was imported."
+    body = job["report"]
     assert body["applied"] is False
     assert len(body["rejected"]) == 5
     assert list(Product.objects.values_list("slug", flat=True)) == ["pad"]
@@ -76,17 +80,18 @@ def test_all_or_nothing_writes_nothing_when_a_row_is_rejected(staff_client):
     assert entry.data["applied"] is False
 
 
-def test_all_or_nothing_applies_a_clean_file(staff_client):
-    response = _import(staff_client, "name,category\nA,mice\nB,mice\n", all_or_nothing=True)
-    assert response.json()["created"] == 2
+def test_all_or_nothing_applies_a_clean_file(run_import):
+    job = run_import("name,category\nA,mice\nB,mice\n", all_or_nothing=True)
+    assert job["report"]["created"] == 2
+    assert job["progress"] == {"done": 2, "total": 2}
 
 
-def test_import_as_multipart_upload(staff_client):
+def test_import_as_multipart_upload(run_tool):
     upload = SimpleUploadedFile(
         "products.csv", "\ufeffname,category\nUploaded,mice\n".encode(), "text/csv"
     )
-    response = staff_client.post(URL, {"file": upload}, format="multipart")
-    assert response.status_code == 200, response.content
+    job = run_tool("import-products", {"file": upload}, fmt="multipart")
+    assert job["status"] == "succeeded"
     assert Product.objects.filter(slug="uploaded").exists()
 
 
@@ -100,11 +105,12 @@ def test_import_as_multipart_upload(staff_client):
         ({"file": "not-a-file"}, "multipart", "file"),
     ],
 )
-def test_unreadable_csv_is_400_and_imports_nothing(staff_client, body, fmt, message):
+def test_unreadable_csv_is_400_and_queues_nothing(staff_client, body, fmt, message):
     response = staff_client.post(URL, body, format=fmt)
     assert response.status_code == 400
     assert message in response.json()["detail"]
     assert not Product.objects.exists()
+    assert not Job.objects.exists()
 
 
 def test_non_utf8_upload_is_400(staff_client):
@@ -114,12 +120,9 @@ def test_non_utf8_upload_is_400(staff_client):
     assert "UTF-8" in response.json()["detail"]
 
 
-def test_import_invalidates_product_caches(
-    staff_client, fill_cache, django_capture_on_commit_callbacks
-):
+def test_import_invalidates_product_caches(run_import, fill_cache):
     still_cached = fill_cache(CacheType.PRODUCTS)
-    with django_capture_on_commit_callbacks(execute=True):
-        _import(staff_client, "name,category\nA,mice\n")
+    run_import("name,category\nA,mice\n")
     assert not still_cached()
 
 
@@ -143,19 +146,19 @@ def test_import_products_command_all_or_nothing_fails_and_writes_nothing(tmp_pat
     assert not Product.objects.exists()
 
 
-def test_import_while_another_import_runs_is_409_and_writes_nothing(staff_client):
+def test_import_while_the_command_imports_fails_the_job_and_writes_nothing(run_import):
     with tool_running(name="import_products"):
-        response = _import(staff_client, "name,category\nA,mice\n")
-    assert response.status_code == 409
-    assert "already running" in response.json()["detail"]
+        job = run_import("name,category\nA,mice\n")
+    assert job["status"] == "failed"
+    assert "already running" in job["error"]
     assert not Product.objects.exists()
-    assert _import(staff_client, "name,category\nA,mice\n").status_code == 200
+    assert run_import("name,category\nA,mice\n")["status"] == "succeeded"
 
 
-def test_attributes_nested_too_deeply_reject_the_row_not_the_request(staff_client):
+def test_attributes_nested_too_deeply_reject_the_row_not_the_request(run_import):
     nested = "[" * 5000 + "]" * 5000
     text = f'name,slug,category,attributes\nDeep,deep,mice,"{nested}"\n'
-    response = _import(staff_client, text)
-    assert response.status_code == 200
-    assert "attributes" in response.json()["rejected"][0]["errors"]
+    job = run_import(text)
+    assert job["status"] == "succeeded"
+    assert "attributes" in job["report"]["rejected"][0]["errors"]
     assert not Product.objects.filter(slug="deep").exists()

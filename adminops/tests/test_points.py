@@ -62,7 +62,7 @@ def test_adjustment_without_reason_or_points_is_400_and_writes_nothing(staff_cli
     assert not AuditLog.objects.exists()
 
 
-def test_rebuild_points_fixes_mismatches_and_is_idempotent(staff_client, user):
+def test_rebuild_points_fixes_mismatches_and_is_idempotent(staff_client, run_tool, user):
     staff_client.post(
         f"/api/admin/users/{user.pk}/points/", {"points": 40, "reason": "a"}, format="json"
     )
@@ -70,14 +70,15 @@ def test_rebuild_points_fixes_mismatches_and_is_idempotent(staff_client, user):
     User.objects.filter(pk=user.pk).update(points=999)
     User.objects.filter(pk=other.pk).update(points=5)
 
-    first = staff_client.post("/api/tools/rebuild-points/")
-    assert first.status_code == 200
-    assert first.json()["mismatches_fixed"] == 2
+    first = run_tool("rebuild-points")
+    assert first["status"] == "succeeded"
+    assert first["report"]["mismatches_fixed"] == 2
+    assert first["progress"] == {"done": 3, "total": 3}
     user.refresh_from_db()
     other.refresh_from_db()
     assert (user.points, other.points) == (40, 0)
 
-    second = staff_client.post("/api/tools/rebuild-points/").json()
+    second = run_tool("rebuild-points")["report"]
     assert second["mismatches_fixed"] == 0
     assert AuditLog.objects.filter(action=AuditAction.POINTS_REBUILD).count() == 2
 
@@ -92,32 +93,32 @@ def test_rebuild_points_command_prints_progress(user):
     assert user.points == 0
 
 
-def test_rebuild_ranking_stats_runs_twice_with_the_same_result(staff_client):
-    first = staff_client.post("/api/tools/rebuild-ranking-stats/")
-    second = staff_client.post("/api/tools/rebuild-ranking-stats/")
-    assert first.status_code == second.status_code == 200
-    assert first.json() == second.json()
+def test_rebuild_ranking_stats_runs_twice_with_the_same_result(run_tool):
+    first = run_tool("rebuild-ranking-stats")
+    second = run_tool("rebuild-ranking-stats")
+    assert first["status"] == second["status"] == "succeeded"
+    assert first["report"] == second["report"]
     out = io.StringIO()
     call_command("rebuild_ranking_stats", stdout=out)
     assert "Ranking stats rebuilt" in out.getvalue()
 
 
-def test_reevaluate_achievements_awards_what_history_earned_once(staff_client, user):
+def test_reevaluate_achievements_awards_what_history_earned_once(staff_client, run_tool, user):
     staff_client.post(
         f"/api/admin/users/{user.pk}/points/", {"points": 40, "reason": "a"}, format="json"
     )
     # Defined after the points were earned, so only re-evaluation can award it.
     achievement = AchievementFactory(metric=Metric.POINTS, threshold=30, points=5)
 
-    first = staff_client.post("/api/tools/reevaluate-achievements/")
-    assert first.status_code == 200
+    first = run_tool("reevaluate-achievements")
+    assert first["report"]["result"]["achievements_unlocked"] == 1
     assert UserAchievement.objects.filter(
         user=user, achievement=achievement, unlocked_at__isnull=False
     ).exists()
     ledger = ActivityLog.objects.count()
 
-    second = staff_client.post("/api/tools/reevaluate-achievements/")
-    assert second.status_code == 200
+    second = run_tool("reevaluate-achievements")
+    assert second["report"]["result"]["achievements_unlocked"] == 0
     call_command("reevaluate_achievements", stdout=io.StringIO())
     unlocked = UserAchievement.objects.filter(achievement=achievement, unlocked_at__isnull=False)
     assert list(unlocked.values_list("user", flat=True)) == [user.pk]
@@ -125,12 +126,13 @@ def test_reevaluate_achievements_awards_what_history_earned_once(staff_client, u
     assert AuditLog.objects.filter(action=AuditAction.ACHIEVEMENTS_REEVALUATE).count() == 3
 
 
-def test_tools_page_rebuilds_points(client, staff_user, user):
+def test_tools_page_rebuilds_points(client, staff_user, user, django_capture_on_commit_callbacks):
     User.objects.filter(pk=user.pk).update(points=3)
     staff_user.is_superuser = True
     staff_user.save()
     client.force_login(staff_user)
-    response = client.post("/admin/dashboard/tools/", {"tool": "rebuild_points"}, follow=True)
-    assert "mismatches fixed 1" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/dashboard/tools/", {"tool": "rebuild_points"})
+    assert "mismatches_fixed 1" in client.get("/admin/dashboard/tools/").content.decode()
     user.refresh_from_db()
     assert user.points == 0

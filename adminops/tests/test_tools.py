@@ -19,11 +19,11 @@ def products_warmer(monkeypatch):
 
 
 def test_warm_caches_runs_every_registered_warmer_and_reports_keys(
-    staff_client, staff_user, products_warmer
+    run_tool, staff_user, products_warmer
 ):
-    response = staff_client.post("/api/tools/warm-caches/")
-    assert response.status_code == 200
-    report = response.json()
+    job = run_tool("warm-caches")
+    assert job["status"] == "succeeded"
+    report = job["report"]
     assert report["keys"]["products"] == 2
     assert set(report["keys"]) == {t.value for t in CacheType}
     assert report["total"] == sum(report["keys"].values())
@@ -32,10 +32,10 @@ def test_warm_caches_runs_every_registered_warmer_and_reports_keys(
     assert (entry.actor, entry.data["total"]) == (staff_user, report["total"])
 
 
-def test_warm_caches_twice_gives_the_same_report(staff_client, products_warmer):
-    first = staff_client.post("/api/tools/warm-caches/").json()
-    second = staff_client.post("/api/tools/warm-caches/").json()
-    assert first == second
+def test_warm_caches_twice_gives_the_same_report(run_tool, products_warmer):
+    first, second = run_tool("warm-caches"), run_tool("warm-caches")
+    assert first["id"] != second["id"]
+    assert first["report"] == second["report"]
 
 
 def test_tools_refuse_get(staff_client):
@@ -43,14 +43,12 @@ def test_tools_refuse_get(staff_client):
 
 
 def test_a_failing_warmer_is_reported_and_the_others_still_run(
-    staff_client, products_warmer, monkeypatch
+    run_tool, products_warmer, monkeypatch
 ):
     def broken() -> int:
         raise RuntimeError("no database today")
 
     monkeypatch.setitem(WARMERS, CacheType.HOME_STATS, [broken])
-    response = staff_client.post("/api/tools/warm-caches/")
-    assert response.status_code == 200
-    report = response.json()
+    report = run_tool("warm-caches")["report"]
     assert report["failed"] == ["home_stats: broken"]
     assert report["keys"]["products"] == 2

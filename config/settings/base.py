@@ -289,6 +289,13 @@ READYZ_MAX_AGE_SECONDS = 1.0
 INSTANCE_ID = env.str("INSTANCE_ID", default="") or f"{socket.gethostname()}-{os.getpid()}"
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SLOW_QUERY_SECONDS = env.float("SLOW_QUERY_SECONDS", default=1.0)
+# The operations dashboard: how often each instance samples its counters into the hour of
+# history, and where its alert bands start (a 60 s window crossing one raises the alert).
+OPS_SAMPLE_SECONDS = env.float("OPS_SAMPLE_SECONDS", default=5.0)
+OPS_ALERT_P99_MS = env.float("OPS_ALERT_P99_MS", default=500.0)
+OPS_ALERT_5XX_PERCENT = env.float("OPS_ALERT_5XX_PERCENT", default=1.0)
+OPS_ALERT_4XX_PERCENT = env.float("OPS_ALERT_4XX_PERCENT", default=25.0)
+OPS_ALERT_CACHE_HIT_PERCENT = env.float("OPS_ALERT_CACHE_HIT_PERCENT", default=80.0)
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = "production" if IS_PRODUCTION else "development"
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
@@ -301,4 +308,81 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Background jobs (Celery, config/celery.py) ---------------------------------------------
+# Redis is the broker when configured; without it every task runs in this process, after the
+# transaction that queued it commits (config.tasks.task_enqueue_on_commit).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+# The Job table keeps the employee tools' outcomes; nothing else reads task results.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Acknowledged when done, and handed back when the worker dies under it: a job runs again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers an unacknowledged message after this long: longer than the longest job.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 60 * 60}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Mail goes through its own queue, so a long tool never holds up a sign-in code.
+CELERY_TASK_ROUTES = {
+    "accounts.tasks.login_code_email_send": {"queue": "mail"},
+    "adminops.tasks.job_run": {"queue": "tools"},
+}
+# The queues a worker consumes (`-Q`), and that /metrics measures.
+JOB_QUEUES = ("default", "mail", "tools")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+# A running job proves it is alive this often; a job silent for a lease is taken over.
+JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=60)
+# Page views counted in the buffer reach ProductMetadata.view_count this often.
+PAGE_VIEW_FLUSH_SECONDS = env.float("PAGE_VIEW_FLUSH_SECONDS", default=5.0)
+# Page views and searches older than this many days are deleted by the housekeeping.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)
+# Periodic work, sent by `celery -A config beat`. A run that waited past its period is dropped:
+# the next one does the same work.
+REFRESH_AHEAD_SHORT = ["home_stats", "leaderboard", "leaderboard_position"]
+REFRESH_AHEAD_LONG = ["achievement_definitions", "product_metadata", "ranking_stats", "products"]
+CELERY_BEAT_SCHEDULE = {
+    "page-views-flush": {
+        "task": "gamification.tasks.page_views_flush",
+        "schedule": PAGE_VIEW_FLUSH_SECONDS,
+        "options": {"expires": PAGE_VIEW_FLUSH_SECONDS},
+    },
+    "jobs-recover": {
+        "task": "adminops.tasks.jobs_recover",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    # Before the 5-minute and the 30-minute TTLs end.
+    "caches-refresh-ahead-short": {
+        "task": "config.tasks.caches_refresh_ahead",
+        "schedule": 4 * 60.0,
+        "kwargs": {"cache_types": REFRESH_AHEAD_SHORT},
+        "options": {"expires": 60},
+    },
+    "caches-refresh-ahead-long": {
+        "task": "config.tasks.caches_refresh_ahead",
+        "schedule": 25 * 60.0,
+        "kwargs": {"cache_types": REFRESH_AHEAD_LONG},
+        "options": {"expires": 5 * 60},
+    },
+    "sign-in-housekeeping": {
+        "task": "accounts.tasks.sign_in_housekeeping",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 30 * 60},
+    },
+    "page-views-prune": {
+        "task": "gamification.tasks.page_views_prune",
+        "schedule": 6 * 60 * 60.0,
+        "options": {"expires": 60 * 60},
+    },
+    "searches-prune": {
+        "task": "products.tasks.searches_prune",
+        "schedule": 6 * 60 * 60.0,
+        "options": {"expires": 60 * 60},
+    },
 }

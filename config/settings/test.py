@@ -28,5 +28,8 @@ SENTRY_DSN = ""
 # Coalesced events go at once: no trailing send outlives the test that raised it (the
 # coalescing test sets its own interval).
 REALTIME_COALESCE_SECONDS = 0
+# Tasks run in process after commit, with Redis or without; the worker tests start a real
+# worker (config/tests/test_worker.py).
+CELERY_TASK_ALWAYS_EAGER = True
 # Each readiness test sees the dependencies as it set them up (the reuse test sets its own).
 READYZ_MAX_AGE_SECONDS = 0

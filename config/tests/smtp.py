@@ -45,8 +45,8 @@ class Mailbox:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    mailbox = Mailbox(free_port())
+def smtp_server(*, port: int | None = None) -> Iterator[Mailbox]:
+    mailbox = Mailbox(port or free_port())
     controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
     controller.start()
     try:

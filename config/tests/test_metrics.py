@@ -7,7 +7,7 @@ from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.caching import CacheType, cache_get_or_set
-from config.metrics import _histogram_quantile, metrics_snapshot
+from config.metrics import histogram_quantile, metrics_snapshot
 from realtime.presence import socket_closed, socket_opened
 
 
@@ -158,17 +158,17 @@ def test_database_pool_use_is_exported(staff_client):
     assert metrics_snapshot()["database_pool"]["default"]["pool_max"] == pool_max
 
 
-def test_histogram_quantile_interpolates_inside_the_bucket_like_prometheus():
+def testhistogram_quantile_interpolates_inside_the_bucket_like_prometheus():
     buckets = [(0.1, 50.0), (0.2, 100.0), (float("inf"), 100.0)]
-    assert _histogram_quantile(buckets, 0.5) == pytest.approx(0.1)
-    assert _histogram_quantile(buckets, 0.95) == pytest.approx(0.19)
-    assert _histogram_quantile([], 0.5) is None
-    assert _histogram_quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
+    assert histogram_quantile(buckets, 0.5) == pytest.approx(0.1)
+    assert histogram_quantile(buckets, 0.95) == pytest.approx(0.19)
+    assert histogram_quantile([], 0.5) is None
+    assert histogram_quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
 
 
 def test_a_rank_in_the_open_bucket_reports_the_highest_finite_bound():
     buckets = [(0.1, 10.0), (0.2, 90.0), (float("inf"), 100.0)]
-    assert _histogram_quantile(buckets, 0.99) == pytest.approx(0.2)
+    assert histogram_quantile(buckets, 0.99) == pytest.approx(0.2)
 
 
 def test_snapshot_reports_latency_percentiles_status_classes_and_cache_hit_rates(client, db):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from django.conf import settings
 
 from config.tests.private_redis import free_port
 
@@ -93,3 +94,19 @@ def test_the_procfile_web_command_serves_healthz_and_websockets_on_port():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_worker_consumes_every_queue_and_beat_runs_the_schedule():
+    worker = shlex.split(procfile()["worker"])
+    assert worker[:4] == ["celery", "-A", "config", "worker"]
+    assert set(worker[worker.index("--queues") + 1].split(",")) == set(settings.JOB_QUEUES)
+    assert shlex.split(procfile()["beat"])[:4] == ["celery", "-A", "config", "beat"]
+
+
+def test_make_worker_runs_the_procfile_worker_with_beat_inside():
+    makefile = (ROOT / "Makefile").read_text()
+    line = makefile.split("\nworker: install\n\t", 1)[1].splitlines()[0]
+    args = shlex.split(line.replace("$(BIN)/", ""))
+    assert args[:4] == ["celery", "-A", "config", "worker"]
+    assert "-B" in args
+    assert args[args.index("--queues") + 1] == shlex.split(procfile()["worker"])[5]

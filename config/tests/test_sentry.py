@@ -2,6 +2,7 @@ import asyncio
 import importlib
 import logging
 import re
+import secrets
 import shutil
 
 import pytest
@@ -46,7 +47,7 @@ def test_with_a_dsn_sentry_starts_with_environment_release_and_no_personal_data(
     assert not sentry_sdk.scope.should_send_default_pii()
     assert client.options["data_collection"]["user_info"] is False
     assert client.options["data_collection"]["http_bodies"] == []
-    assert {"django", "redis", "logging"} <= set(client.integrations)
+    assert {"django", "redis", "logging", "celery"} <= set(client.integrations)
 
 
 def test_release_defaults_to_the_commit_named_by_the_platform(
@@ -145,3 +146,24 @@ def test_a_websocket_error_reaches_sentry(asgi_rebuilt_afterwards, sentry_off_af
     ]
     assert [error["type"] for error in errors] == ["ValueError"]
     assert "No route found" in errors[0]["value"]
+
+
+def test_a_failing_task_reaches_sentry_without_its_arguments(sentry_off_afterwards):
+    from celery import shared_task
+
+    @shared_task(name="config.tests.failing_task")
+    def failing_task(*, code: str) -> None:
+        raise RuntimeError("the task broke")
+
+    sentry_init(dsn=DSN, environment="production", traces_sample_rate=0.0, release="abc123")
+    transport = CapturingTransport()
+    sentry_sdk.get_client().transport = transport
+    # Made at run time: the source lines Sentry quotes must not contain it.
+    code = secrets.token_hex(4)
+    failing_task.apply(kwargs={"code": code})
+    sentry_sdk.flush()
+
+    events = [e.get_event() for e in transport.envelopes if e.get_event()]
+    assert [event["exception"]["values"][-1]["value"] for event in events] == ["the task broke"]
+    # Neither the frames' variables nor the task's context carry the arguments.
+    assert code not in str(events[0])

@@ -664,3 +664,94 @@ def test_a_streak_edit_with_longest_shorter_than_current_changes_nothing():
 
     streak.refresh_from_db()
     assert (streak.current_length, streak.longest_length) == (2, 4)
+
+
+# --- Bulk tools: a batch of users per statement ----------------------------------------------
+
+
+def _query_count(run) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return len(queries)
+
+
+def test_points_rebuild_goes_batch_by_batch_and_reports_progress(monkeypatch):
+    monkeypatch.setattr(services, "BATCH_USERS", 5)
+    users = UserFactory.create_batch(12)
+    services.points_award(
+        user=users[3], kind=ActivityKind.ADJUSTMENT, points=7, local_date=date(2026, 6, 1)
+    )
+    User.objects.update(points=4)
+    progress = []
+    assert services.points_rebuild(on_progress=lambda *p: progress.append(p)) == 12
+    assert progress == [(5, 12), (10, 12), (12, 12)]
+    assert dict(User.objects.values_list("pk", "points"))[users[3].pk] == 7
+    assert User.objects.filter(points=0).count() == 11
+
+
+def test_points_rebuild_statements_do_not_grow_with_users():
+    UserFactory.create_batch(10)
+    User.objects.update(points=3)
+    few = _query_count(services.points_rebuild)
+    UserFactory.create_batch(30)
+    User.objects.update(points=3)
+    assert _query_count(services.points_rebuild) == few
+
+
+def _history(user, *, rankings: int, searches: int, longest: int) -> None:
+    for n in range(rankings):
+        # Each on a day of its own: the metric counts (day, category) pairs.
+        ActivityLogFactory(
+            user=user,
+            kind=ActivityKind.RANKING_SUBMITTED,
+            local_date=date(2026, 6, 1) + timedelta(days=n),
+            data={"category": "mice"},
+        )
+    # Written directly: a recorded search would evaluate the achievements at once.
+    UserProductSearch.objects.bulk_create(
+        UserProductSearch(user=user, query=f"q{n}", result_count=1) for n in range(searches)
+    )
+    StreakFactory(user=user, current_length=1, longest_length=longest)
+
+
+def test_reevaluate_in_batches_awards_what_each_history_earned_once(monkeypatch):
+    monkeypatch.setattr(services, "BATCH_USERS", 2)
+    Achievement.objects.update(is_active=False)
+    ranker = AchievementFactory(metric="rankings_submitted", threshold=3, points=5)
+    searcher = AchievementFactory(metric="searches_made", threshold=2, points=0)
+    streaker = AchievementFactory(metric="streak_days", threshold=4, points=5)
+    rich = AchievementFactory(metric="points", threshold=10, points=1)
+    users = UserFactory.create_batch(5)
+    _history(users[0], rankings=3, searches=0, longest=4)
+    _history(users[1], rankings=1, searches=2, longest=1)
+    _history(users[4], rankings=5, searches=5, longest=9)
+    progress = []
+    result = services.achievements_reevaluate(on_progress=lambda *p: progress.append(p))
+    assert progress == [(2, 5), (4, 5), (5, 5)]
+    unlocked = set(
+        UserAchievement.objects.filter(unlocked_at__isnull=False).values_list(
+            "user_id", "achievement_id"
+        )
+    )
+    # Ranker and streaker pay 10 points together: enough for the points achievement too.
+    assert unlocked == {
+        (users[0].pk, ranker.pk),
+        (users[0].pk, streaker.pk),
+        (users[0].pk, rich.pk),
+        (users[1].pk, searcher.pk),
+        (users[4].pk, ranker.pk),
+        (users[4].pk, searcher.pk),
+        (users[4].pk, streaker.pk),
+        (users[4].pk, rich.pk),
+    }
+    assert result == {"users_checked": 5, "achievements_unlocked": 8}
+    progress_of_one = UserAchievement.objects.get(user=users[1], achievement=ranker)
+    assert (progress_of_one.progress, progress_of_one.unlocked_at) == (1, None)
+    assert services.points_rebuild() == 0
+    assert User.objects.get(pk=users[0].pk).points == 11
+    again = services.achievements_reevaluate()
+    assert again["achievements_unlocked"] == 0
+    assert ActivityLog.objects.filter(kind=ActivityKind.ACHIEVEMENT_UNLOCKED).count() == 6

@@ -93,7 +93,7 @@ def test_searches_are_recorded_normalised_and_read_back():
         "tent",
         "sony headphones",
     ]
-    assert selectors.search_history_for_query(query="Sony Headphones").count() == 2
+    assert UserProductSearch.objects.filter(query="sony headphones").count() == 2
 
 
 def test_a_very_long_search_is_cut_to_the_column_size():
@@ -112,4 +112,21 @@ def test_popular_searches_counts_queries_since_a_time():
     assert selectors.popular_searches(since=now - timedelta(days=1), limit=2) == [
         {"query": "tent", "searches": 3},
         {"query": "bike", "searches": 2},
+    ]
+
+
+def test_searches_without_results_count_only_queries_that_found_nothing_in_the_window():
+    now = timezone.now()
+    for query, found in [("tent", 0), ("tent", 0), ("unicorn", 0), ("bike", 4), ("bike", 4)]:
+        product_search_record(user_id=None, query=query, result_count=found)
+    UserProductSearch.objects.create(
+        query="old", result_count=0, created_at=now - timedelta(days=30)
+    )
+
+    assert selectors.searches_without_results(since=now - timedelta(days=1), limit=10) == [
+        {"query": "tent", "searches": 2},
+        {"query": "unicorn", "searches": 1},
+    ]
+    assert selectors.searches_without_results(since=now - timedelta(days=1), limit=1) == [
+        {"query": "tent", "searches": 2},
     ]

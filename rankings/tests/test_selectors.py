@@ -80,12 +80,45 @@ def test_category_stats_leave_out_inactive_products():
     assert [s["product_id"] for s in selectors.category_stats(category="phones")] == [a.pk]
 
 
-def test_recent_rankings_newest_first():
-    now = timezone.now()
-    old = ProductRankingFactory(updated_at=now - timedelta(days=1))
-    new = ProductRankingFactory(updated_at=now)
-    assert list(selectors.recent_rankings(limit=2)) == [new, old]
-    assert list(selectors.recent_rankings_for_user(user=old.user)) == [old]
+def test_rankings_per_category_per_day_count_users_by_submission_day():
+    now = timezone.now().replace(hour=12)
+    yesterday = now - timedelta(days=1)
+    phones = [ProductFactory(category="phones") for _ in range(2)]
+    tv = ProductFactory(category="tvs")
+    first, second = UserFactory(), UserFactory()
+    for user, when in [(first, yesterday), (second, now)]:
+        for position, product in enumerate(phones, start=1):
+            ProductRankingFactory(user=user, product=product, position=position, created_at=when)
+    ProductRankingFactory(user=first, product=tv, created_at=now)
+    ProductRankingFactory(product=tv, created_at=now - timedelta(days=40))
+
+    rows = selectors.rankings_per_category_per_day(since=now - timedelta(days=7))
+
+    assert rows == [
+        {"day": yesterday.date(), "category": "phones", "rankings": 1},
+        {"day": now.date(), "category": "phones", "rankings": 1},
+        {"day": now.date(), "category": "tvs", "rankings": 1},
+    ]
+    assert selectors.rankings_per_category_per_day(
+        since=now - timedelta(days=7), category="tvs"
+    ) == [{"day": now.date(), "category": "tvs", "rankings": 1}]
+
+
+def test_product_rank_movement_averages_the_positions_of_each_day():
+    now = timezone.now().replace(hour=12)
+    product = ProductFactory(category="phones")
+    for position, days_ago in [(1, 2), (3, 2), (2, 0), (9, 30)]:
+        ProductRankingFactory(
+            product=product, position=position, created_at=now - timedelta(days=days_ago)
+        )
+    ProductRankingFactory(position=10, created_at=now)
+
+    rows = selectors.product_rank_movement(product_id=product.pk, since=now - timedelta(days=7))
+
+    assert rows == [
+        {"day": (now - timedelta(days=2)).date(), "average_position": 2.0, "rankers": 2},
+        {"day": now.date(), "average_position": 2.0, "rankers": 1},
+    ]
 
 
 # --- Query plans on PostgreSQL -------------------------------------------------------------------
@@ -100,7 +133,8 @@ def ranking_rows(db):
         """
         INSERT INTO rankings_productranking (user_id, product_id, category, position, points,
             created_at, updated_at)
-        SELECT %(u)s + u, p.id, p.category, pos, 11 - pos, now(),
+        SELECT %(u)s + u, p.id, p.category, pos, 11 - pos,
+            now() - ((u * 30 + c * 10 + pos) * interval '1 minute'),
             now() - ((u * 30 + c * 10 + pos) * interval '1 minute')
         FROM generate_series(0, 999) AS u,
              generate_series(0, 2) AS c,
@@ -118,10 +152,11 @@ def ranking_rows(db):
 
 SELECTOR_INDEXES = {
     "rankings_for_user": "ranking_user_cat_pos",
-    "ranking_stats_for_product": "ranking_product_pos",
+    "ranking_stats_for_product": "ranking_product_created",
     "ranking_stats_for_category": "ranking_cat_product",
-    "recent_rankings": "ranking_updated",
-    "recent_rankings_for_user": "ranking_user_updated",
+    "rankings_per_category_per_day": "ranking_created_cat",
+    "rankings_per_category_per_day_of_one": "ranking_cat_created",
+    "product_rank_movement": "ranking_product_created",
 }
 
 
@@ -143,8 +178,16 @@ def test_selector_query_uses_its_index(ranking_rows, name, index):
         "ranking_stats_for_category": lambda: selectors.ranking_stats_for_category(
             category="category-7"
         ),
-        "recent_rankings": lambda: list(selectors.recent_rankings(limit=20)),
-        "recent_rankings_for_user": lambda: list(selectors.recent_rankings_for_user(user=user)),
+        # A day of the 20 the rows span: a year of real data holds more days than that.
+        "rankings_per_category_per_day": lambda: selectors.rankings_per_category_per_day(
+            since=timezone.now() - timedelta(days=1)
+        ),
+        "rankings_per_category_per_day_of_one": lambda: selectors.rankings_per_category_per_day(
+            since=timezone.now() - timedelta(days=1), category="category-7"
+        ),
+        "product_rank_movement": lambda: selectors.product_rank_movement(
+            product_id=first_product + 7, since=timezone.now() - timedelta(days=7)
+        ),
     }
     plans = plans_of(calls[name])
     print(f"\n{name}:\n{plans}")

@@ -13,7 +13,7 @@ from django.db.migrations.operations import AddIndex
 from django_redis import get_redis_connection
 
 from config.database import is_neon_pooler_host
-from config.indexes import PerformanceIndex
+from config.indexes import DropPerformanceIndex, PerformanceIndex
 from config.mail import REFUSED_IN_PRODUCTION
 from config.redis import redis_is_configured
 
@@ -30,9 +30,10 @@ class CheckResult:
 
 
 def performance_indexes() -> list[tuple[str, str]]:
-    """(index name, table) of every PerformanceIndex the migrations declare."""
+    """(index name, table) of every PerformanceIndex the migrations declare and none drops."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     found = []
+    dropped = set()
     for (app_label, _), migration in loader.disk_migrations.items():
         for operation in migration.operations:
             if isinstance(operation, PerformanceIndex):
@@ -40,7 +41,9 @@ def performance_indexes() -> list[tuple[str, str]]:
                 assert isinstance(add_index, AddIndex)
                 model = apps.get_model(app_label, add_index.model_name)
                 found.append((add_index.index.name, model._meta.db_table))
-    return sorted(found)
+            elif isinstance(operation, DropPerformanceIndex):
+                dropped.add(operation.index_name)
+    return sorted((name, table) for name, table in found if name not in dropped)
 
 
 def _check_redis() -> CheckResult:

@@ -1,0 +1,18 @@
+"""Background work of the game: each task calls gamification.services."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from gamification import services
+
+
+@shared_task(name="gamification.tasks.page_views_flush")
+def page_views_flush() -> int:
+    return services.page_views_flush()
+
+
+@shared_task(name="gamification.tasks.page_views_prune")
+def page_views_prune() -> int:
+    return services.page_views_prune(older_than=timedelta(days=settings.RETENTION_DAYS))
