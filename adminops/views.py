@@ -293,27 +293,30 @@ class ToolViewSet(EmployeeViewSet):
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer, 200: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="warm-caches")
     def warm_caches(self, request: Request) -> Response:
         return self._started(JobKind.WARM_CACHES, request)
 
-    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer, 200: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="rebuild-points")
     def rebuild_points(self, request: Request) -> Response:
         return self._started(JobKind.REBUILD_POINTS, request)
 
-    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer, 200: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="rebuild-ranking-stats")
     def rebuild_ranking_stats(self, request: Request) -> Response:
         return self._started(JobKind.REBUILD_RANKING_STATS, request)
 
-    @extend_schema(request=None, responses={202: JobEnvelopeSerializer})
+    @extend_schema(request=None, responses={202: JobEnvelopeSerializer, 200: JobEnvelopeSerializer})
     @action(detail=False, methods=["post"], url_path="reevaluate-achievements")
     def reevaluate_achievements(self, request: Request) -> Response:
         return self._started(JobKind.REEVALUATE_ACHIEVEMENTS, request)
 
-    @extend_schema(request=ProductImportSerializer, responses={202: JobEnvelopeSerializer})
+    @extend_schema(
+        request=ProductImportSerializer,
+        responses={202: JobEnvelopeSerializer, 200: JobEnvelopeSerializer},
+    )
     @action(detail=False, methods=["post"], url_path="import-products")
     def import_products(self, request: Request) -> Response:
         serializer = ProductImportSerializer(data=request.data)
