@@ -261,3 +261,66 @@ class PageView(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+# --- Daily roll-ups of the page views (gamification.services.page_views_rollup_day) ---------
+
+
+class PageViewDay(models.Model):
+    """A closed UTC day whose page views are rolled up: its views and its signed-in viewers."""
+
+    day = models.DateField(primary_key=True)
+    views = models.PositiveIntegerField()
+    users = models.PositiveIntegerField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class ActiveUsersWeek(models.Model):
+    """Distinct signed-in viewers of a closed ISO week (from Monday, UTC): distinct users do not
+    add up from days, so a week is counted from its raw rows once it is over."""
+
+    week = models.DateField(primary_key=True)
+    users = models.PositiveIntegerField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.week)
+
+
+class ProductViewDay(models.Model):
+    """Views of a product's page on a UTC day."""
+
+    day = models.DateField()
+    product = models.ForeignKey("products.Product", on_delete=models.CASCADE, db_index=False)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "product"], name="productviewday_day_product"),
+        ]
+        indexes = [
+            # page_views_per_day of one product: its days, not every product's.
+            models.Index(fields=["product", "day"], name="productviewday_product_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.product_id}"
+
+
+class PathViewDay(models.Model):
+    """Views of a path on a UTC day."""
+
+    day = models.DateField()
+    path = models.CharField(max_length=500)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "path"], name="pathviewday_day_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.path}"

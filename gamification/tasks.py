@@ -16,3 +16,8 @@ def page_views_flush() -> int:
 @shared_task(name="gamification.tasks.page_views_prune")
 def page_views_prune() -> int:
     return services.page_views_prune(older_than=timedelta(days=settings.RETENTION_DAYS))
+
+
+@shared_task(name="gamification.tasks.page_views_rollup")
+def page_views_rollup() -> int:
+    return services.page_views_rollup()

@@ -78,3 +78,35 @@ class UserProductSearch(models.Model):
 
     def __str__(self) -> str:
         return self.query
+
+
+# --- Daily roll-ups of the searches (products.services.searches_rollup_day) ------------------
+
+
+class SearchDay(models.Model):
+    """A closed UTC day whose searches are rolled up into SearchQueryDay, with its totals."""
+
+    day = models.DateField(primary_key=True)
+    searches = models.PositiveIntegerField()
+    without_results = models.PositiveIntegerField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class SearchQueryDay(models.Model):
+    """How often a normalised query was searched on a UTC day, and how often it found nothing."""
+
+    day = models.DateField()
+    query = models.CharField(max_length=200)
+    searches = models.PositiveIntegerField()
+    without_results = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "query"], name="searchqueryday_day_query"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.query}"
