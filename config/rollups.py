@@ -6,7 +6,7 @@ late rows is safe; its readers split a period with `period_split` and add both p
 answer equals the raw query's whatever has been rolled up so far.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -61,10 +61,31 @@ def rollup_day_check(day: date, now: datetime | None = None) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Unit:
+    """A kind of period: the start of the one holding a day, and the start of the next one."""
+
+    first: Callable[[date], date]
+    next: Callable[[date], date]
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_next(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+DAYS = Unit(first=lambda day: day, next=lambda day: day + DAY)
+WEEKS = Unit(first=week_of, next=lambda week: week + WEEK)
+MONTHS = Unit(first=month_of, next=month_next)
+
+
 @dataclass
 class PeriodSplit:
-    """A period [since, now] as runs of rolled-up periods (first and last start, inclusive) and
-    the stretches to read raw (start, end; end None = up to now and beyond)."""
+    """A period as runs of rolled-up periods (first and last start, inclusive) and the
+    stretches to read raw (start, end; end None = up to now and beyond)."""
 
     rolled: list[tuple[date, date]] = field(default_factory=list)
     raw: list[tuple[datetime, datetime | None]] = field(default_factory=list)
@@ -83,7 +104,7 @@ class PeriodSplit:
         return q
 
     def raw_q(self, field_name: str = "created_at") -> Q:
-        """Raw rows in the raw stretches (there is always one: the last, up to now)."""
+        """Raw rows in the raw stretches (never none: a period that ends now ends raw)."""
         q = Q()
         for start, end in self.raw:
             bounds = {f"{field_name}__gte": start}
@@ -97,34 +118,53 @@ def period_split(
     *,
     since: datetime,
     rolled: Collection[date],
-    length: timedelta = DAY,
+    unit: Unit = DAYS,
+    until: datetime | None = None,
     now: datetime | None = None,
 ) -> PeriodSplit:
-    """Split [since, now] into the periods (days, or weeks from Monday with `length=WEEK`) that
-    lie wholly inside it, are closed and are in `rolled`, and the stretches read raw."""
+    """Split [since, until) (until None: up to now and beyond) into the periods of `unit` that
+    lie wholly inside it, are over and are in `rolled`, and the stretches read raw."""
     now = now or timezone.now()
-    first = today_utc(since)
-    if length == WEEK:
-        first = week_of(first)
+    end = now if until is None else min(until, now)
     split = PeriodSplit()
     # Where the current raw stretch began; None while the rolled periods run.
     raw_from: datetime | None = since
-    start = first
-    while day_start(start + length) <= now:
+    start = unit.first(today_utc(since))
+    while day_start(unit.next(start)) <= end:
         begin = day_start(start)
         if begin >= since and start in rolled:
             if raw_from is not None and raw_from < begin:
                 split.raw.append((raw_from, begin))
             raw_from = None
-            if split.rolled and split.rolled[-1][1] + length == start:
+            if split.rolled and unit.next(split.rolled[-1][1]) == start:
                 split.rolled[-1] = (split.rolled[-1][0], start)
             else:
                 split.rolled.append((start, start))
         elif raw_from is None:
             raw_from = begin
-        start += length
-    split.raw.append((day_start(start) if raw_from is None else raw_from, None))
+        start = unit.next(start)
+    last_from = day_start(start) if raw_from is None else raw_from
+    if until is None or last_from < until:
+        split.raw.append((last_from, until))
     return split
+
+
+def period_split_by_months(
+    *,
+    since: datetime,
+    rolled_months: Collection[date],
+    rolled_days: Collection[date],
+    now: datetime | None = None,
+) -> tuple[PeriodSplit, PeriodSplit]:
+    """Split [since, now] into rolled months, then what is left into rolled days and raw
+    stretches: a year reads a dozen month rows per key instead of 365 day rows."""
+    months = period_split(since=since, rolled=rolled_months, unit=MONTHS, now=now)
+    days = PeriodSplit()
+    for start, end in months.raw:
+        part = period_split(since=start, rolled=rolled_days, until=end, now=now)
+        days.rolled += part.rolled
+        days.raw += part.raw
+    return PeriodSplit(rolled=months.rolled), days
 
 
 def counts_top(

@@ -324,3 +324,48 @@ class PathViewDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.path}"
+
+
+class PageViewMonth(models.Model):
+    """A closed month (its first day) whose every day is rolled up, summed into
+    ProductViewMonth and PathViewMonth: a year is then read from a dozen rows per key."""
+
+    month = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.month)
+
+
+class ProductViewMonth(models.Model):
+    """ProductViewDay summed over a closed month."""
+
+    month = models.DateField()
+    product = models.ForeignKey("products.Product", on_delete=models.CASCADE, db_index=False)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "product"], name="productviewmonth_month_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.product_id}"
+
+
+class PathViewMonth(models.Model):
+    """PathViewDay summed over a closed month."""
+
+    month = models.DateField()
+    path = models.CharField(max_length=500)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "path"], name="pathviewmonth_month_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.path}"

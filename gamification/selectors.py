@@ -36,10 +36,13 @@ from config.db_router import replica_reads
 from config.rollups import (
     DAY,
     WEEK,
+    WEEKS,
     PeriodSplit,
     counts_top,
     day_start,
+    month_of,
     period_split,
+    period_split_by_months,
     today_utc,
     week_of,
 )
@@ -52,8 +55,11 @@ from gamification.models import (
     ActivityLog,
     PageView,
     PageViewDay,
+    PageViewMonth,
     PathViewDay,
+    PathViewMonth,
     ProductViewDay,
+    ProductViewMonth,
     Streak,
     UserAchievement,
 )
@@ -743,41 +749,56 @@ def page_views_per_day(*, since: datetime, product_id: int | None = None) -> lis
     return [{"day": day, "views": per_day[day]} for day in sorted(per_day)]
 
 
+def _views_split_by_months(since: datetime) -> tuple[PeriodSplit, PeriodSplit]:
+    months = PageViewMonth.objects.filter(month__gte=month_of(today_utc(since)))
+    return period_split_by_months(
+        since=since,
+        rolled_months=set(months.values_list("month", flat=True)),
+        rolled_days=set(_rolled_days(since)),
+    )
+
+
+def _views_top(
+    *, since: datetime, key: str, raw: QuerySet[PageView], day: Any, month: Any, limit: int
+) -> list[dict[str, Any]]:
+    """The `limit` keys most viewed since a time: closed months from the month roll-up, other
+    closed days from the day roll-up, the rest (today, a partial first day) from the raw rows."""
+    months, days = _views_split_by_months(since)
+    parts: list[QuerySet[Any, Any]] = [raw.filter(days.raw_q()).values(key).annotate(n=Count("*"))]
+    for split, rollup, field_name in ((days, day, "day"), (months, month, "month")):
+        rolled_q = split.rolled_q(field_name)
+        if rolled_q is not None:
+            parts.append(rollup.objects.filter(rolled_q).values(key).annotate(n=Sum("views")))
+    return counts_top(parts=parts, key=key, limit=limit)
+
+
 @replica_reads()
 def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
-    """The most viewed paths since a time (PathViewDay's closed days; the raw rows by an
-    index-only scan of pageview_created_path)."""
-    split = _views_split(since=since, rolled=_rolled_days(since))
-    parts: list[QuerySet[Any, Any]] = [
-        PageView.objects.filter(split.raw_q()).values("path").annotate(n=Count("*"))
-    ]
-    rolled_q = split.rolled_q()
-    if rolled_q is not None:
-        parts.append(PathViewDay.objects.filter(rolled_q).values("path").annotate(n=Sum("views")))
-    return [
-        {"path": row["path"], "views": row["n"]}
-        for row in counts_top(parts=parts, key="path", limit=limit)
-    ]
+    """The most viewed paths since a time (PathViewMonth and PathViewDay for closed months and
+    days; the raw rows by an index-only scan of pageview_created_path)."""
+    rows = _views_top(
+        since=since,
+        key="path",
+        raw=PageView.objects.all(),
+        day=PathViewDay,
+        month=PathViewMonth,
+        limit=limit,
+    )
+    return [{"path": row["path"], "views": row["n"]} for row in rows]
 
 
 def products_viewed_most(*, since: datetime, limit: int = 10) -> list[ProductViews]:
-    """The products viewed most since a time (ProductViewDay's closed days; the raw rows by an
-    index-only scan of pageview_created_product)."""
-    split = _views_split(since=since, rolled=_rolled_days(since))
-    parts: list[QuerySet[Any, Any]] = [
-        PageView.objects.filter(split.raw_q(), product_id__isnull=False)
-        .values("product_id")
-        .annotate(n=Count("*"))
-    ]
-    rolled_q = split.rolled_q()
-    if rolled_q is not None:
-        parts.append(
-            ProductViewDay.objects.filter(rolled_q).values("product_id").annotate(n=Sum("views"))
-        )
-    return [
-        {"product_id": row["product_id"], "views": row["n"]}
-        for row in counts_top(parts=parts, key="product_id", limit=limit)
-    ]
+    """The products viewed most since a time (ProductViewMonth and ProductViewDay for closed
+    months and days; the raw rows by an index-only scan of pageview_created_product)."""
+    rows = _views_top(
+        since=since,
+        key="product_id",
+        raw=PageView.objects.filter(product_id__isnull=False),
+        day=ProductViewDay,
+        month=ProductViewMonth,
+        limit=limit,
+    )
+    return [{"product_id": row["product_id"], "views": row["n"]} for row in rows]
 
 
 def _signed_in_views(q: Q) -> QuerySet[PageView]:
@@ -806,7 +827,7 @@ def active_users_per_week(*, since: datetime) -> list[WeekUsers]:
             "week", "users"
         )
     )
-    split = period_split(since=since, rolled=set(rolled), length=WEEK)
+    split = period_split(since=since, rolled=set(rolled), unit=WEEKS)
     per_week = {week: users for week, users in rolled.items() if split.covers(week) and users}
     per_week.update(
         (row["period"].date(), row["users"])
@@ -859,6 +880,31 @@ def path_views_of_day(*, day: date) -> list[tuple[str, int]]:
     """(path, views) of a UTC day from the raw rows (index pageview_created_path)."""
     return list(
         page_views_of_day(day=day).values("path").annotate(n=Count("*")).values_list("path", "n")
+    )
+
+
+def page_views_rolled_days_in(*, first: date, last: date) -> int:
+    """How many days from `first` to `last` are rolled up."""
+    return PageViewDay.objects.filter(day__range=(first, last)).count()
+
+
+def product_views_of_days(*, first: date, before: date) -> list[tuple[int, int]]:
+    """(product id, views) summed over the day roll-ups from `first` to before `before`."""
+    return list(
+        ProductViewDay.objects.filter(day__gte=first, day__lt=before)
+        .values("product_id")
+        .annotate(n=Sum("views"))
+        .values_list("product_id", "n")
+    )
+
+
+def path_views_of_days(*, first: date, before: date) -> list[tuple[str, int]]:
+    """(path, views) summed over the day roll-ups from `first` to before `before`."""
+    return list(
+        PathViewDay.objects.filter(day__gte=first, day__lt=before)
+        .values("path")
+        .annotate(n=Sum("views"))
+        .values_list("path", "n")
     )
 
 

@@ -19,6 +19,8 @@ from config.caching import CacheType, cache_invalidate, cache_types_invalidate_o
 from config.counters import BufferedCounter
 from config.rollups import (
     WEEK,
+    month_next,
+    month_of,
     rollup_day_check,
     rollup_days_due,
     rollup_earliest_day,
@@ -38,8 +40,11 @@ from gamification.models import (
     Metric,
     PageView,
     PageViewDay,
+    PageViewMonth,
     PathViewDay,
+    PathViewMonth,
     ProductViewDay,
+    ProductViewMonth,
     Streak,
     UserAchievement,
 )
@@ -670,7 +675,36 @@ def page_views_rollup_day(*, day: date) -> int:
                     "rolled_at": timezone.now(),
                 },
             )
+        _page_views_rollup_month(month_of(day))
     return totals["views"]
+
+
+def _page_views_rollup_month(month: date) -> None:
+    """Sum a closed month's day roll-ups into its month roll-ups, once all its days are in."""
+    end = month_next(month)
+    if (
+        end > today_utc()
+        or selectors.page_views_rolled_days_in(first=month, last=end - timedelta(days=1))
+        < (end - month).days
+    ):
+        return
+    PageViewMonth.objects.update_or_create(month=month, defaults={"rolled_at": timezone.now()})
+    ProductViewMonth.objects.filter(month=month).delete()
+    ProductViewMonth.objects.bulk_create(
+        [
+            ProductViewMonth(month=month, product_id=product_id, views=views)
+            for product_id, views in selectors.product_views_of_days(first=month, before=end)
+        ],
+        batch_size=2000,
+    )
+    PathViewMonth.objects.filter(month=month).delete()
+    PathViewMonth.objects.bulk_create(
+        [
+            PathViewMonth(month=month, path=path, views=views)
+            for path, views in selectors.path_views_of_days(first=month, before=end)
+        ],
+        batch_size=2000,
+    )
 
 
 def page_views_rollup() -> int:

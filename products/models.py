@@ -110,3 +110,31 @@ class SearchQueryDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.query}"
+
+
+class SearchMonth(models.Model):
+    """A closed month (its first day) whose every day is rolled up, summed into
+    SearchQueryMonth: a year is then read from a dozen rows per query."""
+
+    month = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.month)
+
+
+class SearchQueryMonth(models.Model):
+    """SearchQueryDay summed over a closed month."""
+
+    month = models.DateField()
+    query = models.CharField(max_length=200)
+    searches = models.PositiveIntegerField()
+    without_results = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "query"], name="searchquerymonth_month_query"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.query}"

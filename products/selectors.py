@@ -9,8 +9,23 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import TruncDate
 
 from config.db_router import replica_reads
-from config.rollups import DAY, PeriodSplit, counts_top, day_start, period_split, today_utc
-from products.models import Product, ProductMetadata, SearchDay, SearchQueryDay, UserProductSearch
+from config.rollups import (
+    DAY,
+    counts_top,
+    day_start,
+    month_of,
+    period_split_by_months,
+    today_utc,
+)
+from products.models import (
+    Product,
+    ProductMetadata,
+    SearchDay,
+    SearchMonth,
+    SearchQueryDay,
+    SearchQueryMonth,
+    UserProductSearch,
+)
 
 
 class CategoryCount(TypedDict):
@@ -112,28 +127,53 @@ def searches_of_day(*, day: date) -> list[QueryDay]:
     )
 
 
+def searches_of_days(*, first: date, before: date) -> list[QueryDay]:
+    """SearchQueryDay summed per query from `first` to before `before`."""
+    return list(
+        SearchQueryDay.objects.filter(day__gte=first, day__lt=before)
+        .values("query")
+        .annotate(searches=Sum("searches"), without_results=Sum("without_results"))
+        .order_by("query")
+    )
+
+
+def searches_rolled_days_in(*, first: date, last: date) -> int:
+    """How many days from `first` to `last` are rolled up."""
+    return SearchDay.objects.filter(day__range=(first, last)).count()
+
+
 def searches_rolled_last() -> date | None:
     """The latest day rolled up into SearchQueryDay, or None before the first roll-up."""
     return SearchDay.objects.order_by("-day").values_list("day", flat=True).first()
 
 
-def _searches_split(since: datetime) -> PeriodSplit:
-    rolled = SearchDay.objects.filter(day__gte=today_utc(since)).values_list("day", flat=True)
-    return period_split(since=since, rolled=set(rolled))
-
-
 def _query_counts(*, since: datetime, limit: int, without_results: bool) -> list[QuerySearches]:
-    """The most searched queries: closed days rolled up from SearchQueryDay, the rest (today, a
-    partial first day, any day not rolled yet) from the raw rows."""
-    split = _searches_split(since)
-    raw = UserProductSearch.objects.filter(split.raw_q())
+    """The most searched queries: closed months from SearchQueryMonth, other closed days from
+    SearchQueryDay, the rest (today, a partial first day, any day not rolled yet) raw."""
+    months, days = period_split_by_months(
+        since=since,
+        rolled_months=set(
+            SearchMonth.objects.filter(month__gte=month_of(today_utc(since))).values_list(
+                "month", flat=True
+            )
+        ),
+        rolled_days=set(
+            SearchDay.objects.filter(day__gte=today_utc(since)).values_list("day", flat=True)
+        ),
+    )
+    raw = UserProductSearch.objects.filter(days.raw_q())
     if without_results:
         raw = raw.filter(result_count=0)
     parts: list[QuerySet[Any, Any]] = [raw.values("query").annotate(n=Count("*"))]
-    rolled_q = split.rolled_q()
-    if rolled_q is not None:
-        column = "without_results" if without_results else "searches"
-        rolled = SearchQueryDay.objects.filter(rolled_q)
+    column = "without_results" if without_results else "searches"
+    for split, rollup, field_name in (
+        (days, SearchQueryDay, "day"),
+        (months, SearchQueryMonth, "month"),
+    ):
+        rolled_q = split.rolled_q(field_name)
+        if rolled_q is None:
+            continue
+        rolled = rollup.objects.filter(rolled_q)
         if without_results:
             rolled = rolled.filter(without_results__gt=0)
         parts.append(rolled.values("query").annotate(n=Sum(column)))

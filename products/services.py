@@ -11,13 +11,23 @@ from django.utils import timezone
 from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
-from config.rollups import rollup_day_check, rollup_days_due
+from config.rollups import DAY, month_next, month_of, rollup_day_check, rollup_days_due, today_utc
 from config.services import ActionRefused, fields_apply, rows_delete_in_batches
-from products.models import Product, ProductMetadata, SearchDay, SearchQueryDay, UserProductSearch
+from products.models import (
+    Product,
+    ProductMetadata,
+    SearchDay,
+    SearchMonth,
+    SearchQueryDay,
+    SearchQueryMonth,
+    UserProductSearch,
+)
 from products.selectors import (
     normalize_query,
     product_delete_blocker,
     searches_of_day,
+    searches_of_days,
+    searches_rolled_days_in,
     searches_rolled_last,
 )
 from products.signals import product_searched
@@ -59,7 +69,22 @@ def searches_rollup_day(*, day: date) -> int:
         marker.without_results = sum(row["without_results"] for row in rows)
         marker.rolled_at = timezone.now()
         marker.save()
+        _searches_rollup_month(month_of(day))
     return len(rows)
+
+
+def _searches_rollup_month(month: date) -> None:
+    """Sum a closed month's day roll-ups into SearchQueryMonth, once all its days are in."""
+    end = month_next(month)
+    days = (end - month).days
+    if end > today_utc() or searches_rolled_days_in(first=month, last=end - DAY) < days:
+        return
+    SearchMonth.objects.update_or_create(month=month, defaults={"rolled_at": timezone.now()})
+    SearchQueryMonth.objects.filter(month=month).delete()
+    SearchQueryMonth.objects.bulk_create(
+        [SearchQueryMonth(month=month, **row) for row in searches_of_days(first=month, before=end)],
+        batch_size=2000,
+    )
 
 
 def searches_rollup() -> int:

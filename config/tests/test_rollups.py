@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from config.rollups import (
-    WEEK,
+    WEEKS,
     day_start,
     period_split,
     rollup_day_check,
@@ -60,7 +60,7 @@ def test_weeks_roll_only_whole_closed_weeks():
     since = datetime(2026, 2, 18, 12, 0, tzinfo=UTC)  # a Wednesday
     mondays = {date(2026, 2, 16), date(2026, 2, 23), date(2026, 3, 2), date(2026, 3, 9)}
 
-    split = period_split(since=since, rolled=mondays, length=WEEK, now=NOW)
+    split = period_split(since=since, rolled=mondays, unit=WEEKS, now=NOW)
 
     # The week of the 16th began before `since`; the week of the 9th is not over.
     assert split.rolled == [(date(2026, 2, 23), date(2026, 3, 2))]

@@ -2,22 +2,32 @@
 for the rest, and answer exactly as the raw rows alone would."""
 
 from datetime import timedelta
+from itertools import groupby
+from operator import itemgetter
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from config.rollups import DAY, day_start, today_utc, week_of
+from config.rollups import DAY, day_start, month_next, month_of, today_utc, week_of
 from gamification import selectors, services, tasks
-from gamification.models import ActiveUsersWeek, PageView, PageViewDay, ProductViewDay
+from gamification.models import (
+    ActiveUsersWeek,
+    PageView,
+    PageViewDay,
+    PageViewMonth,
+    ProductViewDay,
+    ProductViewMonth,
+)
 from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of
 from gamification.tests.test_selectors import USERS, insert_page_views
 from products.tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 
-DAYS = 24
+# Over two months: at least one whole closed month, whatever today is.
+DAYS = 70
 
 
 @pytest.fixture
@@ -70,7 +80,7 @@ def test_answers_from_the_roll_ups_equal_the_raw_queries(views):
     rolled = answers(since, views[0].pk)
 
     assert PageViewDay.objects.count() == DAYS - 1
-    assert ActiveUsersWeek.objects.exists()
+    assert ActiveUsersWeek.objects.exists() and PageViewMonth.objects.exists()
     assert rolled == raw
     assert len(raw["per_day"]) >= DAYS - 2 and raw["active_per_week"]
 
@@ -82,7 +92,8 @@ def test_rolled_days_are_answered_from_the_roll_up_and_today_from_the_raw_rows(v
     before = {row["day"]: row["views"] for row in selectors.page_views_per_day(since=since)}
 
     # The pruning removes closed days' raw rows; a new view arrives today.
-    PageView.objects.filter(created_at__lt=day_start(today)).delete()
+    services.page_views_prune(older_than=timezone.now() - day_start(today) + timedelta(minutes=1))
+    assert not PageView.objects.filter(created_at__lt=day_start(today)).exists()
     PageView.objects.create(path="/", created_at=day_start(today))
     after = {row["day"]: row["views"] for row in selectors.page_views_per_day(since=since)}
 
@@ -104,6 +115,25 @@ def test_rolling_a_day_again_counts_late_rows_and_changes_nothing_else(views):
     assert unrolled[day] == first[day]
     assert rolled[day] == first[day] + 1
     assert selectors.top_paths(since=since, limit=100)[-1] == {"path": "/late", "views": 1}
+
+
+def test_a_closed_month_is_summed_once_every_day_of_it_is_rolled(views):
+    month = month_of(today_utc() - timedelta(days=40))
+    days = [month + DAY * n for n in range((month_next(month) - month).days)]
+    roll_up(days[:-1])
+    assert not PageViewMonth.objects.filter(month=month).exists()
+
+    roll_up(days[-1:])
+
+    assert PageViewMonth.objects.filter(month=month).exists()
+    assert sorted(
+        ProductViewMonth.objects.filter(month=month).values_list("product_id", "views")
+    ) == sorted(
+        (product_id, sum(views for _, views in rows))
+        for product_id, rows in groupby(
+            sorted(ProductViewDay.objects.values_list("product_id", "views")), key=itemgetter(0)
+        )
+    )
 
 
 def test_a_closed_week_counts_each_user_once():
@@ -141,11 +171,12 @@ def test_the_periodic_task_rolls_every_day_missed_then_yesterday_again(views):
 @pytest.mark.postgres
 def test_roll_up_reads_use_their_keys_and_today_the_raw_indexes():
     first_product = bulk_products(200, categories=10)
-    insert_page_views(first=bulk_users(USERS), first_product=first_product, days=30)
+    insert_page_views(first=bulk_users(USERS), first_product=first_product, days=70)
     today = today_utc()
-    roll_up(today - DAY * back for back in range(1, 31))
+    roll_up(today - DAY * back for back in range(69, 0, -1))
     analyze("gamification_pageview", "gamification_productviewday", "gamification_pathviewday")
-    since = timezone.now() - timedelta(days=30)
+    analyze("gamification_productviewmonth", "gamification_pathviewmonth")
+    since = timezone.now() - timedelta(days=68)
 
     of_product = plans_of(
         lambda: selectors.page_views_per_day(since=since, product_id=first_product + 5)
@@ -156,6 +187,7 @@ def test_roll_up_reads_use_their_keys_and_today_the_raw_indexes():
     assert "productviewday_product_day" in of_product, of_product
     assert "pageview_product_created" in of_product, of_product
     assert "gamification_productviewday" in most_viewed, most_viewed
+    assert "gamification_productviewmonth" in most_viewed, most_viewed
     assert "pageview_created_product" in most_viewed, most_viewed
-    assert "gamification_pathviewday" in paths, paths
+    assert "gamification_pathviewday" in paths and "gamification_pathviewmonth" in paths, paths
     assert "pageview_created_path" in paths, paths

@@ -10,11 +10,12 @@ from django.utils import timezone
 from config.rollups import DAY, day_start, today_utc
 from gamification.tests.bulk import analyze, plans_of, sql
 from products import selectors, services, tasks
-from products.models import SearchDay, SearchQueryDay, UserProductSearch
+from products.models import SearchDay, SearchMonth, SearchQueryDay, UserProductSearch
 
 pytestmark = pytest.mark.django_db
 
-DAYS = 20
+# Over two months: at least one whole closed month, whatever today is.
+DAYS = 70
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ def test_answers_from_the_roll_ups_equal_the_raw_queries(searches):
     roll_up(today_utc() - DAY * back for back in range(1, DAYS + 1) if back != 4)
 
     assert SearchDay.objects.count() == DAYS - 1
+    assert SearchMonth.objects.exists()
     assert answers(since) == raw
     assert len(raw[0]) == 5 and raw[1]
 
@@ -97,19 +99,20 @@ def test_the_periodic_task_rolls_every_day_missed_then_yesterday_again(searches)
 
 @pytest.mark.postgres
 def test_roll_up_reads_leave_today_to_the_raw_indexes():
-    # 3,000 distinct queries over 60 days, one in five finding nothing.
+    # 3,000 distinct queries over 70 days, one in five finding nothing.
     sql(
         "INSERT INTO products_userproductsearch (user_id, query, result_count, created_at) "
         "SELECT NULL, 'query ' || g %% 3000, g %% 5, "
-        "now() - (g %% (60 * 1440)) * interval '1 minute' FROM generate_series(1, 60000) AS g",
+        "now() - (g %% (70 * 1440)) * interval '1 minute' FROM generate_series(1, 70000) AS g",
         [],
     )
-    roll_up(today_utc() - DAY * back for back in range(1, 60))
-    analyze("products_userproductsearch", "products_searchqueryday")
-    since = timezone.now() - timedelta(days=30)
+    roll_up(today_utc() - DAY * back for back in range(69, 0, -1))
+    analyze("products_userproductsearch", "products_searchqueryday", "products_searchquerymonth")
+    since = timezone.now() - timedelta(days=68)
 
     popular = plans_of(lambda: selectors.popular_searches(since=since))
     without = plans_of(lambda: selectors.searches_without_results(since=since))
 
     assert "products_searchqueryday" in popular and "search_created_query" in popular, popular
+    assert "products_searchquerymonth" in popular, popular
     assert "products_searchqueryday" in without and "search_zero_created" in without, without
