@@ -12,7 +12,7 @@ from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
 from config.rollups import DAY, month_next, month_of, rollup_day_check, rollup_days_due, today_utc
-from config.services import ActionRefused, fields_apply, rows_delete_in_batches
+from config.services import audited_delete, fields_apply, rows_delete_in_batches
 from products.models import (
     Product,
     ProductMetadata,
@@ -208,19 +208,14 @@ def product_update(
 
 def product_delete(*, actor: User | None, product: Product) -> None:
     """Delete a product nobody ranks; a ranked product is deactivated instead, keeping history."""
-    blocker = product_delete_blocker(product=product)
-    if blocker:
-        raise ActionRefused(blocker)
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=AuditAction.PRODUCT_DELETE,
-            target_type="product",
-            target_id=product.pk,
-            data={"slug": product.slug, "name": product.name},
-        )
-        product.delete()
-        cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+    audited_delete(
+        actor=actor,
+        instance=product,
+        blocker=product_delete_blocker(product=product),
+        action=AuditAction.PRODUCT_DELETE,
+        data={"slug": product.slug, "name": product.name},
+        cache_types=PRODUCT_CACHE_TYPES,
+    )
 
 
 def product_admin_edit_record(
