@@ -287,6 +287,32 @@ def board_unlock(*, period: Period) -> None:
     redis_call(lambda client: client.delete(period.key(":lock")), default=None)
 
 
+# Claims the rebuild of a board that is not built, in one round trip.
+# KEYS: ready marker, claim.  ARGV: seconds.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
+def board_rebuild_claim(*, period: Period, seconds: int) -> bool | None:
+    """True for the one caller that finds the board not built and no rebuild queued for it;
+    the claim lasts until released or `seconds`. None when Redis is away."""
+    return redis_call(
+        lambda client: bool(
+            _script(client, _CLAIM)(
+                keys=[period.key(":ready"), period.key(":queued")], args=[seconds], client=client
+            )
+        ),
+        default=None,
+    )
+
+
+def board_rebuild_release(*, period: Period) -> None:
+    redis_call(lambda client: client.delete(period.key(":queued")), default=None)
+
+
 def board_build_start(*, period: Period) -> None:
     redis_call(lambda client: client.unlink(period.key(":build")), default=None)
 
