@@ -115,7 +115,7 @@ def user_is_ranked(*, user: User) -> bool:
     )
 
 
-def _public_names(user_ids: Iterable[int]) -> dict[int, str]:
+def public_names(user_ids: Iterable[int]) -> dict[int, str]:
     """Each user's public name (`User.public_name`), never the e-mail address itself."""
     # Only the columns public_name reads: a page of 100 builds its users twice as fast.
     users = User.objects.filter(pk__in=list(user_ids)).only("id", "display_name", "handle")
@@ -132,11 +132,23 @@ class Standing:
 
 
 def _entries(
-    standings: list[Standing], *, first_rank: int, first_index: int
+    standings: list[Standing],
+    *,
+    first_rank: int,
+    first_index: int,
+    known: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Competition ranks (1, 1, 3) for a run of standings contiguous in board order, the first
-    at 0-based place `first_index` with rank `first_rank`, each with its public name."""
-    names = _public_names(s.user_id for s in standings)
+    at 0-based place `first_index` with rank `first_rank`, each with its public name: from
+    `known` (the names Redis holds beside the boards), the others from the database and then
+    kept beside the boards for the next read."""
+    names = dict(known or {})
+    missing = [s.user_id for s in standings if s.user_id not in names]
+    if missing:
+        found = public_names(missing)
+        names.update(found)
+        if known is not None:
+            boards.board_names_set(names=dict(found))
     entries: list[dict[str, Any]] = []
     for offset, standing in enumerate(standings):
         if offset == 0:
@@ -179,8 +191,9 @@ def leaderboard_page(
     board = boards.board_page(period=period, offset=offset, limit=limit)
     if board is not None:
         standings = [Standing(user_id=pk, points=score_points(s)) for pk, s in board.members]
-        total, first_rank = board.total, board.first_rank
+        total, first_rank, known = board.total, board.first_rank, board.names
     else:
+        known = None
         standings, total, first_rank = _sql_page(_sql_board(period), offset=offset, limit=limit)
     return {
         "window": window,
@@ -188,7 +201,7 @@ def leaderboard_page(
         "generated_at": timezone.now(),
         "offset": offset,
         "total": total,
-        "entries": _entries(standings, first_rank=first_rank, first_index=offset),
+        "entries": _entries(standings, first_rank=first_rank, first_index=offset, known=known),
         "source": "sql" if board is None else "redis",
     }
 
@@ -207,9 +220,10 @@ def leaderboard_position(
         total, rank, at_or_below = found.total, found.rank, found.at_or_below
         points = score_points(found.score) if found.score is not None else None
         run = [Standing(user_id=pk, points=score_points(s)) for pk, s in found.around.members]
-        first_rank = found.around.first_rank
+        first_rank, known = found.around.first_rank, found.around.names
         first_index = (found.index or 0) - min(around, found.index or 0)
     else:
+        known = None
         total, rank, at_or_below, points, run, first_rank, first_index = _sql_position(
             _sql_board(period), user_id=user.pk, around=around
         )
@@ -233,7 +247,7 @@ def leaderboard_position(
         "points": points,
         "total": total,
         "percentile": _percentile(at_or_below=at_or_below, total=total),
-        "around": _entries(run, first_rank=first_rank, first_index=first_index),
+        "around": _entries(run, first_rank=first_rank, first_index=first_index, known=known),
         "source": source,
     }
 

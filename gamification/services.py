@@ -880,6 +880,7 @@ def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -
         boards.board_build_start(period=period)
         for scores in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
             boards.board_build_add(period=period, scores=scores)
+            boards.board_names_set(names=dict(selectors.public_names(scores)))
             players += len(scores)
         boards.board_build_finish(period=period)
     finally:
@@ -975,7 +976,15 @@ def leaderboard_membership_sync(*, user: User) -> None:
                 for period in periods
             }
         boards.board_set(periods=periods, user_id=user_id, scores=scores)
+        if fresh is None:
+            boards.board_names_set(names={user_id: None})
         cache_invalidate(CacheType.LEADERBOARD)
         cache_invalidate(CacheType.LEADERBOARD_POSITION)
 
     transaction.on_commit(sync)
+
+
+def leaderboard_name_sync(*, user: User) -> None:
+    """After commit, show the user's new public name on the boards read from Redis."""
+    user_id, name = user.pk, user.public_name
+    transaction.on_commit(lambda: boards.board_names_set(names={user_id: name}))

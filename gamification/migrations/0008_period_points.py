@@ -97,13 +97,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name_plural": "period points",
-                "indexes": [
-                    models.Index(
-                        condition=models.Q(("points__gt", 0)),
-                        fields=["period", "start", "-points", "reached_at", "user"],
-                        name="periodpoints_board",
-                    )
-                ],
                 "constraints": [
                     models.UniqueConstraint(
                         fields=("user", "period", "start"), name="periodpoints_user"
@@ -112,6 +105,4 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
-        # The period boards read PeriodPoints now: ledger writes stop paying for this one.
-        migrations.RemoveIndex(model_name="activitylog", name="activity_created_user"),
     ]

@@ -353,3 +353,35 @@ def test_the_points_rebuild_puts_the_repaired_totals_on_every_board(redis_server
         )
         assert (position["rank"], position["points"]) == (1, 45), window
     assert from_redis(lambda: everything(users)) == everything_from_sql(users)
+
+
+def test_a_read_from_redis_needs_no_database_and_shows_a_new_name_at_once(
+    redis_server, award, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    users = seeded(award)
+    rebuild_all()
+    with django_assert_num_queries(0):
+        page = selectors.leaderboard_page(window="week")
+        position = selectors.leaderboard_position(user=users[3], window="all", around=2)
+    assert [e["display_name"] for e in page["entries"]] == [
+        User.objects.get(pk=e["user_id"]).public_name for e in page["entries"]
+    ]
+    assert len(position["around"]) == 5
+    with django_capture_on_commit_callbacks(execute=True):
+        user_update(user=users[1], display_name="Renamed")
+    with django_assert_num_queries(0):
+        entries = selectors.leaderboard_page(window="all")["entries"]
+    assert {e["user_id"]: e["display_name"] for e in entries}[users[1].pk] == "Renamed"
+
+
+def test_names_redis_lost_are_read_from_the_database_once(redis_server, award):
+    users = seeded(award)
+    rebuild_all()
+    redis_server.client().unlink(boards._names_key())
+    with CaptureQueriesContext(connection) as first:
+        before = selectors.leaderboard_page(window="all")
+    assert len(first.captured_queries) == 1
+    with CaptureQueriesContext(connection) as second:
+        assert selectors.leaderboard_page(window="all")["entries"] == before["entries"]
+    assert len(second.captured_queries) == 0
+    assert users[0].pk in [e["user_id"] for e in before["entries"]]
