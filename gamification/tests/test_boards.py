@@ -372,6 +372,12 @@ def test_a_read_from_redis_needs_no_database_and_shows_a_new_name_at_once(
     with django_assert_num_queries(0):
         entries = selectors.leaderboard_page(window="all")["entries"]
     assert {e["user_id"]: e["display_name"] for e in entries}[users[1].pk] == "Renamed"
+    # A deleted user's name does not stay behind in Redis.
+    names = redis_server.client()
+    assert names.hexists(boards._names_key(), boards.member(users[2].pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        users[2].delete()
+    assert not names.hexists(boards._names_key(), boards.member(users[2].pk))
 
 
 def test_names_redis_lost_are_read_from_the_database_once(redis_server, award):
