@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gamification", "0007_page_view_analytics_indexes"),
+        ("gamification", "0009_period_points_board_index"),
         ("products", "0004_search_rollups"),
     ]
 
