@@ -11,11 +11,15 @@ was computed under and with whether the request was HTTPS. While the generations
 invalidation of any of the types ends it) and for at most ANSWER_SECONDS, the same request
 gets the same answer without entering Django, with its own rate-limit headers.
 
+A conditional GET whose `If-None-Match` names the stored answer's ETag gets the 304 Django would
+send for it: the stored headers without the body's Content-Type, with Content-Length 0.
+
 Everything else goes to Django, with the count already taken handed over in the scope so that a
-request is counted once: signed-in callers (a token or a session cookie), conditional requests
-(Django answers the 304), a spent rate limit (Django answers the 429), a Host Django would
-refuse, a plain-HTTP request that production redirects, an unusual query string, a miss (Django
-answers and this layer stores the answer), and Redis down or cooling off.
+request is counted once: signed-in callers (a token or a session cookie), `If-Match`,
+`If-Unmodified-Since` and `If-Modified-Since` without `If-None-Match` (Django judges those), a
+spent rate limit (Django answers the 429), a Host Django would refuse, a plain-HTTP request that
+production redirects, an unusual query string, a miss (Django answers and this layer stores the
+answer), and Redis down or cooling off.
 """
 
 import dataclasses
@@ -32,6 +36,7 @@ from urllib.parse import unquote_plus
 import sentry_sdk
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.utils.http import parse_etags
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -65,6 +70,8 @@ PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
 # is Django's to judge.
 SAFE_QUERY = re.compile(rb"(?:[A-Za-z0-9&=._~+,:-]|%[2-6][0-9A-Fa-f]|%7[0-9A-Ea-e])*")
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+# What a 304 leaves out of the answer it stands for.
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,15 @@ class Answer(NamedTuple):
     headers: list[tuple[bytes, bytes]]
     body: bytes
 
+    def etag(self) -> bytes | None:
+        return next((v for n, v in self.headers if n.lower() == b"etag"), None)
+
+    def not_modified_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers of Django's 304 for this answer (django.utils.cache's `_not_modified`
+        after the middleware): the same, less the body's type and with no length."""
+        kept = [(n, v) for n, v in self.headers if n.lower() not in _BODY_HEADERS]
+        return [*kept, (b"content-length", b"0")]
+
     def dump(self) -> bytes:
         headers = json.dumps([[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.headers])
         secure = b"1" if self.secure else b"0"
@@ -160,6 +176,7 @@ class Lookup(NamedTuple):
     secure: bool
     usage: Usage | None
     answer: Answer | None  # None: Django answers, and its answer is stored
+    if_none_match: bytes | None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -168,6 +185,22 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
         name = name.lower()
         headers[name] = headers[name] + b"," + value if name in headers else value
     return headers
+
+
+def not_modified(answer: Answer, if_none_match: bytes | None) -> bool:
+    """Whether Django would answer 304 to this If-None-Match (django.utils.cache's weak
+    comparison, `*` matching any answer)."""
+    if if_none_match is None:
+        return False
+    etags = parse_etags(if_none_match.decode("latin-1"))
+    if not etags:
+        return False
+    if etags == ["*"]:
+        return True
+    etag = answer.etag()
+    if etag is None:
+        return False
+    return etag.decode("latin-1").strip("W/") in {e.strip("W/") for e in etags}
 
 
 def _is_secure(scope: Scope, headers: dict[bytes, bytes]) -> bool:
@@ -201,9 +234,12 @@ def _answerable(
 ) -> bool:
     """A request whose answer may come from the store: what Django would answer alike for
     everyone who sends it."""
-    if b"authorization" in headers or b"if-none-match" in headers:
+    if b"authorization" in headers or b"if-match" in headers:
         return False
-    if b"if-modified-since" in headers:
+    if b"if-unmodified-since" in headers:
+        return False
+    # With If-None-Match, Django ignores If-Modified-Since.
+    if b"if-modified-since" in headers and b"if-none-match" not in headers:
         return False
     cookie = headers.get(b"cookie", b"")
     if settings.SESSION_COOKIE_NAME.encode() + b"=" in cookie:
@@ -248,17 +284,22 @@ class FastPath:
             fast_path_observe(route=route.name, outcome="django")
             return
         rate_headers = [(n.encode(), v.encode()) for n, v in rate_limit_headers(lookup.usage)]
+        if not_modified(lookup.answer, lookup.if_none_match):
+            status, headers, body = 304, lookup.answer.not_modified_headers(), b""
+        else:
+            status, headers, body = 200, lookup.answer.headers, lookup.answer.body
         await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": lookup.answer.headers + rate_headers,
-            }
+            {"type": "http.response.start", "status": status, "headers": headers + rate_headers}
         )
-        await send({"type": "http.response.body", "body": lookup.answer.body})
+        await send({"type": "http.response.body", "body": body})
         for cache_type in route.types:
             cache_hit_count(cache_type)
-        fast_path_observe(route=route.name, outcome="hit", seconds=perf_counter() - started)
+        fast_path_observe(
+            route=route.name,
+            outcome="hit" if status == 200 else "not_modified",
+            seconds=perf_counter() - started,
+            status=status,
+        )
 
     async def _lookup(self, route: CachedRoute, scope: Scope) -> "Lookup | None":
         """Count the request and find its stored answer; None when Django must answer it alone
@@ -313,6 +354,7 @@ class FastPath:
             secure=secure,
             usage=usage,
             answer=answer if usable else None,
+            if_none_match=headers.get(b"if-none-match"),
         )
 
     async def _through_django(

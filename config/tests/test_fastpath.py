@@ -68,8 +68,18 @@ def asgi_get(app, path: str, *, headers: dict[str, str] | None = None, client: s
     return start["status"], names, body
 
 
-def hits(route: str) -> float:
-    return FAST_PATH.labels(settings.INSTANCE_ID, route, "hit")._value.get()
+def hits(route: str, outcome: str = "hit") -> float:
+    return FAST_PATH.labels(settings.INSTANCE_ID, route, outcome)._value.get()
+
+
+def stored_etag(path: str, app=fast_path) -> str:
+    """Store the answer of `path` (the first request of a cache type starts its generation,
+    the second is stored) and give its ETag."""
+    for _ in range(2):
+        asgi_get(app, path)
+    status, headers, _ = asgi_get(app, path)
+    assert status == 200
+    return dict(headers)[b"etag"].decode()
 
 
 @pytest.fixture
@@ -140,15 +150,61 @@ def test_signed_in_callers_get_what_django_answers(paths):
         assert hits(name) == before
 
 
-def test_conditional_requests_get_the_same_304(paths):
+def test_conditional_requests_get_the_same_304_before_django(paths):
     for name, path in paths.items():
-        _, headers, _ = asgi_get(fast_path, path)
-        asgi_get(fast_path, path)
-        assert asgi_get(fast_path, path)[0] == 200
-        etag = dict(headers)[b"etag"].decode()
-        fast, django = both_ways(path, headers={"If-None-Match": etag})
+        etag = stored_etag(path)
+        weak = f"W/{etag}"
+        for if_none_match in (etag, weak, f'"other", {etag}', "*"):
+            before = hits(name, "not_modified")
+            fast, django = both_ways(path, headers={"If-None-Match": if_none_match})
+            assert fast[0] == 304, (name, if_none_match)
+            assert fast == django, (name, if_none_match)
+            assert hits(name, "not_modified") == before + 1, f"{name}: Django answered the 304"
+        # With If-None-Match, If-Modified-Since is ignored, as Django ignores it.
+        since = {"If-None-Match": etag, "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}
+        fast, django = both_ways(path, headers=since)
         assert fast[0] == 304, name
         assert fast == django, name
+
+
+def test_a_stale_etag_gets_the_stored_200(paths):
+    for name, path in paths.items():
+        stored_etag(path)
+        before = hits(name)
+        fast, django = both_ways(path, headers={"If-None-Match": '"stale", W/"older"'})
+        assert fast[0] == 200, name
+        assert fast == django, name
+        assert hits(name) == before + 1, name
+
+
+def test_preconditions_the_fast_path_does_not_judge_reach_django(paths):
+    for name, path in paths.items():
+        etag = stored_etag(path)
+        for headers in (
+            {"If-Match": '"other"'},
+            {"If-Match": etag, "If-None-Match": etag},
+            {"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+            {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+        ):
+            before = hits(name) + hits(name, "not_modified")
+            fast, django = both_ways(path, headers=headers)
+            assert fast == django, (name, headers)
+            assert hits(name) + hits(name, "not_modified") == before, (name, headers)
+        assert both_ways(path, headers={"If-Match": '"other"'})[0][0] == 412, name
+
+
+def test_a_304_counts_against_the_limit_and_a_spent_limit_still_refuses(paths, settings):
+    settings.RATELIMIT_ENABLE = True
+    settings.RATELIMIT_RATES = {**settings.RATELIMIT_RATES, "api": (3, 60)}
+    path = paths["home_stats"]
+    etag = stored_etag(path)
+    fast_client, django_client = addresses_with_one_window(period=60)
+    conditional = {"If-None-Match": etag}
+    for expected in (304, 304, 304, 429):
+        fast = asgi_get(fast_path, path, client=fast_client, headers=conditional)
+        django = asgi_get(django_asgi_app, path, client=django_client, headers=conditional)
+        assert fast[0] == expected
+        assert fast == django
 
 
 def test_a_spent_limit_is_refused_alike_and_counted_once(paths, settings):
@@ -209,6 +265,16 @@ def test_production_redirects_plain_http_and_adds_hsts_alike(paths, settings):
         assert hits(name) == before + 1, name
         assert hit == django, name
         assert dict(hit[1])[b"strict-transport-security"] == b"max-age=3600", name
+        conditional = {**https, "If-None-Match": dict(hit[1])[b"etag"].decode()}
+        before = hits(name, "not_modified")
+        fast_304, django_304 = (
+            asgi_get(production, path, headers=conditional),
+            asgi_get(django_app, path, headers=conditional),
+        )
+        assert hits(name, "not_modified") == before + 1, name
+        assert fast_304[0] == 304, name
+        assert fast_304 == django_304, name
+        assert dict(fast_304[1])[b"strict-transport-security"] == b"max-age=3600", name
 
 
 def test_a_host_django_refuses_is_refused_alike(paths):
