@@ -81,17 +81,26 @@ class CachedRoute:
     types: tuple[CacheType, ...]
     # Query parameters whose presence makes the request Django's alone (it has side effects).
     unless_query: frozenset[str] = frozenset()
+    # What else, besides the request, the answer depends on (e.g. the current period), read at
+    # each request: a change makes the stored answer a miss.
+    varies_with: Callable[[], str] | None = None
 
 
 ROUTES: list[CachedRoute] = []
 
 
 def cached_route(
-    name: str, pattern: str, *, types: Iterable[CacheType], unless_query: Iterable[str] = ()
+    name: str,
+    pattern: str,
+    *,
+    types: Iterable[CacheType],
+    unless_query: Iterable[str] = (),
+    varies_with: Callable[[], str] | None = None,
 ) -> None:
     """Declare a GET route whose signed-out answers depend only on the host, the path, the
-    query string and the cached values of `types` (an invalidation of any of them ends the
-    answer). A request with a parameter in `unless_query` always goes to Django."""
+    query string, the cached values of `types` (an invalidation of any of them ends the
+    answer) and what `varies_with()` returns when it is asked. A request with a parameter in
+    `unless_query` always goes to Django."""
     if any(route.name == name for route in ROUTES):
         return
     ROUTES.append(
@@ -100,6 +109,7 @@ def cached_route(
             pattern=re.compile(pattern),
             types=tuple(types),
             unless_query=frozenset(unless_query),
+            varies_with=varies_with,
         )
     )
 
@@ -122,6 +132,8 @@ def answer_key(route: CachedRoute, *, host: bytes, path: str, query: bytes) -> s
     """Where the answer to one request is stored (under the cache's prefix): by host too, as
     an answer may hold links to itself."""
     request = host + b"\0" + path.encode() + b"?" + query
+    if route.varies_with is not None:
+        request += b"\0" + route.varies_with().encode()
     digest = hashlib.blake2b(request, digest_size=16).hexdigest()
     return str(loop_cache_backend().make_key(f"answer:{route.name}:{digest}"))
 

@@ -27,6 +27,13 @@ class GamificationConfig(AppConfig):
         # A search may unlock the searches-made achievement.
         product_searched.connect(search_achievements_evaluate, dispatch_uid="gamification.search")
         cached_route("home_stats", r"/api/gamification/home-stats/", types=[CacheType.HOME_STATS])
+        # The board of a window is the current period's: a stored answer lasts for its day.
+        cached_route(
+            "leaderboard",
+            r"/api/gamification/leaderboard/",
+            types=[CacheType.LEADERBOARD],
+            varies_with=caching.leaderboard_day,
+        )
         # Signed in, hidden achievements show once unlocked: only signed-out answers are stored.
         cached_route(
             "achievements",

@@ -6,11 +6,14 @@ serves it) and once to Django alone; status, body and headers must be the same, 
 
 import asyncio
 import itertools
+import json
 import socket
 import zlib
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import UserSession
 from accounts.services import token_hash
@@ -101,6 +104,7 @@ def paths(catalogue) -> dict[str, str]:
         "category_stats": "/api/rankings/stats/?category=phones",
         "product_stats": f"/api/rankings/stats/{product}/",
         "home_stats": "/api/gamification/home-stats/",
+        "leaderboard": "/api/gamification/leaderboard/?window=week&limit=5",
         "achievements": "/api/gamification/achievements/",
     }
 
@@ -320,6 +324,21 @@ def test_an_invalidation_ends_a_stored_answer_at_once(paths, catalogue):
     fast, django = both_ways(path)
     assert b"Renamed" in fast[2]
     assert fast == django
+
+
+def test_a_stored_leaderboard_ends_with_its_day(paths, monkeypatch):
+    path = "/api/gamification/leaderboard/?window=day"
+    stored_etag(path)
+    before = hits("leaderboard")
+    assert both_ways(path)[0][0] == 200
+    assert hits("leaderboard") == before + 1
+    today = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: today + timedelta(days=1))
+    fast, django = both_ways(path)
+    assert hits("leaderboard") == before + 1, "yesterday's board was answered"
+    assert fast == django
+    tomorrow = (today + timedelta(days=1)).date().isoformat()
+    assert json.loads(fast[2])["period_start"].startswith(tomorrow)
 
 
 def dead_redis_caches() -> dict:
