@@ -20,7 +20,7 @@ class GamificationConfig(AppConfig):
         from accounts.models import User
         from config.caching import CacheType
         from config.fastpath import cached_route
-        from gamification import caching  # noqa: F401
+        from gamification import caching
         from gamification.receivers import user_deleted, user_saved
         from products.signals import product_searched
 
