@@ -51,7 +51,7 @@ from config.ratelimit import (
     rate_group,
     rate_limit_headers,
 )
-from config.redis import async_redis_client, loop_cache_backend
+from config.redis import loop_cache_backend, loop_redis
 
 logger = logging.getLogger("rankly.fastpath")
 
@@ -320,8 +320,8 @@ class FastPath:
         secure = _is_secure(scope, headers)
         if not _answerable(route, scope, headers, secure):
             return None
-        client = async_redis_client()
-        if client is None:
+        connections = loop_redis()
+        if connections is None:
             return None
         group = rate_group(path=scope["path"], method="GET")
         counting = None
@@ -343,7 +343,7 @@ class FastPath:
         backend = loop_cache_backend()
         reads = [*(generation_key(t, backend=backend) for t in route.types), key]
         try:
-            usage, values = await count_and_read_async(client, counting=counting, reads=reads)
+            usage, values = await count_and_read_async(connections, counting=counting, reads=reads)
         except _REDIS_DOWN as exc:
             breaker = getattr(loop_cache_backend(), "breaker", None)
             if breaker is not None:
@@ -399,10 +399,10 @@ class FastPath:
             headers=[(n, v) for n, v in headers if n.lower() not in PER_REQUEST_HEADERS],
             body=b"".join(body),
         )
-        client = async_redis_client()
-        if client is None:
+        connections = loop_redis()
+        if connections is None:
             return
         try:
-            await client.set(lookup.key, answer.dump(), ex=ANSWER_SECONDS)
+            await connections.execute("SET", lookup.key, answer.dump(), "EX", ANSWER_SECONDS)
         except _REDIS_DOWN as exc:
             logger.warning("could not store the answer of %s: %s", route.name, exc)
