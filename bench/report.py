@@ -49,6 +49,61 @@ request, are what to compare between runs: the machine's cores are shared with P
 Redis and Locust itself.
 """
 
+# The routes config.fastpath answers, by the name each app registers (a test compares them).
+FAST_PATH_ROUTES = [
+    ("product_categories", "`GET /api/products/categories/`"),
+    ("product_list", "`GET /api/products/` (the catalogue pages; never with `search`)"),
+    ("product_detail", "`GET /api/products/{id}/`"),
+    ("category_stats", "`GET /api/rankings/stats/?category=`"),
+    ("product_stats", "`GET /api/rankings/stats/{id}/`"),
+    ("home_stats", "`GET /api/gamification/home-stats/`"),
+    ("leaderboard", "`GET /api/gamification/leaderboard/` (every window, kept per UTC day)"),
+    ("achievements", "`GET /api/gamification/achievements/`"),
+]
+
+FAST_PATH_TEMPLATE = """\
+## What is answered before Django
+
+`config/fastpath.py` answers these routes on the event loop, in one Redis round trip (the
+request's rate-limit count, the generations of the route's cache types and the stored answer),
+with no worker thread, middleware or view, when the request is signed out and its answer is
+stored:
+
+{routes}
+
+It sends the `200` Django sent for the same host, path and query string (body, `ETag`,
+`Cache-Control`, `Vary` and the security headers, HSTS included in production) with the
+request's own `X-RateLimit-*` headers, or the `304` Django would send when `If-None-Match`
+names that `ETag` (weak comparison, or `*`). `config/tests/test_fastpath.py` sends every route
+both ways and requires the same status, headers and body.
+
+Django answers everything else, and the answer of a cached route's `200` is stored for the
+next request:
+
+- every signed-in request (an `Authorization` header or the session cookie), on these routes
+  too: a token or session is checked by Django's authentication on every request, so a revoked
+  one or a deactivated user is refused at once; the signed-in user's leaderboard position,
+  `/api/gamification/me/...` and the achievements a user has unlocked are never answered
+  before Django;
+- searches (`/api/products/?search=`, which are recorded);
+- `If-Match`, `If-Unmodified-Since` and an `If-Modified-Since` without `If-None-Match`;
+- a client over its rate limit (the `429`, counted once), a `Host` outside `ALLOWED_HOSTS`,
+  plain HTTP where production redirects to HTTPS, a query string with anything but printable,
+  percent-encoded characters;
+- a miss: the first request after an invalidation of any of the route's cache types, after a
+  new UTC day for the leaderboards, or after 60 s;
+- Redis unavailable (the breaker open): every request goes to Django as if there were no fast
+  path;
+- every write, WebSocket, `/healthz`, the admin and the employees' API.
+
+In the table above, `anonymous_reads` requests only these routes, signed out; `cached_reads`
+adds signed-in reads (the leaderboard position), which Django answers.
+"""
+
+FAST_PATH = FAST_PATH_TEMPLATE.format(
+    routes="\n".join(f"- {route}" for _, route in FAST_PATH_ROUTES)
+)
+
 OUTRO_TEMPLATE = """\
 ## Running it
 
@@ -185,7 +240,7 @@ def performance_markdown(result: dict) -> str:
         verdict = "met" if target["met"] else "**missed**"
         label = name.replace("_", " ")
         lines.append(f"| {label} {target['target']} | {target['value']} | {verdict} |")
-    lines += ["", OUTRO]
+    lines += ["", FAST_PATH, OUTRO]
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 import json
 
-from bench.report import performance_doc_write, performance_markdown
+from bench.report import FAST_PATH_ROUTES, performance_doc_write, performance_markdown
+from config.fastpath import ROUTES
 
 RESULT = {
     "started_at": "2031-02-03T04:05:06+00:00",
@@ -86,3 +87,11 @@ def test_the_doc_is_written_from_the_result_file(tmp_path):
 
     assert doc_path.read_text() == performance_markdown(RESULT)
     assert "| `writes` | 16.0 | 43.2 |" in doc_path.read_text()
+
+
+def test_the_doc_names_exactly_the_routes_answered_before_django():
+    assert sorted(name for name, _ in FAST_PATH_ROUTES) == sorted(route.name for route in ROUTES)
+    doc = performance_markdown(RESULT)
+    assert "## What is answered before Django" in doc
+    for _, route in FAST_PATH_ROUTES:
+        assert f"- {route}" in doc
