@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import UserSession
-from accounts.services import token_hash
+from accounts.services import token_hash, user_deactivate, user_session_end
 from accounts.tests.factories import UserFactory
 from config.asgi import django_asgi_app
 from config.caching import CacheType, cache_invalidate
@@ -166,6 +166,35 @@ def test_signed_in_callers_get_what_django_answers(paths):
         fast, django = both_ways(path, headers=signed_in)
         assert fast == django, name
         assert hits(name) == before
+
+
+def test_revoked_tokens_and_deactivated_users_are_refused_though_the_answer_is_stored(paths):
+    ended, deactivated = UserFactory(), UserFactory()
+    session = UserSession.objects.create(user=ended, token_hash=token_hash("ended-token"))
+    UserSession.objects.create(user=deactivated, token_hash=token_hash("gone-user-token"))
+    user_session_end(user_session=session)
+    user_deactivate(user=deactivated)
+    for name, path in paths.items():
+        stored_etag(path)
+        before = hits(name) + hits(name, "not_modified")
+        for token in ("ended-token", "gone-user-token"):
+            fast, django = both_ways(path, headers={"Authorization": f"Token {token}"})
+            assert fast[0] == 401, (name, token)
+            assert fast == django, (name, token)
+        assert hits(name) + hits(name, "not_modified") == before, name
+
+
+def test_a_stored_answer_lives_a_minute_at_most(paths):
+    from config.fastpath import ANSWER_SECONDS, answer_key, route_for
+    from config.redis import redis_call
+
+    path = paths["home_stats"]
+    stored_etag(path)
+    route = route_for(path)
+    key = answer_key(route, host=b"testserver", path=path, query=b"")
+    ttl = redis_call(lambda client: client.ttl(key), default=None)
+    assert ANSWER_SECONDS == 60
+    assert 0 < ttl <= 60
 
 
 def test_conditional_requests_get_the_same_304_before_django(paths):
