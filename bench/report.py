@@ -46,7 +46,10 @@ the users never fall back into one burst); `writes_80` paces the same way to 80 
 capacity `writes` measured in the same run. Ratios to the `healthz` baseline (a Django view
 through every middleware) and to the `floor` (a response written before Django), and CPU per
 request, are what to compare between runs: the machine's cores are shared with PostgreSQL,
-Redis and Locust itself.
+Redis and Locust itself. Locust is one process: the load generator's cores (its CPU time over
+the scenario's length) near 1.0 mean it, not the server, set the pace, and a ratio between
+two scenarios then understates the cheaper one; the server's CPU per request does not depend
+on it.
 """
 
 # The routes config.fastpath answers, by the name each app registers (a test compares them).
@@ -206,18 +209,20 @@ def performance_markdown(result: dict) -> str:
     lines += [
         "",
         "| scenario | offered/s | req/s | p50 ms | p95 ms | p99 ms | errors | x healthz "
-        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) | load generator cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in result["scenarios"].items():
         offered = f"{row['offered_rps']:.1f}" if row.get("offered_rps") else "max"
         floor = f"{row['ratio_to_floor']:.2f}" if row.get("ratio_to_floor") else "-"
+        cores = row.get("load_generator_cores")
+        generator = f"{cores:.2f}" if cores is not None else "-"
         lines.append(
             f"| `{name}` | {offered} | {row['rps']:.1f} | {row['p50_ms']:.0f} "
             f"| {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} "
             f"| {row['ratio_to_healthz']:.2f} | {floor} "
             f"| {row['server_cpu_ms_per_request']:.2f} | {row['db_connections_max']} "
-            f"| {row['rss_mb_max']:.0f} |"
+            f"| {row['rss_mb_max']:.0f} | {generator} |"
         )
     server = result["server"]
     if server.get("write_capacity_per_core"):
