@@ -162,7 +162,7 @@ class Answer(NamedTuple):
 
     def not_modified_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers of Django's 304 for this answer (django.utils.cache's `_not_modified`
-        after the middleware): the same, less the body's type and with no length."""
+        after the middleware): the same, less the body's type, with Content-Length 0."""
         kept = [(n, v) for n, v in self.headers if n.lower() not in _BODY_HEADERS]
         return [*kept, (b"content-length", b"0")]
 
