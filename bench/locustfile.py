@@ -75,8 +75,10 @@ class Floor(BenchUser):
         self.get(scenarios.FLOOR, name=scenarios.FLOOR)
 
 
-class CachedReads(BenchUser):
-    """The read endpoints the caches serve, equally often, after a warm-up."""
+class PublicReads(BenchUser):
+    """The cached reads anyone may make, signed out, each task equally often."""
+
+    abstract = True
 
     def on_start(self) -> None:
         super().on_start()
@@ -90,69 +92,42 @@ class CachedReads(BenchUser):
     def leaderboard(self) -> None:
         window = self.rng.choice(["all", "week"])
         self.get(f"{scenarios.LEADERBOARD}?window={window}", name=scenarios.LEADERBOARD)
+
+    @task
+    def achievements(self) -> None:
+        self.get(scenarios.ACHIEVEMENTS, name=scenarios.ACHIEVEMENTS)
+
+    @task
+    def products_list(self) -> None:
+        self.category_page()
+
+    @task
+    def products_detail(self) -> None:
+        self.product_detail(self.rng.choice(self.hot))
+
+    @task
+    def ranking_stats(self) -> None:
+        if self.rng.random() < 0.5:
+            self.category_stats()
+        else:
+            self.product_stats(self.rng.choice(self.hot))
+
+
+class CachedReads(PublicReads):
+    """The read endpoints the caches serve, equally often, after a warm-up: the public ones
+    and the signed-in user's leaderboard position."""
 
     @task
     def leaderboard_position(self) -> None:
         self.get(scenarios.POSITION, name=scenarios.POSITION, signed_in=True)
 
-    @task
-    def achievements(self) -> None:
-        self.get(scenarios.ACHIEVEMENTS, name=scenarios.ACHIEVEMENTS)
 
-    @task
-    def products_list(self) -> None:
-        self.category_page()
-
-    @task
-    def products_detail(self) -> None:
-        self.product_detail(self.rng.choice(self.hot))
-
-    @task
-    def ranking_stats(self) -> None:
-        if self.rng.random() < 0.5:
-            self.category_stats()
-        else:
-            self.product_stats(self.rng.choice(self.hot))
-
-
-class AnonymousReads(BenchUser):
+class AnonymousReads(PublicReads):
     """The cached reads anyone may make, signed out, equally often, after a warm-up."""
-
-    def on_start(self) -> None:
-        super().on_start()
-        self.hot = CATALOG.hot_products()
-
-    @task
-    def home_stats(self) -> None:
-        self.get(scenarios.HOME_STATS, name=scenarios.HOME_STATS)
-
-    @task
-    def leaderboard(self) -> None:
-        window = self.rng.choice(["all", "week"])
-        self.get(f"{scenarios.LEADERBOARD}?window={window}", name=scenarios.LEADERBOARD)
-
-    @task
-    def achievements(self) -> None:
-        self.get(scenarios.ACHIEVEMENTS, name=scenarios.ACHIEVEMENTS)
 
     @task
     def categories(self) -> None:
         self.get(scenarios.CATEGORIES, name=scenarios.CATEGORIES)
-
-    @task
-    def products_list(self) -> None:
-        self.category_page()
-
-    @task
-    def products_detail(self) -> None:
-        self.product_detail(self.rng.choice(self.hot))
-
-    @task
-    def ranking_stats(self) -> None:
-        if self.rng.random() < 0.5:
-            self.category_stats()
-        else:
-            self.product_stats(self.rng.choice(self.hot))
 
 
 class Mix(BenchUser):
