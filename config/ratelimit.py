@@ -9,13 +9,13 @@ read path in front of Django (config.fastpath) runs too, asynchronously, reading
 answer in the same trip; the counters' keys and windows are django-ratelimit's. Without Redis,
 django-ratelimit counts in the local cache.
 
-When the limit store fails, each instance counts in process instead (same limits and window
-lengths): `auth` fails closed, the other groups fail open; see `FAIL_CLOSED_GROUPS`.
+When the limit store fails, each instance counts in process instead, with the same limits and
+windows as django-ratelimit's (which end at a different second for each client): `auth` fails
+closed, the other groups fail open; see `FAIL_CLOSED_GROUPS`.
 """
 
 import hashlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -115,23 +115,23 @@ class LocalCounter:
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str, int], int] = {}
-        self._window_ends: dict[tuple[str, str, int], float] = {}
+        self._window_ends: dict[tuple[str, str, int], int] = {}
         self._lock = threading.Lock()
 
     def hit(self, *, group: str, client: str, limit: int, period: int) -> Usage | None:
         now = time.time()
-        window_start = int(now // period) * period
-        window_end = window_start + period
-        key = (group, client, window_start)
+        window_end = _get_window(client, period)
+        key = (group, client, window_end)
         with self._lock:
             if key not in self._counts and len(self._counts) >= settings.RATELIMIT_LOCAL_MAX_KEYS:
                 self._forget_ended(now)
                 if len(self._counts) >= settings.RATELIMIT_LOCAL_MAX_KEYS:
                     return None
             self._counts[key] = self._counts.get(key, 0) + 1
-            self._window_ends[key] = window_end
+            self._window_ends[key] = window_end + 1
             count = self._counts[key]
-        return Usage(limit=limit, count=count, reset_in=math.ceil(window_end - now))
+        # As in the shared store, the window still holds at its last second.
+        return Usage(limit=limit, count=count, reset_in=window_end - int(now) + 1)
 
     def _forget_ended(self, now: float) -> None:
         for key in [key for key, end in self._window_ends.items() if end <= now]:

@@ -1,14 +1,19 @@
-"""Plumbing every app's services share: refusing an action, applying edits, one run at a time."""
+"""Plumbing every app's services share: refusing an action, applying edits, audited deletes,
+one run at a time."""
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
+
+from config.audit import AuditAction, audit_record
+from config.caching import CacheType, cache_types_invalidate_on_commit
 
 Progress = Callable[[int, int], None]
 
@@ -21,6 +26,31 @@ _lock_owner: ContextVar[str] = ContextVar("tool_lock_owner", default="")
 
 class ActionRefused(Exception):
     """The action would break something that exists; the message says what to do instead."""
+
+
+def audited_delete(
+    *,
+    actor: AbstractBaseUser | None,
+    instance: models.Model,
+    blocker: str | None,
+    action: AuditAction,
+    data: dict[str, Any],
+    cache_types: Iterable[CacheType],
+) -> None:
+    """Delete `instance` and audit it in one transaction; refuse with `blocker` when it says why
+    not. The caches of `cache_types` are invalidated once the delete commits."""
+    if blocker:
+        raise ActionRefused(blocker)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type=instance._meta.model_name or "",
+            target_id=instance.pk,
+            data=data,
+        )
+        instance.delete()
+        cache_types_invalidate_on_commit(cache_types=cache_types)
 
 
 def fields_apply(instance: models.Model, fields: dict[str, Any]) -> dict[str, list[Any]]:

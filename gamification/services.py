@@ -20,6 +20,7 @@ from config.counters import BufferedCounter
 from config.services import (
     ActionRefused,
     Progress,
+    audited_delete,
     fields_apply,
     rows_delete_in_batches,
     rows_insert,
@@ -831,19 +832,14 @@ def achievement_update(
 
 def achievement_delete(*, actor: User | None, achievement: Achievement) -> None:
     """Delete an achievement nobody unlocked; an unlocked one is deactivated instead."""
-    blocker = selectors.achievement_delete_blocker(achievement=achievement)
-    if blocker:
-        raise ActionRefused(blocker)
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=AuditAction.ACHIEVEMENT_DELETE,
-            target_type="achievement",
-            target_id=achievement.pk,
-            data={"code": achievement.code, "name": achievement.name},
-        )
-        achievement.delete()
-        cache_types_invalidate_on_commit(cache_types=ACHIEVEMENT_CACHE_TYPES)
+    audited_delete(
+        actor=actor,
+        instance=achievement,
+        blocker=selectors.achievement_delete_blocker(achievement=achievement),
+        action=AuditAction.ACHIEVEMENT_DELETE,
+        data={"code": achievement.code, "name": achievement.name},
+        cache_types=ACHIEVEMENT_CACHE_TYPES,
+    )
 
 
 def achievement_admin_edit_record(

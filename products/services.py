@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
-from config.services import ActionRefused, fields_apply, rows_delete_in_batches
+from config.services import audited_delete, fields_apply, rows_delete_in_batches
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import normalize_query, product_delete_blocker
 from products.signals import product_searched
@@ -146,19 +146,14 @@ def product_update(
 
 def product_delete(*, actor: User | None, product: Product) -> None:
     """Delete a product nobody ranks; a ranked product is deactivated instead, keeping history."""
-    blocker = product_delete_blocker(product=product)
-    if blocker:
-        raise ActionRefused(blocker)
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=AuditAction.PRODUCT_DELETE,
-            target_type="product",
-            target_id=product.pk,
-            data={"slug": product.slug, "name": product.name},
-        )
-        product.delete()
-        cache_types_invalidate_on_commit(cache_types=PRODUCT_CACHE_TYPES)
+    audited_delete(
+        actor=actor,
+        instance=product,
+        blocker=product_delete_blocker(product=product),
+        action=AuditAction.PRODUCT_DELETE,
+        data={"slug": product.slug, "name": product.name},
+        cache_types=PRODUCT_CACHE_TYPES,
+    )
 
 
 def product_admin_edit_record(

@@ -1,67 +1,36 @@
 """The soak at toy scale, so that it cannot rot: it must run with no error, deliver every event
 and keep the ledger invariants. No speeds."""
 
-import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from bench.run import ROOT
 from bench.soak import GROUPS
+from bench.tests.support import run_bench
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 USERS = 60
 
 
-@pytest.fixture
-def soak_database_url():
-    """A database of its own next to the suite's (<name>_soak_smoke), dropped afterwards."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    name = f"{url.path.lstrip('/')}_soak_smoke"
-    yield urlunsplit(url._replace(path=f"/{name}"))
-    with psycopg.connect(urlunsplit(url._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def test_the_soak_runs_its_users_delivers_every_event_and_keeps_the_ledger(
-    soak_database_url, tmp_path
+    scratch_database_url, tmp_path
 ):
     started = datetime.now(UTC)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--soak",
-            "--smoke",
-            "--users",
-            str(USERS),
-            "--duration",
-            "20",
-            "--ramp",
-            "8",
-            "--database-url",
-            soak_database_url,
-            "--redis-url",
-            os.environ["UPSTASH_REDIS_URL"],
-            "--results-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        "--soak",
+        "--smoke",
+        "--users",
+        str(USERS),
+        "--duration",
+        "20",
+        "--ramp",
+        "8",
+        database_url=scratch_database_url,
+        results_dir=tmp_path,
         timeout=180,
     )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    (result_file,) = Path(tmp_path).glob("soak-*.json")
-    result = json.loads(result_file.read_text())
     load = result["load"]
 
     assert result["warm"]["failed"] == 0
@@ -87,7 +56,7 @@ def test_the_soak_runs_its_users_delivers_every_event_and_keeps_the_ledger(
         "points_equal_ledger_drift": 0,
         "counts_equal_rankings_drift": 0,
     }
-    with psycopg.connect(soak_database_url) as conn:
+    with psycopg.connect(scratch_database_url) as conn:
         submitted = conn.execute(
             "SELECT count(*) FROM gamification_activitylog WHERE kind = 'ranking_submitted' "
             "AND created_at >= %s",

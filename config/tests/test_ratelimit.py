@@ -5,6 +5,7 @@ import socket
 import pytest
 from django.core import mail
 from django.test import RequestFactory
+from django_ratelimit.core import _get_window
 from rest_framework.test import APIClient
 
 from accounts.models import LoginCode
@@ -248,6 +249,22 @@ def test_with_the_store_down_sign_in_is_still_limited_by_a_local_counter(api_cli
     refused = sign_in_request(api_client)
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) >= 1
+
+
+def test_with_the_store_down_the_local_window_ends_where_the_shared_one_does(
+    api_client, dead_redis, clock
+):
+    client = "198.51.100.7"
+    window_end = _get_window(client, 15 * 60)
+    for _ in range(10):
+        assert sign_in_request(api_client, REMOTE_ADDR=client).status_code == 202
+    refused = sign_in_request(api_client, REMOTE_ADDR=client)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) == window_end - int(clock.now) + 1
+    clock.advance(window_end - clock.now)
+    assert sign_in_request(api_client, REMOTE_ADDR=client).status_code == 429
+    clock.advance(1)
+    assert sign_in_request(api_client, REMOTE_ADDR=client).status_code == 202
 
 
 def test_with_the_store_down_reads_are_limited_by_a_local_counter(api_client, dead_redis):

@@ -239,8 +239,8 @@ async def test_leaderboard_updates_are_coalesced_to_first_and_latest(settings):
 
     await four_updates_committed_together()
 
-    first = await socket.receive_json_from()
-    latest = await socket.receive_json_from(timeout=3)
+    first = await socket.receive_json_from(timeout=5)
+    latest = await socket.receive_json_from(timeout=5)
     assert (first["data"], latest["data"]) == ({"n": 1}, {"n": 4})
     assert await socket.receive_nothing(timeout=0.8)
     await socket.disconnect()

@@ -466,11 +466,11 @@ def submit(instance: Instance, *, token: str, category: str, product_ids: list[i
 
 
 def sign_in_request(
-    instance: Instance, *, email: str, headers: dict | None = None
+    instance: Instance, *, email: str, headers: dict | None = None, source: str | None = None
 ) -> httpx.Response:
-    return httpx.post(
-        f"{instance.url}/api/customer/email-login",
-        json={"email": email},
-        headers=headers or {},
-        timeout=REQUEST_TIMEOUT,
-    )
+    """`source`: the loopback address to send from (its own per-IP budget), else 127.0.0.1."""
+    transport = httpx.HTTPTransport(local_address=source) if source else None
+    with httpx.Client(transport=transport, timeout=REQUEST_TIMEOUT) as client:
+        return client.post(
+            f"{instance.url}/api/customer/email-login", json={"email": email}, headers=headers or {}
+        )

@@ -3,6 +3,8 @@
 import time
 
 import pytest
+from django.conf import settings
+from django_ratelimit.core import _get_window
 
 from config.tests.faults.harness import (
     LiveSocket,
@@ -19,6 +21,17 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 # Twenty seconds in production terms; kept short so that CI stays quick.
 OUTAGE_SECONDS = 8
 PAUSE_SECONDS = 4
+
+
+def _address_with_a_window_left(seconds: int) -> str:
+    """A loopback address whose sign-in window (django-ratelimit's, a different one for each
+    client) does not end in the next `seconds`, so that eleven requests share one window."""
+    period = settings.RATELIMIT_RATES["auth"][1]
+    for last in range(2, 255):
+        address = f"127.0.0.{last}"
+        if _get_window(address, period) - time.time() > seconds:
+            return address
+    raise AssertionError("no loopback address with a window left")
 
 
 def _wait_until_redis_used_again(running, deadline: float) -> float:
@@ -43,8 +56,10 @@ def test_redis_stopped_and_restarted_under_load(fault_db, fresh_users):
         running.redis.kill()
         outage_at = time.monotonic()
         # Sign-in stays limited while the shared counters are gone: each instance counts alone.
+        source = _address_with_a_window_left(60)
         statuses = [
-            sign_in_request(first, email="outage@example.com").status_code for _ in range(11)
+            sign_in_request(first, email="outage@example.com", source=source).status_code
+            for _ in range(11)
         ]
         # Realtime keeps working inside each instance.
         submit(first, token=probe_token, category=category, product_ids=local_ids)
