@@ -36,6 +36,7 @@ from gamification.rules import (
     SUBMISSION_POINTS,
     streak_bonus,
 )
+from gamification.services import leaderboards_refresh
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import normalize_query
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
@@ -168,6 +169,8 @@ def demo_data_seed(
         ]
         ProductMetadata.objects.bulk_create(metadata, batch_size=BATCH_SIZE)
         log(f"product metadata: {len(metadata)}")
+    # The history went into the ledger in bulk: the period totals and the boards follow it.
+    leaderboards_refresh()
     result.users = users
     result.rankings = sum(counters.rankings.values())
     result.ledger_rows = counters.ledger_rows

@@ -6,8 +6,10 @@ Uses a PostgreSQL database of its own (created, migrated and seeded with bench/s
 first run; --reseed drops it first) and the Redis database given, where it deletes only keys
 under its own prefix. Prints, per window: the full rebuild from the ledger, the board's Redis
 memory (and per million players), then p50/p99 of a position (rank, percentile and 25
-neighbours each side) and of a 100-entry page at a random offset, each with its public-name
-lookup; and the SQL fallback's top page and positions with Redis out of the way.
+neighbours each side) and of a 100-entry page at a random offset, each with its public names;
+the same reads' Redis round trip alone; the page through the HTTP endpoint in process (page
+cache missed), and the medians split into Redis, the rest of the read and HTTP; and the SQL
+fallback's top pages and positions with Redis out of the way.
 """
 
 import argparse
@@ -60,6 +62,19 @@ def random_members(client, *, key: str, count: int) -> list[bytes]:
     return client.zrandmember(key, count)
 
 
+LIST = "/api/gamification/leaderboard/"
+
+
+def http_get(client, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+
+
+def http_offsets(rng: random.Random, *, players: int, count: int) -> list[int]:
+    """Distinct offsets, so that every page misses the page cache."""
+    return rng.sample(range(players), min(count, players))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_DATABASE)
@@ -83,7 +98,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
     from django.db import connection
-    from django.test import override_settings
+    from django.test import Client, override_settings
 
     from accounts.models import User
     from bench.seed import FULL, seed
@@ -103,6 +118,7 @@ def main() -> None:
 
     redis_call(forget, default=0)
     rng = random.Random(18)
+    client = Client()
     print(f"players: {User.objects.count():,} users in {args.database_url.rsplit('/', 1)[-1]}")
 
     from django.utils import timezone
@@ -136,27 +152,44 @@ def main() -> None:
         redis_positions = [timed(partial(board_position, user_id=user.pk)) for user in users]
         board_page = partial(boards.board_page, period=period, limit=100)
         redis_pages = [timed(partial(board_page, offset=offset)) for offset in offsets]
+        # The HTTP endpoints in process (Django's test client, every middleware, the page
+        # cache missed: each offset is new), rate limits off.
+        with override_settings(RATELIMIT_ENABLE=False):
+            http_pages = [
+                timed(partial(http_get, client, f"{LIST}?window={window}&offset={o}&limit=100"))
+                for o in http_offsets(rng, players=players, count=min(args.repeat, 500))
+            ]
         print(f"  position, around 25: {percentiles(positions)}  ({len(positions)} players)")
         print(f"  page of 100 anywhere: {percentiles(pages)}  ({len(pages)} pages)")
         print(f"  Redis alone: position {percentiles(redis_positions)}")
         print(f"  Redis alone: page     {percentiles(redis_pages)}")
+        print(f"  HTTP page of 100 (cache missed): {percentiles(http_pages)}")
+        print(
+            f"  medians: page {statistics.median(pages):.2f} ms, of which Redis"
+            f" {statistics.median(redis_pages):.2f} ms; HTTP adds"
+            f" {statistics.median(http_pages) - statistics.median(pages):.2f} ms"
+        )
         print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     # The fallback: the same reads with no Redis at all (a local cache of its own).
     local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    print("\nSQL fallback (Redis away): 20 reads of each `all` read, 3 of a period's top page")
+    print("\nSQL fallback (Redis away): 20 reads each (the first builds the board's ladder)")
     with override_settings(CACHES=local):
-        ordered = selectors.ranked_users().filter(points__gt=0).order_by(*selectors.BOARD_ORDER)
-        total = ordered.count()
-        for window in ("all", "day", "week"):
-            reads = 20 if window == "all" else 3
-            top = [timed(partial(selectors.leaderboard_page, window=window)) for _ in range(reads)]
+        for window in boards.WINDOWS:
+            top = [timed(partial(selectors.leaderboard_page, window=window)) for _ in range(20)]
             print(f"  {window} top page: {percentiles(top)}")
-        for label, place in (("top", 0), ("middle", total // 2), ("bottom", total - 1)):
-            user = User.objects.get(pk=ordered.values_list("id", flat=True)[place])
-            read = partial(selectors.leaderboard_position, user=user, window="all")
-            times = [timed(read) for _ in range(20)]
-            print(f"  all position, {label}: {percentiles(times)}")
+        for window in boards.WINDOWS:
+            period = boards.period_of(window=window, at=timezone.now())
+            board = selectors._sql_board(period)
+            size = board.rows.count()
+            ids = board.rows.order_by(*board.order).values_list(board.user, flat=True)
+            for label, place in (("top", 0), ("middle", size // 2), ("bottom", size - 1)):
+                if size == 0:
+                    break
+                user = User.objects.get(pk=ids[place])
+                read = partial(selectors.leaderboard_position, user=user, window=window)
+                times = [timed(read) for _ in range(20)]
+                print(f"  {window} position, {label}: {percentiles(times)}")
     redis_call(forget, default=0)
 
 

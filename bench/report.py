@@ -71,9 +71,9 @@ a speed.
 
 `.venv/bin/python bench/leaderboards.py [--users 1000000] [--reseed]` measures the boards in
 process: it seeds a PostgreSQL database of its own (`rankly_boards_bench`) with `bench/seed.py`,
-rebuilds each board from the ledger into Redis, then times positions (rank, percentile and 25
-neighbours each side) of random players and 100-entry pages at random offsets, with and
-without the public names' query, and the SQL fallback with Redis out of the way.
+rebuilds each board into Redis, then times positions (rank, percentile and 25 neighbours each
+side) of random players and 100-entry pages at random offsets, the Redis round trip alone, the
+page through the HTTP endpoint, and the SQL fallback with Redis out of the way.
 
 One run on 2026-11-29: 1,000,001 users and 12.8 million ledger rows (seeded in 20 minutes),
 1,000 reads of each kind, on the shared two-core machine under a load average of 10 to 13 from
@@ -82,16 +82,27 @@ idle machine was available); the Redis-alone medians are the closest to the boar
 
 {leaderboard_table}
 
-A position or a page is one Redis round trip plus one PostgreSQL query for the public names
-(by primary key), which is most of the end-to-end time here. Redis keeps about 97 MiB per
-million players per board, so all four boards of a million players take about 310 MiB.
+The table is from before the public names moved into Redis: a position or a page was then one
+Redis round trip plus one PostgreSQL query for the names (by primary key), most of the
+end-to-end time. Redis keeps about 97 MiB per million players per board, so all four boards of
+a million players take about 310 MiB; the names' hash adds about 80 MiB per million players.
 
-With Redis away (every read from PostgreSQL; 20 reads, 3 for a period's page): the `all` top
-page p50 17.9 ms (the first read also counts the board: 1.1 s), a position p50 33 ms at the
-top, 219 ms in the middle and 339 ms at the bottom, where the index-only count walks most of
-the board. A period board's page aggregates the period's ledger: 9.7 s for the `day` (246,179
-players) and 42 s for the `week` at this scale, far from usable; a per-period totals table would
-make them index ranges like `all`.
+Now a read is one Redis round trip, names included. One run on 2026-11-29 at 100,000 players (a
+copy of the `make bench` database, 1,000 reads of each kind, the shared two-core machine under
+a load average of 8 to 11): medians of a 100-entry page at a random offset 0.64 to 1.18 ms by
+window and of a position 0.35 to 1.40 ms, against 0.47 to 1.42 ms for the Redis round trip
+alone (p99 7 to 17 ms, that load's). The HTTP endpoint called in process, the page cache
+missed, adds a median 4.2 to 20 ms to the read (middleware, the cache's lookup, lock and store,
+rendering). This run did not reach a million players.
+
+With Redis away, the `all` board counts through the index `user_leaderboard` and the period
+boards through the totals table `PeriodPoints` (index `periodpoints_board`); a rank is counted
+from the board's ladder (built by the first read of a leaderboard TTL) plus at most 1/64 of
+the board. In the million-player run above, before both: an `all` position took 219 ms in the
+middle and 339 ms at the bottom, and a period page, which summed the period's ledger, 9.7 s for
+the `day` and 42 s for the `week`. At 100,000 players under the load above (20 reads each): top
+pages p50 8.6 to 15.5 ms for every window, positions p50 18 to 29 ms at the top, middle and
+bottom of every window, p99 under 110 ms except reads that built a ladder (up to 0.34 s).
 
 ## Smaller benchmarks
 

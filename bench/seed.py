@@ -2,9 +2,10 @@
 
 Every table is written by one INSERT ... SELECT over generate_series, so 100,000 users and a
 million ledger rows take seconds instead of the hours the ORM would need. The data obeys the
-game's invariants: User.points is the sum of the user's ledger, ProductMetadata.ranking_count
-counts the rankings, streaks match the days in the ledger and achievements are unlocked exactly
-where their metric reaches the threshold (and paid into the ledger).
+game's invariants: User.points is the sum of the user's ledger and PeriodPoints its sums in the
+current day, week and month, ProductMetadata.ranking_count counts the rankings, streaks match
+the days in the ledger and achievements are unlocked exactly where their metric reaches the
+threshold (and paid into the ledger).
 
 Bench users 1..token_users can sign in with `Authorization: Token bench-token-<id>`; the staff
 user (id users + 1) with `bench-staff-token`.
@@ -224,6 +225,21 @@ STEPS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "period points",
+        """
+        INSERT INTO gamification_periodpoints (user_id, period, start, points, reached_at)
+        SELECT a.user_id, p.period, p.start, sum(a.points),
+            date_trunc('second', max(a.created_at) FILTER (WHERE a.points <> 0))
+        FROM (VALUES ('day', date_trunc('day', now(), 'UTC'), interval '1 day'),
+                     ('week', date_trunc('week', now(), 'UTC'), interval '7 days'),
+                     ('month', date_trunc('month', now(), 'UTC'), interval '1 month'))
+            AS p(period, start, length)
+        JOIN gamification_activitylog AS a
+            ON a.created_at >= p.start AND a.created_at < p.start + p.length
+        GROUP BY a.user_id, p.period, p.start
+        """,
+    ),
+    (
         "tokens",
         """
         INSERT INTO accounts_usersession (user_id, token_hash, session_key, device, created_at,
@@ -285,6 +301,7 @@ def seed(*, database_url: str, scale: Scale, echo=print) -> dict:
                 "products_product",
                 "rankings_productranking",
                 "gamification_activitylog",
+                "gamification_periodpoints",
                 "gamification_streak",
                 "gamification_userachievement",
                 "accounts_usersession",

@@ -7,9 +7,9 @@ caller falls back to SQL.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from redis import Redis
 from redis.commands.core import Script
@@ -168,6 +168,37 @@ class BoardSlice:
     total: int
     members: list[tuple[int, float]]  # (user id, score) in board order
     first_rank: int  # the competition rank of the first member
+    names: dict[int, str] = field(default_factory=dict)  # the public names Redis holds
+
+
+def _names_key() -> str:
+    return redis_key("board:names")
+
+
+def _names(rows: list, names: list) -> dict[int, str]:
+    return {
+        int(rows[2 * i]): name.decode() if isinstance(name, bytes) else name
+        for i, name in enumerate(names)
+        if name is not None
+    }
+
+
+def board_names_set(*, names: dict[int, str | None]) -> None:
+    """Keep the players' public names beside the boards (None: forget one), so that a read
+    needs no database."""
+    named: dict[Any, Any] = {member(pk): name for pk, name in names.items() if name is not None}
+    gone = [member(pk) for pk, name in names.items() if name is None]
+
+    def run(client: Redis) -> None:
+        pipe = client.pipeline(transaction=False)
+        if named:
+            pipe.hset(_names_key(), mapping=named)
+        if gone:
+            pipe.hdel(_names_key(), *gone)
+        pipe.execute()
+
+    if names:
+        redis_call(run, default=None)
 
 
 def board_ready(*, period: Period) -> bool | None:
@@ -175,9 +206,21 @@ def board_ready(*, period: Period) -> bool | None:
     return redis_call(lambda client: bool(client.exists(period.key(":ready"))), default=None)
 
 
-# Each read is one round trip; a board not fully built answers nothing (false -> None).
-# KEYS: board, ready marker.  ARGV: start, stop, SLOTS.
-_PAGE = """
+# Each read is one round trip, public names included (false for a name the hash lacks); a
+# board not fully built answers nothing (false -> None).
+_NAMES = """
+local function names(rows)
+  if #rows == 0 then return {} end
+  local members = {}
+  for i = 1, #rows, 2 do members[#members + 1] = rows[i] end
+  return redis.call('HMGET', KEYS[3], unpack(members))
+end
+"""
+
+# KEYS: board, ready marker, names.  ARGV: start, stop, SLOTS.
+_PAGE = (
+    _NAMES
+    + """
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
 local slots = tonumber(ARGV[3])
 local rows = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
@@ -186,11 +229,14 @@ if #rows > 0 then
   local band = math.floor(tonumber(rows[2]) / slots) * slots
   better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.17g', band))
 end
-return {redis.call('ZCARD', KEYS[1]), better, rows}
+return {redis.call('ZCARD', KEYS[1]), better, rows, names(rows)}
 """
+)
 
-# KEYS: board, ready marker.  ARGV: member, around, SLOTS.
-_POSITION = """
+# KEYS: board, ready marker, names.  ARGV: member, around, SLOTS.
+_POSITION = (
+    _NAMES
+    + """
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
 local slots = tonumber(ARGV[3])
 local total = redis.call('ZCARD', KEYS[1])
@@ -203,8 +249,9 @@ end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local start = math.max(index - tonumber(ARGV[2]), 0)
 local rows = redis.call('ZRANGE', KEYS[1], start, index + tonumber(ARGV[2]), 'WITHSCORES')
-return {total, index, score, better(score), better(rows[2]), rows}
+return {total, index, score, better(score), better(rows[2]), rows, names(rows)}
 """
+)
 
 _scripts: dict[str, Script] = {}
 
@@ -225,14 +272,16 @@ def board_page(*, period: Period, offset: int, limit: int) -> BoardSlice | None:
 
     def run(client: Redis) -> BoardSlice | None:
         found = _script(client, _PAGE)(
-            keys=[period.key(), period.key(":ready")],
+            keys=[period.key(), period.key(":ready"), _names_key()],
             args=[offset, offset + limit - 1, SLOTS],
             client=client,
         )
         if found is None:
             return None
-        total, better, rows = found
-        return BoardSlice(total=total, members=_members(rows), first_rank=better + 1)
+        total, better, rows, names = found
+        return BoardSlice(
+            total=total, members=_members(rows), first_rank=better + 1, names=_names(rows, names)
+        )
 
     return redis_call(run, default=None)
 
@@ -252,7 +301,7 @@ def board_position(*, period: Period, user_id: int, around: int) -> BoardPositio
 
     def run(client: Redis) -> BoardPosition | None:
         found = _script(client, _POSITION)(
-            keys=[period.key(), period.key(":ready")],
+            keys=[period.key(), period.key(":ready"), _names_key()],
             args=[member(user_id), around, SLOTS],
             client=client,
         )
@@ -263,14 +312,20 @@ def board_position(*, period: Period, user_id: int, around: int) -> BoardPositio
             return BoardPosition(
                 total=found[0], index=None, score=None, rank=None, at_or_below=0, around=empty
             )
-        total, index, score, better, first_better, rows = found
+        total, index, score, better, first_better, rows, names = found
+        run = BoardSlice(
+            total=total,
+            members=_members(rows),
+            first_rank=first_better + 1,
+            names=_names(rows, names),
+        )
         return BoardPosition(
             total=total,
             index=index,
             score=float(score),
             rank=better + 1,
             at_or_below=total - better,
-            around=BoardSlice(total=total, members=_members(rows), first_rank=first_better + 1),
+            around=run,
         )
 
     return redis_call(run, default=None)
@@ -285,6 +340,32 @@ def board_lock(*, period: Period, seconds: int) -> bool | None:
 
 def board_unlock(*, period: Period) -> None:
     redis_call(lambda client: client.delete(period.key(":lock")), default=None)
+
+
+# Claims the rebuild of a board that is not built, in one round trip.
+# KEYS: ready marker, claim.  ARGV: seconds.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
+def board_rebuild_claim(*, period: Period, seconds: int) -> bool | None:
+    """True for the one caller that finds the board not built and no rebuild queued for it;
+    the claim lasts until released or `seconds`. None when Redis is away."""
+    return redis_call(
+        lambda client: bool(
+            _script(client, _CLAIM)(
+                keys=[period.key(":ready"), period.key(":queued")], args=[seconds], client=client
+            )
+        ),
+        default=None,
+    )
+
+
+def board_rebuild_release(*, period: Period) -> None:
+    redis_call(lambda client: client.delete(period.key(":queued")), default=None)
 
 
 def board_build_start(*, period: Period) -> None:

@@ -19,11 +19,13 @@ from gamification.serializers import (
 
 
 def leaderboard_cached(*, window: Window, offset: int, limit: int) -> RenderedJSON:
-    """A page of the current board of a window; a board Redis lost is rebuilt first."""
+    """A page of the current board of a window; reading SQL because Redis lost the board
+    queues its rebuild."""
 
     def page() -> RenderedJSON:
-        services.leaderboard_ensure(window=window)
         board = selectors.leaderboard_page(window=window, offset=offset, limit=limit)
+        if board["source"] == "sql":
+            services.leaderboard_rebuild_request(window=window)
         return json_render(LeaderboardSerializer(board).data)
 
     period = period_of(window=window, at=timezone.now())
@@ -34,8 +36,9 @@ def leaderboard_position_cached(*, user: User, window: Window, around: int) -> R
     """Keyed by the user's own points: a user who scores reads a fresh position at once."""
 
     def position() -> RenderedJSON:
-        services.leaderboard_ensure(window=window)
         found = selectors.leaderboard_position(user=user, window=window, around=around)
+        if found["source"] == "sql":
+            services.leaderboard_rebuild_request(window=window)
         return json_render(PositionSerializer(found).data)
 
     period = period_of(window=window, at=timezone.now())

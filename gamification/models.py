@@ -207,14 +207,55 @@ class ActivityLog(models.Model):
             models.Index(fields=["user", "-created_at"], name="activity_user_created"),
             # paid_submissions_on: a user's paid submissions on one local day (the daily cap).
             models.Index(fields=["user", "kind", "local_date"], name="activity_user_kind_day"),
-            # The SQL period boards (leaderboard_page, day to month): points per user in a period.
-            models.Index(fields=["created_at", "user", "points"], name="activity_created_user"),
             # home stats: submissions (or any kind) since a time.
             models.Index(fields=["kind", "created_at"], name="activity_kind_created"),
         ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.kind} {self.points:+d}"
+
+
+class PeriodWindow(models.TextChoices):
+    DAY = "day", "UTC day"
+    WEEK = "week", "ISO week (from Monday, UTC)"
+    MONTH = "month", "UTC month"
+
+
+class PeriodPoints(models.Model):
+    """A user's points in one day, week or month (UTC): the sum of their ledger rows in it.
+
+    Written in the same transaction as each ledger row (and set back to the ledger's sums by
+    the rebuilds), so the period boards read from SQL walk this table's index instead of
+    summing the ledger.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    period = models.CharField(max_length=5, choices=PeriodWindow.choices)
+    start = models.DateTimeField(help_text="When the period starts (UTC midnight).")
+    points = models.IntegerField(default=0)
+    reached_at = models.DateTimeField(
+        null=True, help_text="The latest scoring ledger row of the period, in whole seconds."
+    )
+
+    class Meta:
+        verbose_name_plural = "period points"
+        constraints = [
+            # The writes' upsert and one user's points in a period.
+            models.UniqueConstraint(fields=["user", "period", "start"], name="periodpoints_user"),
+        ]
+        indexes = [
+            # The SQL period boards: pages, counts and neighbours in board order.
+            models.Index(
+                fields=["period", "start", "-points", "reached_at", "user"],
+                name="periodpoints_board",
+                condition=models.Q(points__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.period} {self.start:%Y-%m-%d}: {self.points}"
 
 
 class PageView(models.Model):

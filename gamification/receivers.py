@@ -3,10 +3,12 @@
 from typing import Any
 
 from accounts.models import User
-from gamification.services import leaderboard_membership_sync
+from gamification.services import leaderboard_membership_sync, leaderboard_name_sync
 
 # The user fields that decide whether a user appears on the leaderboards.
 RANKING_FIELDS = frozenset({"is_active", "is_staff", "leaderboard_opt_out", "leaderboard_excluded"})
+# The user fields a board shows.
+NAME_FIELDS = frozenset({"display_name", "handle"})
 
 
 def user_saved(
@@ -16,10 +18,14 @@ def user_saved(
     update_fields: frozenset[str] | None,
     **kwargs: Any,
 ) -> None:
-    """Opt-out, exclusion, deactivation and staff take effect on every board at once."""
-    if created or (update_fields is not None and not RANKING_FIELDS & update_fields):
+    """Opt-out, exclusion, deactivation and staff take effect on every board at once, and so
+    does a new public name."""
+    if created:
         return
-    leaderboard_membership_sync(user=instance)
+    if update_fields is None or NAME_FIELDS & update_fields:
+        leaderboard_name_sync(user=instance)
+    if update_fields is None or RANKING_FIELDS & update_fields:
+        leaderboard_membership_sync(user=instance)
 
 
 def user_deleted(sender: type[User], instance: User, **kwargs: Any) -> None:

@@ -5,7 +5,7 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
@@ -42,6 +42,7 @@ from gamification.models import (
     ActivityLog,
     Metric,
     PageView,
+    PeriodPoints,
     Streak,
     UserAchievement,
 )
@@ -57,17 +58,6 @@ class _Progress(TypedDict):
     progress: int | None
     held_level: int
     held_unlocked_at: datetime | None
-
-
-class _PeriodTotal(TypedDict):
-    total: int
-    reached: datetime | None
-
-
-class _UserPeriodTotal(TypedDict):
-    user_id: int
-    total: int
-    reached: datetime | None
 
 
 class PathViews(TypedDict):
@@ -105,8 +95,6 @@ if TYPE_CHECKING:
 
     # An achievement with the user's progress on it (`achievements_to_unlock`).
     AchievementWithProgress = WithAnnotations[Achievement, _Progress]
-    # Points and the time they were reached per user in a period (`_period_totals`).
-    Totals = QuerySet[WithAnnotations[ActivityLog, _PeriodTotal], _UserPeriodTotal]
 
 LEADERBOARD_MAX = 100
 LEADERBOARD_DEFAULT_LIMIT = 10
@@ -133,7 +121,7 @@ def user_is_ranked(*, user: User) -> bool:
     )
 
 
-def _public_names(user_ids: Iterable[int]) -> dict[int, str]:
+def public_names(user_ids: Iterable[int]) -> dict[int, str]:
     """Each user's public name (`User.public_name`), never the e-mail address itself."""
     # Only the columns public_name reads: a page of 100 builds its users twice as fast.
     users = User.objects.filter(pk__in=list(user_ids)).only("id", "display_name", "handle")
@@ -150,11 +138,23 @@ class Standing:
 
 
 def _entries(
-    standings: list[Standing], *, first_rank: int, first_index: int
+    standings: list[Standing],
+    *,
+    first_rank: int,
+    first_index: int,
+    known: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Competition ranks (1, 1, 3) for a run of standings contiguous in board order, the first
-    at 0-based place `first_index` with rank `first_rank`, each with its public name."""
-    names = _public_names(s.user_id for s in standings)
+    at 0-based place `first_index` with rank `first_rank`, each with its public name: from
+    `known` (the names Redis holds beside the boards), the others from the database and then
+    kept beside the boards for the next read."""
+    names = dict(known or {})
+    missing = [s.user_id for s in standings if s.user_id not in names]
+    if missing:
+        found = public_names(missing)
+        names.update(found)
+        if known is not None:
+            boards.board_names_set(names=dict(found))
     entries: list[dict[str, Any]] = []
     for offset, standing in enumerate(standings):
         if offset == 0:
@@ -189,23 +189,26 @@ def leaderboard_page(
     limit: int = LEADERBOARD_DEFAULT_LIMIT,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """`limit` entries of a board from place `offset` (0 = the top), with the board's size."""
+    """`limit` entries of a board from place `offset` (0 = the top), with the board's size.
+
+    `source` says where it was read: "redis", or "sql" while the board is not in Redis.
+    """
     period = period_of(window=window, at=now or timezone.now())
     board = boards.board_page(period=period, offset=offset, limit=limit)
     if board is not None:
         standings = [Standing(user_id=pk, points=score_points(s)) for pk, s in board.members]
-        total, first_rank = board.total, board.first_rank
-    elif period.start is None:
-        standings, total, first_rank = _sql_page_all(offset=offset, limit=limit)
+        total, first_rank, known = board.total, board.first_rank, board.names
     else:
-        standings, total, first_rank = _sql_page_period(period=period, offset=offset, limit=limit)
+        known = None
+        standings, total, first_rank = _sql_page(_sql_board(period), offset=offset, limit=limit)
     return {
         "window": window,
         "period_start": period.start,
         "generated_at": timezone.now(),
         "offset": offset,
         "total": total,
-        "entries": _entries(standings, first_rank=first_rank, first_index=offset),
+        "entries": _entries(standings, first_rank=first_rank, first_index=offset, known=known),
+        "source": "sql" if board is None else "redis",
     }
 
 
@@ -213,23 +216,24 @@ def leaderboard_position(
     *, user: User, window: Window, around: int = AROUND_DEFAULT, now: datetime | None = None
 ) -> dict[str, Any]:
     """A user's rank, points, the share of players at or below them and `around` neighbours
-    on each side (the user included); rank None when the user is not on the board."""
+    on each side (the user included); rank None when the user is not on the board.
+
+    `source` says where it was read: "redis", or "sql" while the board is not in Redis.
+    """
     period = period_of(window=window, at=now or timezone.now())
     found = boards.board_position(period=period, user_id=user.pk, around=around)
     if found is not None:
         total, rank, at_or_below = found.total, found.rank, found.at_or_below
         points = score_points(found.score) if found.score is not None else None
         run = [Standing(user_id=pk, points=score_points(s)) for pk, s in found.around.members]
-        first_rank = found.around.first_rank
+        first_rank, known = found.around.first_rank, found.around.names
         first_index = (found.index or 0) - min(around, found.index or 0)
-    elif period.start is None:
-        total, rank, at_or_below, points, run, first_rank, first_index = _sql_position_all(
-            user=user, around=around
-        )
     else:
-        total, rank, at_or_below, points, run, first_rank, first_index = _sql_position_period(
-            user=user, period=period, around=around
+        known = None
+        total, rank, at_or_below, points, run, first_rank, first_index = _sql_position(
+            _sql_board(period), user_id=user.pk, around=around
         )
+    source = "sql" if found is None else "redis"
     if rank is None:
         points = (
             user.points if period.start is None else _user_period_points(user=user, period=period)
@@ -241,6 +245,7 @@ def leaderboard_position(
             "total": total,
             "percentile": None,
             "around": [],
+            "source": source,
         }
     return {
         "window": window,
@@ -248,7 +253,8 @@ def leaderboard_position(
         "points": points,
         "total": total,
         "percentile": _percentile(at_or_below=at_or_below, total=total),
-        "around": _entries(run, first_rank=first_rank, first_index=first_index),
+        "around": _entries(run, first_rank=first_rank, first_index=first_index, known=known),
+        "source": source,
     }
 
 
@@ -259,7 +265,8 @@ def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
 
 
 def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, float]]:
-    """Every ranked player's board score in a period, from the ledger, a batch at a time."""
+    """Every ranked player's board score in a period, a batch of user ids at a time: from
+    `User.points` for `all`, from the period totals (PeriodPoints) for a period."""
     if period.start is None:
         last = 0
         while True:
@@ -276,12 +283,13 @@ def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, floa
     bounds = User.objects.aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
         return
+    board = _sql_board(period).rows
     for low in range(bounds["low"], bounds["high"] + 1, batch):
-        totals = _period_totals(period=period, users=Q(user_id__gte=low, user_id__lt=low + batch))
-        yield {
-            row["user_id"]: score_encode(points=row["total"], reached_at=row["reached"])
-            for row in totals
-        }
+        # The range walks the index periodpoints_user (user, period, start).
+        scored = board.filter(user_id__gte=low, user_id__lt=low + batch).values_list(
+            "user_id", "points", "reached_at"
+        )
+        yield {pk: score_encode(points=p, reached_at=at) for pk, p, at in scored}
 
 
 def leaderboard_user_score(*, user: User, period: Period) -> float | None:
@@ -290,8 +298,29 @@ def leaderboard_user_score(*, user: User, period: Period) -> float | None:
         if user.points <= 0:
             return None
         return score_encode(points=user.points, reached_at=user.points_reached_at)
-    row = _period_totals(period=period, users=Q(user_id=user.pk)).order_by("user_id").first()
-    return None if row is None else score_encode(points=row["total"], reached_at=row["reached"])
+    row = _period_row(user=user, period=period)
+    if row is None or row[0] <= 0:
+        return None
+    return score_encode(points=row[0], reached_at=row[1])
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    # PostgreSQL truncates a time in UTC and hands it back without its zone.
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def ledger_period_totals(*, period: Period, user_ids: list[int]) -> dict[int, tuple[int, Any]]:
+    """Each user's ledger sum in a period and the time of their latest scoring row in it (in
+    whole seconds), for users with rows there (index activity_user_created)."""
+    return {
+        row["user_id"]: (row["total"], _aware(row["reached"]))
+        for row in ActivityLog.objects.filter(
+            user_id__in=user_ids, created_at__gte=period.start, created_at__lt=period.end
+        )
+        .values("user_id")
+        .annotate(total=Sum("points"), reached=Max(TruncSecond("created_at"), filter=~Q(points=0)))
+        .order_by()
+    }
 
 
 # --- The SQL boards: every count and range walks an index, never a table -----------------------
@@ -305,156 +334,177 @@ def _board_all() -> QuerySet[User]:
     return ranked_users().filter(points__gt=0)
 
 
-def _count_in_board_order(users: QuerySet[User]) -> int:
-    """Count users by walking the partial index user_leaderboard, never the table.
+@dataclass(frozen=True)
+class _SqlBoard:
+    """A board read from SQL: its rows, in board order, walk one index (user_leaderboard for
+    `all`, periodpoints_board for a day, week or month)."""
+
+    rows: QuerySet[Any]
+    user: str  # the column of the user's id
+    reached: str  # the column of when the points were reached
+    label: str
+
+    @property
+    def order(self) -> tuple[str, str, str]:
+        return ("-points", self.reached, self.user)
+
+
+def _sql_board(period: Period) -> _SqlBoard:
+    if period.start is None:
+        return _SqlBoard(rows=_board_all(), user="id", reached="points_reached_at", label="all")
+    rows = PeriodPoints.objects.filter(
+        period=period.window, start=period.start, points__gt=0
+    ).exclude(
+        # The few unranked users, from their own partial index (user_unranked): a join with
+        # the ranked ones would read the whole users table.
+        user_id__in=User.objects.exclude(RANKED).values("pk")
+    )
+    return _SqlBoard(rows=rows, user="user_id", reached="reached_at", label=period.label)
+
+
+def _count(board: _SqlBoard, rows: QuerySet[Any]) -> int:
+    """Count rows of a board by walking its index, never the table.
 
     Ordering the rows like the index makes PostgreSQL answer from an index-only scan whatever
     share of the board is counted, where a bare COUNT(*) falls back to reading the whole table
-    once more than about a third of the users match.
+    once more than about a third of the rows match.
     """
-    sql, params = users.order_by(*BOARD_ORDER).values("id").query.sql_with_params()
+    sql, params = rows.order_by(*board.order).values(board.user).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS board", params)
         count: int = cursor.fetchone()[0]
         return count
 
 
+# A board's ladder has about this many rungs: a rank is counted live over at most this share
+# of the board (and the players tied with the user), the rest is read from the ladder.
+LADDER_RUNGS = 64
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A board's size and, at some scores, how many players have at least that score."""
+
+    total: int
+    rungs: list[tuple[int, int]]  # (points, players with at least those points), descending
+
+
+def _ladder(board: _SqlBoard) -> Ladder:
+    """The board's ladder, from one walk of its index per cache TTL (type leaderboard).
+
+    Between two rungs lie no more than 1/LADDER_RUNGS of the players, so that a count from the
+    nearest rung walks a small part of the index whatever the rank.
+    """
+
+    def build() -> Ladder:
+        sql, params = board.rows.order_by(*board.order).values("points").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT points, COUNT(*) FROM ({sql}) AS board GROUP BY points", params)
+            groups = sorted(cursor.fetchall(), reverse=True)
+        total = sum(players for _, players in groups)
+        step = max(total // LADDER_RUNGS, 1)
+        rungs: list[tuple[int, int]] = []
+        at_least = 0
+        for points, players in groups:
+            if not rungs or at_least + players - rungs[-1][1] > step:
+                rungs.append((points, at_least + players))
+            at_least += players
+        return Ladder(total=total, rungs=rungs)
+
+    return cache_get_or_set(CacheType.LEADERBOARD, f"ladder:{board.label}", build)
+
+
+def _better(board: _SqlBoard, ladder: Ladder, points: int) -> int:
+    """How many players of the board have more than `points`: the ladder up to the lowest
+    rung above them, and a live count of the players between that rung and them."""
+    above = [(rung, at_least) for rung, at_least in ladder.rungs if rung > points]
+    if not above:
+        return _count(board, board.rows.filter(points__gt=points))
+    rung, at_least = above[-1]
+    return at_least + _count(board, board.rows.filter(points__gt=points, points__lt=rung))
+
+
 def leaderboard_total() -> int:
     """How many users the `all` board ranks (cached: one walk of the index per TTL)."""
-    return cache_get_or_set(
-        CacheType.LEADERBOARD, "total", lambda: _count_in_board_order(_board_all())
-    )
+    return _ladder(_sql_board(period_of(window="all", at=timezone.now()))).total
 
 
 def leaderboard_rank(*, points: int) -> int:
     """The competition rank of a score on the `all` board: 1 + users with more points."""
-    return _count_in_board_order(_board_all().filter(points__gt=points)) + 1
+    board = _sql_board(period_of(window="all", at=timezone.now()))
+    return _better(board, _ladder(board), points) + 1
 
 
-def _sql_page_all(*, offset: int, limit: int) -> tuple[list[Standing], int, int]:
-    # The ids come from an index-only walk; only the page's own rows are read from the table.
-    ids = list(_board_all().order_by(*BOARD_ORDER).values_list("id", flat=True)[offset:][:limit])
-    rows = dict(
-        (pk, (points, at))
-        for pk, points, at in User.objects.filter(pk__in=ids).values_list(
-            "id", "points", "points_reached_at"
-        )
-    )
-    standings = [Standing(user_id=pk, points=rows[pk][0], reached_at=rows[pk][1]) for pk in ids]
-    first_rank = leaderboard_rank(points=standings[0].points) if standings else 0
-    return standings, leaderboard_total(), first_rank
+def _sql_page(board: _SqlBoard, *, offset: int, limit: int) -> tuple[list[Standing], int, int]:
+    # Every column read is in the board's index: an index-only walk.
+    rows = board.rows.order_by(*board.order).values_list(board.user, "points", board.reached)
+    standings = [Standing(*row) for row in rows[offset:][:limit]]
+    ladder = _ladder(board)
+    first_rank = 0
+    if standings:
+        # The ladder may be older than the page: a rank never lies beyond the place.
+        first_rank = min(_better(board, ladder, standings[0].points) + 1, offset + 1)
+    return standings, max(ladder.total, offset + len(standings)), first_rank
 
 
 # total, rank, players at or below, points, the run around the user, its first rank and place
 SqlPosition = tuple[int, int | None, int, int | None, list[Standing], int, int]
 
 
-def _sql_position_all(*, user: User, around: int) -> SqlPosition:
-    board = _board_all()
-    me = board.filter(pk=user.pk).values_list("points", "points_reached_at").first()
-    total = leaderboard_total()
+def _sql_position(board: _SqlBoard, *, user_id: int, around: int) -> SqlPosition:
+    user, reached_at = board.user, board.reached
+    me = board.rows.filter(**{user: user_id}).values_list("points", reached_at).first()
+    ladder = _ladder(board)
     if me is None:
-        return total, None, 0, None, [], 0, 0
+        return ladder.total, None, 0, None, [], 0, 0
     points, reached = me
-    pk = user.pk
-    better = _count_in_board_order(board.filter(points__gt=points))
-    tied_before = board.filter(points=points).filter(
-        Q(points_reached_at__lt=reached) | Q(points_reached_at=reached, id__lt=pk)
+    better = _better(board, ladder, points)
+    tied = board.rows.filter(points=points)
+    before_me = Q(**{f"{reached_at}__lt": reached}) | Q(
+        **{reached_at: reached, f"{user}__lt": user_id}
     )
-    index = better + _count_in_board_order(tied_before)
-    columns = ("id", "points", "points_reached_at")
+    index = better + _count(board, tied.filter(before_me))
+    columns = (user, "points", reached_at)
     # Each neighbour query is an index range next to the user's own entry, nearest first.
     above: list[tuple[int, int, datetime]] = []
     for part in (
-        board.filter(points=points, points_reached_at=reached, id__lt=pk).order_by("-id"),
-        board.filter(points=points, points_reached_at__lt=reached).order_by(
-            "-points_reached_at", "-id"
-        ),
-        board.filter(points__gt=points).order_by("points", "-points_reached_at", "-id"),
+        tied.filter(**{reached_at: reached, f"{user}__lt": user_id}).order_by(f"-{user}"),
+        tied.filter(**{f"{reached_at}__lt": reached}).order_by(f"-{reached_at}", f"-{user}"),
+        board.rows.filter(points__gt=points).order_by("points", f"-{reached_at}", f"-{user}"),
     ):
         if len(above) < around:
             above += part.values_list(*columns)[: around - len(above)]
     below: list[tuple[int, int, datetime]] = []
     for part in (
-        board.filter(points=points, points_reached_at=reached, id__gt=pk).order_by("id"),
-        board.filter(points=points, points_reached_at__gt=reached).order_by(
-            "points_reached_at", "id"
-        ),
-        board.filter(points__lt=points).order_by(*BOARD_ORDER),
+        tied.filter(**{reached_at: reached, f"{user}__gt": user_id}).order_by(user),
+        tied.filter(**{f"{reached_at}__gt": reached}).order_by(reached_at, user),
+        board.rows.filter(points__lt=points).order_by(*board.order),
     ):
         if len(below) < around:
             below += part.values_list(*columns)[: around - len(below)]
-    run = [Standing(*row) for row in [*reversed(above), (pk, points, reached), *below]]
-    # Only the users between the first neighbour's score and the user's are counted again.
-    first_rank = better + 1 - board.filter(points__gt=points, points__lte=run[0].points).count()
-    return (
-        max(total, index + 1),
-        better + 1,
-        max(total, index + 1) - better,
-        points,
-        run,
-        first_rank,
-        index - len(above),
+    run = [Standing(*row) for row in [*reversed(above), (user_id, points, reached), *below]]
+    # Only the players between the first neighbour's score and the user's are counted again.
+    first_rank = (
+        better + 1 - _count(board, board.rows.filter(points__gt=points, points__lte=run[0].points))
     )
+    total = max(ladder.total, index + 1)
+    return total, better + 1, total - better, points, run, first_rank, index - len(above)
 
 
-def _period_totals(*, period: Period, users: Q) -> "Totals":
-    """Points and the time they were reached per ranked user in a period, from the ledger
-    (index activity_created_user: its cost grows with the period's ledger rows); users with
-    no more than 0 points are left out."""
+def _period_row(*, user: User, period: Period) -> tuple[int, datetime | None] | None:
+    """The user's points in a period and when reached (index periodpoints_user)."""
+    if period.start is None:
+        return None
     return (
-        ActivityLog.objects.filter(users, created_at__gte=period.start, created_at__lt=period.end)
-        # The few unranked users, from their own partial index (user_unranked): a join with
-        # the ranked ones would read the whole users table.
-        .exclude(user__in=User.objects.exclude(RANKED).values("pk"))
-        .values("user_id")
-        .annotate(total=Sum("points"), reached=Max(TruncSecond("created_at"), filter=~Q(points=0)))
-        .filter(total__gt=0)
+        PeriodPoints.objects.filter(user=user, period=period.window, start=period.start)
+        .values_list("points", "reached_at")
+        .first()
     )
-
-
-def _period_order(totals: "Totals") -> "Totals":
-    return totals.order_by("-total", "reached", "user_id")
 
 
 def _user_period_points(*, user: User, period: Period) -> int:
-    return (
-        ActivityLog.objects.filter(
-            user=user, created_at__gte=period.start, created_at__lt=period.end
-        ).aggregate(total=Sum("points"))["total"]
-        or 0
-    )
-
-
-def _sql_page_period(*, period: Period, offset: int, limit: int) -> tuple[list[Standing], int, int]:
-    totals = _period_totals(period=period, users=Q())
-    rows = list(_period_order(totals)[offset:][:limit])
-    standings = [
-        Standing(user_id=row["user_id"], points=row["total"], reached_at=row["reached"])
-        for row in rows
-    ]
-    first_rank = totals.filter(total__gt=rows[0]["total"]).count() + 1 if rows else 0
-    return standings, totals.count(), first_rank
-
-
-def _sql_position_period(*, user: User, period: Period, around: int) -> SqlPosition:
-    totals = _period_totals(period=period, users=Q())
-    total = totals.count()
-    mine = _period_totals(period=period, users=Q(user_id=user.pk)).order_by("user_id").first()
-    if mine is None:
-        return total, None, 0, None, [], 0, 0
-    points, reached = mine["total"], mine["reached"]
-    better = totals.filter(total__gt=points).count()
-    index = better + (
-        totals.filter(total=points)
-        .filter(Q(reached__lt=reached) | Q(reached=reached, user_id__lt=user.pk))
-        .count()
-    )
-    start = max(index - around, 0)
-    rows = list(_period_order(totals)[start : index + around + 1])
-    run = [Standing(user_id=r["user_id"], points=r["total"], reached_at=r["reached"]) for r in rows]
-    first_rank = totals.filter(total__gt=run[0].points).count() + 1
-    return total, better + 1, total - better, points, run, first_rank, start
+    row = _period_row(user=user, period=period)
+    return 0 if row is None else row[0]
 
 
 # --- Ledger ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from config.services import (
     rows_delete_in_batches,
     rows_insert,
 )
-from config.tasks import tasks_run_in_process
+from config.tasks import task_send, tasks_run_in_process
 from gamification import boards, selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
@@ -35,6 +35,7 @@ from gamification.models import (
     Level,
     Metric,
     PageView,
+    PeriodPoints,
     Streak,
     UserAchievement,
 )
@@ -113,7 +114,48 @@ def _ledger_append(*, user: User, entries: list[ActivityLog]) -> None:
         )
         user.points += total
         user.points_reached_at = reached
+    _period_points_add(user=user, entries=entries)
     leaderboard_record(user=user, entries=entries)
+
+
+# The periods whose totals PeriodPoints keeps, whichever boards Redis keeps.
+PERIOD_WINDOWS: tuple[boards.Window, ...] = ("day", "week", "month")
+
+_PERIOD_POINTS_ADD = """
+INSERT INTO "gamification_periodpoints" ("user_id", "period", "start", "points", "reached_at")
+VALUES {rows}
+ON CONFLICT ("user_id", "period", "start") DO UPDATE SET
+    "points" = "gamification_periodpoints"."points" + excluded."points",
+    "reached_at" = CASE
+        WHEN "gamification_periodpoints"."reached_at" IS NULL
+            OR excluded."reached_at" > "gamification_periodpoints"."reached_at"
+        THEN excluded."reached_at" ELSE "gamification_periodpoints"."reached_at" END
+"""
+
+
+def _period_points_add(*, user: User, entries: list[ActivityLog]) -> None:
+    """Move the user's day, week and month totals by the entries' points, in one statement of
+    the ledger write's transaction."""
+    moves: dict[tuple[str, datetime], tuple[int, datetime]] = {}
+    for entry in entries:
+        if not entry.points:
+            continue
+        # Whole seconds, as the ledger's sums (selectors.ledger_period_totals) keep them.
+        at = entry.created_at.replace(microsecond=0)
+        for window in PERIOD_WINDOWS:
+            start = boards.period_of(window=window, at=entry.created_at).start
+            assert start is not None
+            points, reached = moves.get((window, start), (0, at))
+            moves[(window, start)] = (points + entry.points, max(reached, at))
+    if not moves:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for (name, start), (points, reached) in moves.items():
+        params += [user.pk, name, adapt(start), points, adapt(reached)]
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(moves))
+    with connection.cursor() as cursor:
+        cursor.execute(_PERIOD_POINTS_ADD.format(rows=rows), params)
 
 
 def points_changed_notify(*, user: User) -> None:
@@ -238,6 +280,7 @@ def points_rebuild(*, user: User | None = None, on_progress: Progress | None = N
         done += len(batch)
         if on_progress is not None:
             on_progress(done, total_users)
+    leaderboards_refresh(user=user)
     return fixed
 
 
@@ -1015,6 +1058,7 @@ def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -
         boards.board_build_start(period=period)
         for scores in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
             boards.board_build_add(period=period, scores=scores)
+            boards.board_names_set(names=dict(selectors.public_names(scores)))
             players += len(scores)
         boards.board_build_finish(period=period)
     finally:
@@ -1022,12 +1066,74 @@ def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -
     return players
 
 
-def leaderboard_ensure(*, window: boards.Window, now: datetime | None = None) -> None:
-    """Rebuild a board Redis lost (flush, failover, a new period) before reading it; readers
-    that find another process rebuilding it read SQL meanwhile."""
+def leaderboard_rebuild_request(*, window: boards.Window, now: datetime | None = None) -> bool:
+    """Queue the rebuild of a board Redis lost (flush, failover, a new period), once: the
+    first reader to find it missing sends the task, every other reader meanwhile reads SQL.
+    True when this call sent it."""
     period = boards.period_of(window=window, at=now or timezone.now())
-    if boards.board_ready(period=period) is False:
-        leaderboard_rebuild(window=window, now=now)
+    if not boards.board_rebuild_claim(period=period, seconds=REBUILD_LOCK_SECONDS):
+        return False
+    task_send("gamification.tasks.leaderboard_rebuild", kwargs={"window": window})
+    return True
+
+
+def leaderboard_rebuild_requested(*, window: boards.Window) -> int | None:
+    """The queued rebuild of a board: rebuild it, then let the next loss queue another."""
+    period = boards.period_of(window=window, at=timezone.now())
+    try:
+        return leaderboard_rebuild(window=window)
+    finally:
+        boards.board_rebuild_release(period=period)
+
+
+def period_points_rebuild(
+    *, window: boards.Window, user: User | None = None, now: datetime | None = None
+) -> int:
+    """Set the users' totals of the current period of a window back to the ledger's sums, a
+    batch of users at a time under their row locks (which every ledger write takes first, so
+    none is lost in between); returns how many totals were wrong."""
+    period = boards.period_of(window=window, at=now or timezone.now())
+    users = User.objects.all() if user is None else User.objects.filter(pk=user.pk)
+    in_period = {"period": window, "start": period.start}
+
+    def held(user_ids: Iterable[int]) -> dict[int, tuple[int, Any]]:
+        rows = PeriodPoints.objects.filter(user_id__in=list(user_ids), **in_period)
+        return {pk: (p, at) for pk, p, at in rows.values_list("user_id", "points", "reached_at")}
+
+    fixed = 0
+    for batch in _user_id_batches(users):
+        # Only the users with ledger rows or a total in the period can be wrong.
+        found = selectors.ledger_period_totals(period=period, user_ids=batch)
+        candidates = sorted(found.keys() | held(batch).keys())
+        if not candidates:
+            continue
+        with transaction.atomic():
+            list(User.objects.select_for_update().filter(pk__in=candidates).values_list("pk"))
+            sums = selectors.ledger_period_totals(period=period, user_ids=candidates)
+            have = held(candidates)
+            wrong = [pk for pk in candidates if sums.get(pk) != have.get(pk)]
+            PeriodPoints.objects.filter(user_id__in=wrong, **in_period).delete()
+            PeriodPoints.objects.bulk_create(
+                PeriodPoints(user_id=pk, points=sums[pk][0], reached_at=sums[pk][1], **in_period)
+                for pk in wrong
+                if pk in sums
+            )
+        fixed += len(wrong)
+    return fixed
+
+
+def leaderboards_refresh(*, user: User | None = None) -> dict[str, int | None]:
+    """Repair the boards from the ledger after totals were repaired: the current periods'
+    totals, then every kept Redis board (of one user: their place on each). Returns the
+    players per rebuilt board (None: Redis away or a rebuild running)."""
+    for window in PERIOD_WINDOWS:
+        period_points_rebuild(window=window, user=user)
+    if user is not None:
+        leaderboard_membership_sync(user=user)
+        return {}
+    return {
+        window: leaderboard_rebuild(window=window) for window in selectors.leaderboard_windows()
+    }
 
 
 def leaderboard_membership_sync(*, user: User) -> None:
@@ -1048,7 +1154,15 @@ def leaderboard_membership_sync(*, user: User) -> None:
                 for period in periods
             }
         boards.board_set(periods=periods, user_id=user_id, scores=scores)
+        if fresh is None:
+            boards.board_names_set(names={user_id: None})
         cache_invalidate(CacheType.LEADERBOARD)
         cache_invalidate(CacheType.LEADERBOARD_POSITION)
 
     transaction.on_commit(sync)
+
+
+def leaderboard_name_sync(*, user: User) -> None:
+    """After commit, show the user's new public name on the boards read from Redis."""
+    user_id, name = user.pk, user.public_name
+    transaction.on_commit(lambda: boards.board_names_set(names={user_id: name}))

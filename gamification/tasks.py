@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from gamification import services
+from gamification.boards import Window
 
 
 @shared_task(name="gamification.tasks.page_views_flush")
@@ -16,3 +17,8 @@ def page_views_flush() -> int:
 @shared_task(name="gamification.tasks.page_views_prune")
 def page_views_prune() -> int:
     return services.page_views_prune(older_than=timedelta(days=settings.RETENTION_DAYS))
+
+
+@shared_task(name="gamification.tasks.leaderboard_rebuild")
+def leaderboard_rebuild(*, window: Window) -> int | None:
+    return services.leaderboard_rebuild_requested(window=window)

@@ -4,9 +4,19 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, F, Max, Min, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
-from gamification.models import ActivityKind, ActivityLog, PageView, Streak, UserAchievement
+from gamification.boards import period_of
+from gamification.models import (
+    ActivityKind,
+    ActivityLog,
+    PageView,
+    PeriodPoints,
+    Streak,
+    UserAchievement,
+)
+from gamification.selectors import ledger_period_totals
 from products.models import Product, ProductMetadata, UserProductSearch
 from products.selectors import product_list
 from rankings.models import ProductRanking
@@ -50,6 +60,21 @@ def test_seeded_points_equal_each_users_ledger_sum():
 
     assert users.filter(points__gt=0).count() > 50
     assert not users.exclude(points=F("ledger")).exists()
+
+
+def test_seeded_period_points_equal_each_users_ledger_sums_in_the_period():
+    seed("--users", "150", "--products", "60")
+    users = list(User.objects.values_list("pk", flat=True))
+    for window in ("day", "week", "month"):
+        period = period_of(window=window, at=timezone.now())
+        stored = {
+            pk: (points, at)
+            for pk, points, at in PeriodPoints.objects.filter(
+                period=window, start=period.start
+            ).values_list("user_id", "points", "reached_at")
+        }
+        assert stored == ledger_period_totals(period=period, user_ids=users), window
+    assert PeriodPoints.objects.filter(period="month", points__gt=0).exists()
 
 
 def test_seeded_ranking_and_view_counters_match_their_rows():

@@ -44,9 +44,9 @@ PERFORMANCE_INDEXES = {
     "gamification_activitylog": [
         "activity_user_created",
         "activity_user_kind_day",
-        "activity_created_user",
         "activity_kind_created",
     ],
+    "gamification_periodpoints": ["periodpoints_board"],
     "gamification_pageview": [
         "pageview_product_created",
         "pageview_created_path",
@@ -63,12 +63,14 @@ DROPPED_INDEXES = [
     "pageview_user_created",
     "pageview_created",
     "pageview_path_created",
+    "activity_created_user",
 ]
 EXPECTED_COUNTS = {
     "gamification_userachievement": 4,
     "rankings_productranking": 5,
     "gamification_pageview": 4,
-    "gamification_activitylog": 4,
+    "gamification_activitylog": 3,
+    "gamification_periodpoints": 1,
     "gamification_streak": 4,
     "products_userproductsearch": 3,
     "accounts_usersession": 2,

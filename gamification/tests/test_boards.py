@@ -17,9 +17,9 @@ from accounts.models import User
 from accounts.services import user_leaderboard_exclusion_set, user_update
 from accounts.tests.factories import UserFactory
 from config.tests.private_redis import private_redis
-from gamification import boards, caching, selectors, services
+from gamification import boards, caching, selectors, services, tasks
 from gamification.boards import GRACE, SLOTS, period_of, score_encode, score_points
-from gamification.models import ActivityKind
+from gamification.models import ActivityKind, ActivityLog
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
@@ -68,16 +68,23 @@ def rebuild_all() -> None:
 
 
 def from_redis(read):
-    """A read answered by Redis: its only queries look public names up by id, or sum the
+    """A read answered by Redis: its only queries look public names up by id, or read the
     period points of one user who is off the board."""
     with CaptureQueriesContext(connection) as queries:
         result = read()
     for query in queries.captured_queries:
         assert '"accounts_user"."id" IN (' in query["sql"] or (
-            '"gamification_activitylog"."user_id" = ' in query["sql"]
+            '"gamification_periodpoints"."user_id" = ' in query["sql"]
         ), query["sql"]
         assert "COUNT(" not in query["sql"], query["sql"]
     return result
+
+
+def answer(read, **kwargs) -> dict:
+    """What a reader is told, whichever store answered."""
+    found = read(**kwargs)
+    found.pop("source")
+    return found
 
 
 def everything(users) -> dict:
@@ -96,7 +103,7 @@ def everything(users) -> dict:
             *(
                 (
                     f"position {u.pk}",
-                    selectors.leaderboard_position(user=u, window=window, around=2),
+                    answer(selectors.leaderboard_position, user=u, window=window, around=2),
                 )
                 for u in users
             ),
@@ -304,3 +311,83 @@ def test_a_write_during_a_rebuild_reaches_the_new_board(redis_server, award):
     assert boards.board_build_finish(period=period)
     position = from_redis(lambda: selectors.leaderboard_position(user=player, window="all"))
     assert (position["rank"], position["points"]) == (1, 15)
+
+
+def test_a_lost_board_is_rebuilt_by_one_queued_job_while_reads_come_from_sql(
+    redis_server, award, monkeypatch
+):
+    users = seeded(award)
+    rebuild_all()
+    week = period_of(window="week", at=timezone.now())
+    boards.board_forget(period=week)
+    sent = []
+    # The broker is the outside world here: what reaches it is recorded, not run.
+    monkeypatch.setattr(tasks.leaderboard_rebuild, "apply_async", lambda **send: sent.append(send))
+    pages = [
+        json.loads(caching.leaderboard_cached(window="week", offset=offset, limit=3).body)
+        for offset in range(1000)
+    ]
+    assert [s["kwargs"] for s in sent] == [{"window": "week"}]
+    assert boards.board_ready(period=week) is False
+    expected = everything_from_sql(users)[("week", "page 0")]
+    assert pages[0]["entries"] + pages[3]["entries"] == expected
+    # The worker runs the job: the board is back, and the next loss queues a new one.
+    tasks.leaderboard_rebuild.apply(kwargs=sent[0]["kwargs"])
+    assert from_redis(lambda: selectors.leaderboard_page(window="week")["entries"]) == expected
+    boards.board_forget(period=week)
+    caching.leaderboard_position_cached(user=users[1], window="week", around=2)
+    assert len(sent) == 2
+
+
+def test_the_points_rebuild_puts_the_repaired_totals_on_every_board(redis_server, award):
+    users = seeded(award)
+    rebuild_all()
+    # A row that reached the ledger without moving the totals (a lost update).
+    ActivityLog.objects.create(
+        user=users[6], kind=ActivityKind.ADJUSTMENT, points=40, local_date=date(2026, 1, 1)
+    )
+    assert services.points_rebuild() == 1
+    for window in WINDOWS:
+        position = from_redis(
+            lambda w=window: selectors.leaderboard_position(user=users[6], window=w)
+        )
+        assert (position["rank"], position["points"]) == (1, 45), window
+    assert from_redis(lambda: everything(users)) == everything_from_sql(users)
+
+
+def test_a_read_from_redis_needs_no_database_and_shows_a_new_name_at_once(
+    redis_server, award, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    users = seeded(award)
+    rebuild_all()
+    with django_assert_num_queries(0):
+        page = selectors.leaderboard_page(window="week")
+        position = selectors.leaderboard_position(user=users[3], window="all", around=2)
+    assert [e["display_name"] for e in page["entries"]] == [
+        User.objects.get(pk=e["user_id"]).public_name for e in page["entries"]
+    ]
+    assert len(position["around"]) == 5
+    with django_capture_on_commit_callbacks(execute=True):
+        user_update(user=users[1], display_name="Renamed")
+    with django_assert_num_queries(0):
+        entries = selectors.leaderboard_page(window="all")["entries"]
+    assert {e["user_id"]: e["display_name"] for e in entries}[users[1].pk] == "Renamed"
+    # A deleted user's name does not stay behind in Redis.
+    names = redis_server.client()
+    assert names.hexists(boards._names_key(), boards.member(users[2].pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        users[2].delete()
+    assert not names.hexists(boards._names_key(), boards.member(users[2].pk))
+
+
+def test_names_redis_lost_are_read_from_the_database_once(redis_server, award):
+    users = seeded(award)
+    rebuild_all()
+    redis_server.client().unlink(boards._names_key())
+    with CaptureQueriesContext(connection) as first:
+        before = selectors.leaderboard_page(window="all")
+    assert len(first.captured_queries) == 1
+    with CaptureQueriesContext(connection) as second:
+        assert selectors.leaderboard_page(window="all")["entries"] == before["entries"]
+    assert len(second.captured_queries) == 0
+    assert users[0].pk in [e["user_id"] for e in before["entries"]]

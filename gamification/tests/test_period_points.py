@@ -1,0 +1,121 @@
+"""The period totals (PeriodPoints) the SQL period boards read: written with each ledger row,
+set back to the ledger's sums by the rebuild, and ranked exactly from a board's ladder."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from gamification import selectors, services
+from gamification.boards import period_of
+from gamification.models import ActivityKind, ActivityLog, PeriodPoints
+
+pytestmark = pytest.mark.django_db
+
+PERIODS = ("day", "week", "month")
+
+
+def award(user, points, *, when):
+    services.points_award(
+        user=user, kind=ActivityKind.ADJUSTMENT, points=points, local_date=date.today(), now=when
+    )
+
+
+def stored(period) -> dict[int, tuple]:
+    return {
+        pk: (points, at)
+        for pk, points, at in PeriodPoints.objects.filter(
+            period=period.window, start=period.start
+        ).values_list("user_id", "points", "reached_at")
+    }
+
+
+def from_ledger(period) -> dict[int, tuple]:
+    users = list(ActivityLog.objects.values_list("user_id", flat=True).distinct())
+    return selectors.ledger_period_totals(period=period, user_ids=users)
+
+
+def test_each_ledger_write_moves_the_totals_of_its_day_week_and_month():
+    # Sunday 31 May, Monday 1 June 2026 (a new week and month), and a negative adjustment.
+    sunday = datetime(2026, 5, 31, 23, 59, 30, 500_000, tzinfo=UTC)
+    monday = datetime(2026, 6, 1, 0, 0, 10, tzinfo=UTC)
+    one, two = UserFactory(), UserFactory()
+    award(one, 10, when=sunday)
+    award(one, 5, when=monday)
+    award(two, 7, when=monday - timedelta(hours=1))
+    award(two, -7, when=monday + timedelta(seconds=5))
+    for at in (sunday, monday):
+        for window in PERIODS:
+            period = period_of(window=window, at=at)
+            assert stored(period) == from_ledger(period), (window, at)
+    june = period_of(window="month", at=monday)
+    assert stored(june)[one.pk] == (5, monday)
+    # Whole seconds, as the Redis boards keep them.
+    assert stored(period_of(window="day", at=sunday))[one.pk] == (10, sunday.replace(microsecond=0))
+    assert stored(period_of(window="week", at=sunday)) == {
+        one.pk: (10, sunday.replace(microsecond=0)),
+        two.pk: (7, monday - timedelta(hours=1)),
+    }
+    # Below 0 in June: the row stays, off the board.
+    assert stored(june)[two.pk] == (-7, monday + timedelta(seconds=5))
+    assert selectors.leaderboard_page(window="month", now=monday)["total"] == 1
+
+
+def test_a_rolled_back_write_leaves_the_totals_as_they_were():
+    user = UserFactory()
+    award(user, 3, when=timezone.now())
+    with pytest.raises(RuntimeError), transaction.atomic():
+        award(user, 50, when=timezone.now())
+        raise RuntimeError
+    assert stored(period_of(window="day", at=timezone.now()))[user.pk][0] == 3
+
+
+def test_the_rebuild_sets_wrong_missing_and_stray_totals_back_to_the_ledger():
+    now = timezone.now()
+    users = [UserFactory() for _ in range(4)]
+    for points, user in zip((4, 8, 15, 16), users, strict=True):
+        award(user, points, when=now - timedelta(seconds=points))
+    day = period_of(window="day", at=now)
+    right = stored(day)
+    PeriodPoints.objects.filter(user=users[0]).update(points=999)
+    PeriodPoints.objects.filter(user=users[1], period="day").delete()
+    PeriodPoints.objects.create(user=users[2], period="day", start=day.start - timedelta(days=1))
+    stray = UserFactory()
+    PeriodPoints.objects.create(user=stray, period="day", start=day.start, points=42)
+    assert services.period_points_rebuild(window="day") == 3
+    assert stored(day) == right
+    assert services.period_points_rebuild(window="day") == 0
+    # The day before is not the rebuilt period: left as it was.
+    assert PeriodPoints.objects.filter(user=users[2], start=day.start - timedelta(days=1)).exists()
+    assert services.period_points_rebuild(window="week") == 1
+    assert services.period_points_rebuild(window="month") == 1
+
+
+@pytest.mark.parametrize("window", ["all", "week"])
+def test_ranks_from_the_ladder_are_exact_at_every_place(window, settings, monkeypatch):
+    # Four rungs over 60 players in runs of ties: most counts start from a rung.
+    monkeypatch.setattr(selectors, "LADDER_RUNGS", 4)
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    now = timezone.now()
+    users = [UserFactory() for _ in range(60)]
+    for index, user in enumerate(users):
+        award(user, 1 + index // 3 + (index % 7 == 0) * 5, when=now - timedelta(seconds=index))
+    points = {
+        user.pk: (
+            user.points
+            if window == "all"
+            else selectors._user_period_points(user=user, period=period_of(window=window, at=now))
+        )
+        for user in users
+    }
+    board = selectors._sql_board(period_of(window=window, at=now))
+    assert len(selectors._ladder(board).rungs) > 3
+    for user in users:
+        position = selectors.leaderboard_position(user=user, window=window, around=1)
+        better = sum(1 for p in points.values() if p > points[user.pk])
+        assert (position["rank"], position["total"]) == (better + 1, 60), user.pk
+    page = selectors.leaderboard_page(window=window, offset=30, limit=5)["entries"]
+    for entry in page:
+        assert entry["rank"] == 1 + sum(1 for p in points.values() if p > entry["points"])
