@@ -136,23 +136,29 @@ ON CONFLICT ("user_id", "period", "start") DO UPDATE SET
 def _period_points_add(*, user: User, entries: list[ActivityLog]) -> None:
     """Move the user's day, week and month totals by the entries' points, in one statement of
     the ledger write's transaction."""
-    moves: dict[tuple[str, datetime], tuple[int, datetime]] = {}
-    for entry in entries:
-        if not entry.points:
+    _period_points_add_many(gains=[(user.pk, entry.points, entry.created_at) for entry in entries])
+
+
+def _period_points_add_many(*, gains: list[tuple[int, int, datetime]]) -> None:
+    """Move users' day, week and month totals by points won at times (user id, points, time),
+    every user's in one statement."""
+    moves: dict[tuple[int, str, datetime], tuple[int, datetime]] = {}
+    for user_id, won, when in gains:
+        if not won:
             continue
         # Whole seconds, as the ledger's sums (selectors.ledger_period_totals) keep them.
-        at = entry.created_at.replace(microsecond=0)
+        at = when.replace(microsecond=0)
         for window in PERIOD_WINDOWS:
-            start = boards.period_of(window=window, at=entry.created_at).start
+            start = boards.period_of(window=window, at=when).start
             assert start is not None
-            points, reached = moves.get((window, start), (0, at))
-            moves[(window, start)] = (points + entry.points, max(reached, at))
+            points, reached = moves.get((user_id, window, start), (0, at))
+            moves[(user_id, window, start)] = (points + won, max(reached, at))
     if not moves:
         return
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
-    for (name, start), (points, reached) in moves.items():
-        params += [user.pk, name, adapt(start), points, adapt(reached)]
+    for (user_id, name, start), (points, reached) in moves.items():
+        params += [user_id, name, adapt(start), points, adapt(reached)]
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(moves))
     with connection.cursor() as cursor:
         cursor.execute(_PERIOD_POINTS_ADD.format(rows=rows), params)
@@ -626,8 +632,8 @@ _NO_STANDING = selectors.AchievementStanding(level=0, progress=None, unlocked_at
 def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> list[Unlock]:
     """Evaluate every achievement for a batch of users as `achievements_evaluate` would for
     each, under the batch's row locks: one grouped read per metric, the levels reached by the
-    same rules (`_evaluation_plan`), then standings, ledger entries and totals in one
-    statement each."""
+    same rules (`_evaluation_plan`), then standings, ledger entries, totals and period totals
+    in one statement each, as `_ledger_append` writes them for one user."""
     now = timezone.now()
     unlocked: list[Unlock] = []
     with transaction.atomic():
@@ -645,6 +651,7 @@ def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> list
         standing_rows: list[tuple[Any, ...]] = []
         ledger_rows: list[tuple[Any, ...]] = []
         totals: dict[int, int] = {}
+        gains: dict[int, int] = {}
         reached_at: dict[int, datetime] = {}
         increments: list[boards.Increment] = []
         for user in users:
@@ -671,6 +678,7 @@ def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> list
                 user.points += result.points
                 user.points_reached_at = now.replace(microsecond=0)
                 totals[user.pk], reached_at[user.pk] = user.points, user.points_reached_at
+                gains[user.pk] = result.points
                 increments += _leaderboard_moves(user=user, points_at=[(result.points, now)])
             if notify:
                 _unlocks_notify(user=user, unlocked=result.unlocked)
@@ -679,6 +687,7 @@ def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> list
         _standings_write(standing_rows)
         rows_insert(model=ActivityLog, fields=LEDGER_FIELDS, rows=ledger_rows)
         _points_store(totals=totals, reached_at=reached_at)
+        _period_points_add_many(gains=[(pk, gains[pk], now) for pk in totals])
         if increments:
             transaction.on_commit(lambda: boards.board_increment(increments=increments))
     return unlocked

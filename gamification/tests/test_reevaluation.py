@@ -17,6 +17,7 @@ from gamification.models import (
     ActivityKind,
     ActivityLog,
     Metric,
+    PeriodPoints,
     Streak,
     UserAchievement,
 )
@@ -146,6 +147,9 @@ def _outcome() -> dict[str, object]:
             for e in ActivityLog.objects.filter(kind=ActivityKind.ACHIEVEMENT_UNLOCKED)
         ),
         "points": dict(User.objects.values_list("pk", "points")),
+        "period_points": sorted(
+            PeriodPoints.objects.values_list("user_id", "period", "start", "points")
+        ),
     }
 
 
