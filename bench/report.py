@@ -46,8 +46,66 @@ the users never fall back into one burst); `writes_80` paces the same way to 80 
 capacity `writes` measured in the same run. Ratios to the `healthz` baseline (a Django view
 through every middleware) and to the `floor` (a response written before Django), and CPU per
 request, are what to compare between runs: the machine's cores are shared with PostgreSQL,
-Redis and Locust itself.
+Redis and Locust itself. Locust is one process: the load generator's cores (its CPU time over
+the scenario's length) near 1.0 mean it, not the server, set the pace, and a ratio between
+two scenarios then understates the cheaper one; the server's CPU per request does not depend
+on it.
 """
+
+# The routes config.fastpath answers, by the name each app registers (a test compares them).
+FAST_PATH_ROUTES = [
+    ("product_categories", "`GET /api/products/categories/`"),
+    ("product_list", "`GET /api/products/` (the catalogue pages; never with `search`)"),
+    ("product_detail", "`GET /api/products/{id}/`"),
+    ("category_stats", "`GET /api/rankings/stats/?category=`"),
+    ("product_stats", "`GET /api/rankings/stats/{id}/`"),
+    ("home_stats", "`GET /api/gamification/home-stats/`"),
+    ("leaderboard", "`GET /api/gamification/leaderboard/` (every window, kept per UTC day)"),
+    ("achievements", "`GET /api/gamification/achievements/`"),
+]
+
+FAST_PATH_TEMPLATE = """\
+## What is answered before Django
+
+`config/fastpath.py` answers these routes on the event loop, in one Redis round trip (the
+request's rate-limit count, the generations of the route's cache types and the stored answer),
+with no worker thread, middleware or view, when the request is signed out and its answer is
+stored:
+
+{routes}
+
+It sends the `200` Django sent for the same host, path and query string (body, `ETag`,
+`Cache-Control`, `Vary` and the security headers, HSTS included in production) with the
+request's own `X-RateLimit-*` headers, or the `304` Django would send when `If-None-Match`
+names that `ETag` (weak comparison, or `*`). `config/tests/test_fastpath.py` sends every route
+both ways and requires the same status, headers and body.
+
+Django answers everything else, and the answer of a cached route's `200` is stored for the
+next request:
+
+- every signed-in request (an `Authorization` header or the session cookie), on these routes
+  too: a token or session is checked by Django's authentication on every request, so a revoked
+  one or a deactivated user is refused at once; the signed-in user's leaderboard position,
+  `/api/gamification/me/...` and the achievements a user has unlocked are never answered
+  before Django;
+- searches (`/api/products/?search=`, which are recorded);
+- `If-Match`, `If-Unmodified-Since` and an `If-Modified-Since` without `If-None-Match`;
+- a client over its rate limit (the `429`, counted once), a `Host` outside `ALLOWED_HOSTS`,
+  plain HTTP where production redirects to HTTPS, a query string with anything but printable,
+  percent-encoded characters;
+- a miss: the first request after an invalidation of any of the route's cache types, after a
+  new UTC day for the leaderboards, or after 60 s;
+- Redis unavailable (the breaker open): every request goes to Django as if there were no fast
+  path;
+- every write, WebSocket, `/healthz`, the admin and the employees' API.
+
+In the table above, `anonymous_reads` requests only these routes, signed out; `cached_reads`
+adds signed-in reads (the leaderboard position), which Django answers.
+"""
+
+FAST_PATH = FAST_PATH_TEMPLATE.format(
+    routes="\n".join(f"- {route}" for _, route in FAST_PATH_ROUTES)
+)
 
 OUTRO_TEMPLATE = """\
 ## Running it
@@ -162,18 +220,20 @@ def performance_markdown(result: dict) -> str:
     lines += [
         "",
         "| scenario | offered/s | req/s | p50 ms | p95 ms | p99 ms | errors | x healthz "
-        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) | load generator cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in result["scenarios"].items():
         offered = f"{row['offered_rps']:.1f}" if row.get("offered_rps") else "max"
         floor = f"{row['ratio_to_floor']:.2f}" if row.get("ratio_to_floor") else "-"
+        cores = row.get("load_generator_cores")
+        generator = f"{cores:.2f}" if cores is not None else "-"
         lines.append(
             f"| `{name}` | {offered} | {row['rps']:.1f} | {row['p50_ms']:.0f} "
             f"| {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} "
             f"| {row['ratio_to_healthz']:.2f} | {floor} "
             f"| {row['server_cpu_ms_per_request']:.2f} | {row['db_connections_max']} "
-            f"| {row['rss_mb_max']:.0f} |"
+            f"| {row['rss_mb_max']:.0f} | {generator} |"
         )
     server = result["server"]
     if server.get("write_capacity_per_core"):
@@ -196,7 +256,7 @@ def performance_markdown(result: dict) -> str:
         verdict = "met" if target["met"] else "**missed**"
         label = name.replace("_", " ")
         lines.append(f"| {label} {target['target']} | {target['value']} | {verdict} |")
-    lines += ["", OUTRO]
+    lines += ["", FAST_PATH, OUTRO]
     return "\n".join(lines)
 
 

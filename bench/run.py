@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -439,8 +440,13 @@ def run_locust(
         "WARNING",
         scenario.user_class,
     ]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration + 120
+    )
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_generator_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
     )
     stats_path = Path(f"{prefix}_stats.csv")
     if not stats_path.exists():
@@ -473,8 +479,12 @@ def run_locust(
         }
 
     total = next(row for row in rows if row["Name"] == "Aggregated")
+    requests = max(int(total["Request Count"]), 1)
     return {
         **figures(total),
+        # Locust is one process on the same cores: near 1 core, it, not the server, sets the pace.
+        "load_generator_cores": round(load_generator_cpu / duration, 2),
+        "load_generator_cpu_ms_per_request": round(1000 * load_generator_cpu / requests, 2),
         "endpoints": {
             f"{row['Type']} {row['Name']}": figures(row)
             for row in rows
@@ -568,7 +578,7 @@ def summarise(result: dict) -> str:
     header = (
         f"{'scenario':<15} {'users':>5} {'offered/s':>9} {'req/s':>8} {'p50 ms':>7} "
         f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'x floor':>7} "
-        f"{'cpu ms/req':>10} {'db conns':>8} {'rss MB':>7}"
+        f"{'cpu ms/req':>10} {'db conns':>8} {'rss MB':>7} {'gen cores':>9}"
     )
     lines += [header, "-" * len(header)]
     for name, row in result["scenarios"].items():
@@ -578,9 +588,13 @@ def summarise(result: dict) -> str:
             f"{row['p50_ms']:>7.0f} {row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} "
             f"{row['errors']:>6} {row['ratio_to_healthz']:>9.2f} {row['ratio_to_floor']:>7.2f} "
             f"{row['server_cpu_ms_per_request']:>10.2f} {row['db_connections_max']:>8} "
-            f"{row['rss_mb_max']:>7.0f}"
+            f"{row['rss_mb_max']:>7.0f} {row.get('load_generator_cores', 0):>9.2f}"
         )
     lines.append("")
+    lines.append(
+        "gen cores: CPU the load generator (one Locust process) used over the scenario; near "
+        "1.0 it, not the server, limits req/s, and the ratios understate the server"
+    )
     server = result["server"]
     lines.append(f"server: {server['processes']} process(es) (WEB_CONCURRENCY)")
     if server.get("write_capacity_per_core"):

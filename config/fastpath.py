@@ -11,11 +11,15 @@ was computed under and with whether the request was HTTPS. While the generations
 invalidation of any of the types ends it) and for at most ANSWER_SECONDS, the same request
 gets the same answer without entering Django, with its own rate-limit headers.
 
+A conditional GET whose `If-None-Match` names the stored answer's ETag gets the 304 Django would
+send for it: the stored headers without the body's Content-Type, with Content-Length 0.
+
 Everything else goes to Django, with the count already taken handed over in the scope so that a
-request is counted once: signed-in callers (a token or a session cookie), conditional requests
-(Django answers the 304), a spent rate limit (Django answers the 429), a Host Django would
-refuse, a plain-HTTP request that production redirects, an unusual query string, a miss (Django
-answers and this layer stores the answer), and Redis down or cooling off.
+request is counted once: signed-in callers (a token or a session cookie), `If-Match`,
+`If-Unmodified-Since` and `If-Modified-Since` without `If-None-Match` (Django judges those), a
+spent rate limit (Django answers the 429), a Host Django would refuse, a plain-HTTP request that
+production redirects, an unusual query string, a miss (Django answers and this layer stores the
+answer), and Redis down or cooling off.
 """
 
 import dataclasses
@@ -32,6 +36,7 @@ from urllib.parse import unquote_plus
 import sentry_sdk
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.utils.http import parse_etags
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -46,7 +51,7 @@ from config.ratelimit import (
     rate_group,
     rate_limit_headers,
 )
-from config.redis import async_redis_client, loop_cache_backend
+from config.redis import loop_cache_backend, loop_redis
 
 logger = logging.getLogger("rankly.fastpath")
 
@@ -65,6 +70,8 @@ PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
 # is Django's to judge.
 SAFE_QUERY = re.compile(rb"(?:[A-Za-z0-9&=._~+,:-]|%[2-6][0-9A-Fa-f]|%7[0-9A-Ea-e])*")
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+# What a 304 leaves out of the answer it stands for.
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
 
 
 @dataclass(frozen=True)
@@ -74,17 +81,26 @@ class CachedRoute:
     types: tuple[CacheType, ...]
     # Query parameters whose presence makes the request Django's alone (it has side effects).
     unless_query: frozenset[str] = frozenset()
+    # What else, besides the request, the answer depends on (e.g. the current period), read at
+    # each request: a change makes the stored answer a miss.
+    varies_with: Callable[[], str] | None = None
 
 
 ROUTES: list[CachedRoute] = []
 
 
 def cached_route(
-    name: str, pattern: str, *, types: Iterable[CacheType], unless_query: Iterable[str] = ()
+    name: str,
+    pattern: str,
+    *,
+    types: Iterable[CacheType],
+    unless_query: Iterable[str] = (),
+    varies_with: Callable[[], str] | None = None,
 ) -> None:
     """Declare a GET route whose signed-out answers depend only on the host, the path, the
-    query string and the cached values of `types` (an invalidation of any of them ends the
-    answer). A request with a parameter in `unless_query` always goes to Django."""
+    query string, the cached values of `types` (an invalidation of any of them ends the
+    answer) and what `varies_with()` returns when it is asked. A request with a parameter in
+    `unless_query` always goes to Django."""
     if any(route.name == name for route in ROUTES):
         return
     ROUTES.append(
@@ -93,6 +109,7 @@ def cached_route(
             pattern=re.compile(pattern),
             types=tuple(types),
             unless_query=frozenset(unless_query),
+            varies_with=varies_with,
         )
     )
 
@@ -115,6 +132,8 @@ def answer_key(route: CachedRoute, *, host: bytes, path: str, query: bytes) -> s
     """Where the answer to one request is stored (under the cache's prefix): by host too, as
     an answer may hold links to itself."""
     request = host + b"\0" + path.encode() + b"?" + query
+    if route.varies_with is not None:
+        request += b"\0" + route.varies_with().encode()
     digest = hashlib.blake2b(request, digest_size=16).hexdigest()
     return str(loop_cache_backend().make_key(f"answer:{route.name}:{digest}"))
 
@@ -138,6 +157,15 @@ class Answer(NamedTuple):
     headers: list[tuple[bytes, bytes]]
     body: bytes
 
+    def etag(self) -> bytes | None:
+        return next((v for n, v in self.headers if n.lower() == b"etag"), None)
+
+    def not_modified_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers of Django's 304 for this answer (django.utils.cache's `_not_modified`
+        after the middleware): the same, less the body's type, with Content-Length 0."""
+        kept = [(n, v) for n, v in self.headers if n.lower() not in _BODY_HEADERS]
+        return [*kept, (b"content-length", b"0")]
+
     def dump(self) -> bytes:
         headers = json.dumps([[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.headers])
         secure = b"1" if self.secure else b"0"
@@ -160,6 +188,7 @@ class Lookup(NamedTuple):
     secure: bool
     usage: Usage | None
     answer: Answer | None  # None: Django answers, and its answer is stored
+    if_none_match: bytes | None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -168,6 +197,22 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
         name = name.lower()
         headers[name] = headers[name] + b"," + value if name in headers else value
     return headers
+
+
+def not_modified(answer: Answer, if_none_match: bytes | None) -> bool:
+    """Whether Django would answer 304 to this If-None-Match (django.utils.cache's weak
+    comparison, `*` matching any answer)."""
+    if if_none_match is None:
+        return False
+    etags = parse_etags(if_none_match.decode("latin-1"))
+    if not etags:
+        return False
+    if etags == ["*"]:
+        return True
+    etag = answer.etag()
+    if etag is None:
+        return False
+    return etag.decode("latin-1").strip("W/") in {e.strip("W/") for e in etags}
 
 
 def _is_secure(scope: Scope, headers: dict[bytes, bytes]) -> bool:
@@ -201,9 +246,12 @@ def _answerable(
 ) -> bool:
     """A request whose answer may come from the store: what Django would answer alike for
     everyone who sends it."""
-    if b"authorization" in headers or b"if-none-match" in headers:
+    if b"authorization" in headers or b"if-match" in headers:
         return False
-    if b"if-modified-since" in headers:
+    if b"if-unmodified-since" in headers:
+        return False
+    # With If-None-Match, Django ignores If-Modified-Since.
+    if b"if-modified-since" in headers and b"if-none-match" not in headers:
         return False
     cookie = headers.get(b"cookie", b"")
     if settings.SESSION_COOKIE_NAME.encode() + b"=" in cookie:
@@ -248,17 +296,22 @@ class FastPath:
             fast_path_observe(route=route.name, outcome="django")
             return
         rate_headers = [(n.encode(), v.encode()) for n, v in rate_limit_headers(lookup.usage)]
+        if not_modified(lookup.answer, lookup.if_none_match):
+            status, headers, body = 304, lookup.answer.not_modified_headers(), b""
+        else:
+            status, headers, body = 200, lookup.answer.headers, lookup.answer.body
         await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": lookup.answer.headers + rate_headers,
-            }
+            {"type": "http.response.start", "status": status, "headers": headers + rate_headers}
         )
-        await send({"type": "http.response.body", "body": lookup.answer.body})
+        await send({"type": "http.response.body", "body": body})
         for cache_type in route.types:
             cache_hit_count(cache_type)
-        fast_path_observe(route=route.name, outcome="hit", seconds=perf_counter() - started)
+        fast_path_observe(
+            route=route.name,
+            outcome="hit" if status == 200 else "not_modified",
+            seconds=perf_counter() - started,
+            status=status,
+        )
 
     async def _lookup(self, route: CachedRoute, scope: Scope) -> "Lookup | None":
         """Count the request and find its stored answer; None when Django must answer it alone
@@ -267,8 +320,8 @@ class FastPath:
         secure = _is_secure(scope, headers)
         if not _answerable(route, scope, headers, secure):
             return None
-        client = async_redis_client()
-        if client is None:
+        connections = loop_redis()
+        if connections is None:
             return None
         group = rate_group(path=scope["path"], method="GET")
         counting = None
@@ -290,7 +343,7 @@ class FastPath:
         backend = loop_cache_backend()
         reads = [*(generation_key(t, backend=backend) for t in route.types), key]
         try:
-            usage, values = await count_and_read_async(client, counting=counting, reads=reads)
+            usage, values = await count_and_read_async(connections, counting=counting, reads=reads)
         except _REDIS_DOWN as exc:
             breaker = getattr(loop_cache_backend(), "breaker", None)
             if breaker is not None:
@@ -313,6 +366,7 @@ class FastPath:
             secure=secure,
             usage=usage,
             answer=answer if usable else None,
+            if_none_match=headers.get(b"if-none-match"),
         )
 
     async def _through_django(
@@ -345,10 +399,10 @@ class FastPath:
             headers=[(n, v) for n, v in headers if n.lower() not in PER_REQUEST_HEADERS],
             body=b"".join(body),
         )
-        client = async_redis_client()
-        if client is None:
+        connections = loop_redis()
+        if connections is None:
             return
         try:
-            await client.set(lookup.key, answer.dump(), ex=ANSWER_SECONDS)
+            await connections.execute("SET", lookup.key, answer.dump(), "EX", ANSWER_SECONDS)
         except _REDIS_DOWN as exc:
             logger.warning("could not store the answer of %s: %s", route.name, exc)

@@ -77,7 +77,8 @@ SLOW_QUERIES = Counter(
 
 FAST_PATH = Counter(
     "rankly_fast_path_requests",
-    "Requests on cached routes by route and outcome: hit (answered before Django) or django.",
+    "Requests on cached routes by route and outcome: hit (a 200 answered before Django), "
+    "not_modified (a 304 answered before Django) or django.",
     ["instance", "route", "outcome"],
     registry=REGISTRY,
 )
@@ -155,12 +156,14 @@ def _observe(seconds: float, status_code: int) -> None:
         counter.inc()
 
 
-def fast_path_observe(*, route: str, outcome: str, seconds: float | None = None) -> None:
-    """A request on a cached route (config.fastpath); a hit also counts as MetricsMiddleware
-    counts every request Django answers."""
+def fast_path_observe(
+    *, route: str, outcome: str, seconds: float | None = None, status: int = 200
+) -> None:
+    """A request on a cached route (config.fastpath); one answered there (`seconds` given) also
+    counts as MetricsMiddleware counts every request Django answers."""
     FAST_PATH.labels(INSTANCE, route, outcome).inc()
     if seconds is not None:
-        _observe(seconds, 200)
+        _observe(seconds, status)
 
 
 class MetricsMiddleware:

@@ -30,7 +30,6 @@ from django_ratelimit import ALL, UNSAFE
 from django_ratelimit.checks import KNOWN_BROKEN_CACHE_BACKENDS
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
 from rest_framework import authentication, exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -38,7 +37,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from config.client_ip import client_network
-from config.redis import redis_call
+from config.redis import LoopConnections, redis_call
 
 logger = logging.getLogger(__name__)
 
@@ -201,14 +200,14 @@ def count_and_read(
 
 
 async def count_and_read_async(
-    client: AsyncRedis, *, counting: Counting | None, reads: list[str]
+    connections: LoopConnections, *, counting: Counting | None, reads: list[str]
 ) -> tuple[Usage | None, list[bytes | None]]:
-    """`count_and_read` on the event loop's client."""
+    """`count_and_read` on the event loop's connections."""
     keys, args = _script_call(counting, reads)
     try:
-        reply = await client.evalsha(_SCRIPT_SHA, len(keys), *keys, *args)
+        reply = await connections.execute("EVALSHA", _SCRIPT_SHA, len(keys), *keys, *args)
     except NoScriptError:
-        reply = await client.eval(COUNT_AND_READ, len(keys), *keys, *args)
+        reply = await connections.execute("EVAL", COUNT_AND_READ, len(keys), *keys, *args)
     return (counting.usage(reply[0]) if counting else None), reply[1:]
 
 

@@ -15,7 +15,9 @@ from urllib.parse import urlparse
 
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool as AsyncBlockingConnectionPool
-from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 T = TypeVar("T")
 
@@ -162,8 +164,55 @@ def redis_client(alias: str = "default") -> Redis | None:
     return get_redis_connection(alias)
 
 
-# One pool per event loop (a server process has one): asyncio connections belong to their loop.
-_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]" = (
+class LoopConnections:
+    """The event loop's connections to Redis, for one command at a time (config.fastpath).
+
+    Each command is sent and its reply read on a connection of its own, without the client's
+    retry, event and pool layers, which cost a cached hit more than its own work. At most
+    `max_connections` are open at once; a command waits for a free one. A connection whose
+    command failed other than by a Redis error reply, or was cancelled, is closed before it is
+    used again, so a late reply is never read as another command's. A connection Redis closed
+    while idle (a restart) is reconnected once, as redis-py's client retries it.
+    """
+
+    def __init__(self, pool: AsyncBlockingConnectionPool) -> None:
+        self._pool = pool  # only its settings: it makes the connections
+        self._free: list[AbstractConnection] = []
+        self._slots = asyncio.Semaphore(pool.max_connections)
+
+    async def execute(self, *args: Any) -> Any:
+        async with self._slots:
+            connection = self._free.pop() if self._free else self._new_connection()
+            reused = connection.is_connected
+            try:
+                try:
+                    return await self._command(connection, args)
+                except (RedisConnectionError, OSError):
+                    if not reused:
+                        raise
+                    # Idle, then closed by Redis: once more on a new socket.
+                    await connection.disconnect()
+                    return await self._command(connection, args)
+            except ResponseError:
+                raise  # the reply was read whole: the connection is clean
+            except BaseException:
+                await connection.disconnect()
+                raise
+            finally:
+                self._free.append(connection)
+
+    def _new_connection(self) -> AbstractConnection:
+        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        return connection
+
+    @staticmethod
+    async def _command(connection: AbstractConnection, args: tuple[Any, ...]) -> Any:
+        await connection.send_command(*args, check_health=False)
+        return await connection.read_response()
+
+
+# One per event loop (a server process has one): asyncio connections belong to their loop.
+_loop_connections: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnections]" = (
     weakref.WeakKeyDictionary()
 )
 _loop_backends: dict[str, Any] = {}
@@ -187,12 +236,12 @@ def loop_clients_forget(*, setting: str, **kwargs: Any) -> None:
     """After a change of CACHES (tests), the event loop's backends and pools are rebuilt."""
     if setting == "CACHES":
         _loop_backends.clear()
-        _async_clients.clear()
+        _loop_connections.clear()
 
 
-def async_redis_client(alias: str = "default") -> AsyncRedis | None:
-    """The event loop's Redis client, on the cache's server with the cache's timeouts and pool
-    size; None without Redis or while the cache's breaker is open, as `redis_client`."""
+def loop_redis(alias: str = "default") -> LoopConnections | None:
+    """The event loop's Redis connections, on the cache's server with the cache's timeouts and
+    pool size; None without Redis or while the cache's breaker is open, as `redis_client`."""
     from django.conf import settings
     from django_redis.cache import RedisCache
 
@@ -203,8 +252,8 @@ def async_redis_client(alias: str = "default") -> AsyncRedis | None:
     if breaker is not None and breaker.is_open:
         return None
     loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
+    connections = _loop_connections.get(loop)
+    if connections is None:
         # The options django-redis was given (redis_cache_options): same server, timeouts, TLS.
         options = settings.CACHES[alias]["OPTIONS"]
         pool_kwargs = dict(options.get("CONNECTION_POOL_KWARGS", {}))
@@ -214,8 +263,8 @@ def async_redis_client(alias: str = "default") -> AsyncRedis | None:
             socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
             **pool_kwargs,
         )
-        client = _async_clients[loop] = AsyncRedis(connection_pool=pool)
-    return client
+        connections = _loop_connections[loop] = LoopConnections(pool)
+    return connections
 
 
 def redis_key(name: str, alias: str = "default") -> str:

@@ -20,13 +20,20 @@ class GamificationConfig(AppConfig):
         from accounts.models import User
         from config.caching import CacheType
         from config.fastpath import cached_route
-        from gamification import caching  # noqa: F401
+        from gamification import caching
         from gamification.receivers import user_deleted, user_saved
         from products.signals import product_searched
 
         # A search may unlock the searches-made achievement.
         product_searched.connect(search_achievements_evaluate, dispatch_uid="gamification.search")
         cached_route("home_stats", r"/api/gamification/home-stats/", types=[CacheType.HOME_STATS])
+        # The board of a window is the current period's: a stored answer lasts for its day.
+        cached_route(
+            "leaderboard",
+            r"/api/gamification/leaderboard/",
+            types=[CacheType.LEADERBOARD],
+            varies_with=caching.leaderboard_day,
+        )
         # Signed in, hidden achievements show once unlocked: only signed-out answers are stored.
         cached_route(
             "achievements",

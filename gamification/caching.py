@@ -32,6 +32,12 @@ def leaderboard_cached(*, window: Window, offset: int, limit: int) -> RenderedJS
     return cache_get_or_set(CacheType.LEADERBOARD, f"{period.label}:{offset}:{limit}", page)
 
 
+def leaderboard_day() -> str:
+    """The current UTC day: every window's periods start at a UTC midnight, so the day names
+    the current board of them all (a stored leaderboard answer is kept per day)."""
+    return period_of(window="day", at=timezone.now()).label
+
+
 def leaderboard_position_cached(*, user: User, window: Window, around: int) -> RenderedJSON:
     """Keyed by the user's own points: a user who scores reads a fresh position at once."""
 

@@ -2,7 +2,8 @@
 
 import json
 
-from bench.report import performance_doc_write, performance_markdown
+from bench.report import FAST_PATH_ROUTES, performance_doc_write, performance_markdown
+from config.fastpath import ROUTES
 
 RESULT = {
     "started_at": "2031-02-03T04:05:06+00:00",
@@ -43,6 +44,7 @@ RESULT = {
             "server_cpu_ms_per_request": 17.25,
             "db_connections_max": 14,
             "rss_mb_max": 123.0,
+            "load_generator_cores": 0.31,
         },
     },
     "cache_during_mix": {
@@ -65,9 +67,10 @@ def test_every_figure_of_the_result_appears_in_the_doc():
     assert "load average 0.25 at start, 1.75 at end" in doc
     assert "12 users, 9 s per scenario" in doc
     assert "Seeded in 3.5 s: 4,321 accounts_user, 77 products_product." in doc
-    assert "| `healthz` | max | 812.3 | 11 | 41 | 61 | 0 | 1.00 | - | 0.87 | 3 | 99 |" in doc
+    assert "| `healthz` | max | 812.3 | 11 | 41 | 61 | 0 | 1.00 | - | 0.87 | 3 | 99 | - |" in doc
     assert (
-        "| `writes` | 16.0 | 43.2 | 333 | 444 | 555 | 2 | 0.05 | 0.04 | 17.25 | 14 | 123 |" in doc
+        "| `writes` | 16.0 | 43.2 | 333 | 444 | 555 | 2 | 0.05 | 0.04 | 17.25 | 14 | 123 | 0.31 |"
+        in doc
     )
     assert "Write capacity: 21.6 submissions a second per core used" in doc
     assert "| `writes` | signed-in submissions |" in doc
@@ -86,3 +89,11 @@ def test_the_doc_is_written_from_the_result_file(tmp_path):
 
     assert doc_path.read_text() == performance_markdown(RESULT)
     assert "| `writes` | 16.0 | 43.2 |" in doc_path.read_text()
+
+
+def test_the_doc_names_exactly_the_routes_answered_before_django():
+    assert sorted(name for name, _ in FAST_PATH_ROUTES) == sorted(route.name for route in ROUTES)
+    doc = performance_markdown(RESULT)
+    assert "## What is answered before Django" in doc
+    for _, route in FAST_PATH_ROUTES:
+        assert f"- {route}" in doc

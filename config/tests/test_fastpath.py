@@ -6,14 +6,17 @@ serves it) and once to Django alone; status, body and headers must be the same, 
 
 import asyncio
 import itertools
+import json
 import socket
 import zlib
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import UserSession
-from accounts.services import token_hash
+from accounts.services import token_hash, user_deactivate, user_session_end
 from accounts.tests.factories import UserFactory
 from config.asgi import django_asgi_app
 from config.caching import CacheType, cache_invalidate
@@ -68,8 +71,18 @@ def asgi_get(app, path: str, *, headers: dict[str, str] | None = None, client: s
     return start["status"], names, body
 
 
-def hits(route: str) -> float:
-    return FAST_PATH.labels(settings.INSTANCE_ID, route, "hit")._value.get()
+def hits(route: str, outcome: str = "hit") -> float:
+    return FAST_PATH.labels(settings.INSTANCE_ID, route, outcome)._value.get()
+
+
+def stored_etag(path: str, app=fast_path) -> str:
+    """Store the answer of `path` (the first request of a cache type starts its generation,
+    the second is stored) and give its ETag."""
+    for _ in range(2):
+        asgi_get(app, path)
+    status, headers, _ = asgi_get(app, path)
+    assert status == 200
+    return dict(headers)[b"etag"].decode()
 
 
 @pytest.fixture
@@ -91,6 +104,7 @@ def paths(catalogue) -> dict[str, str]:
         "category_stats": "/api/rankings/stats/?category=phones",
         "product_stats": f"/api/rankings/stats/{product}/",
         "home_stats": "/api/gamification/home-stats/",
+        "leaderboard": "/api/gamification/leaderboard/?window=week&limit=5",
         "achievements": "/api/gamification/achievements/",
     }
 
@@ -106,6 +120,20 @@ def addresses_with_one_window(*, period: int) -> tuple[str, str]:
     offset = zlib.crc32(first.encode()) % period
     second = next(a for a in _addresses if zlib.crc32(a.encode()) % period == offset)
     return first, second
+
+
+def alike(fast: tuple, django: tuple) -> bool:
+    """The same answer, but for a Retry-After one second apart: the two requests may straddle
+    a second."""
+
+    def apart(answer: tuple) -> tuple[tuple, int]:
+        status, headers, body = answer
+        retry = [int(v) for n, v in headers if n == b"retry-after"]
+        rest = [(n, v) for n, v in headers if n != b"retry-after"]
+        return (status, rest, body, len(retry)), (retry or [0])[0]
+
+    (fast_rest, fast_retry), (django_rest, django_retry) = apart(fast), apart(django)
+    return fast_rest == django_rest and abs(fast_retry - django_retry) <= 1
 
 
 def both_ways(path: str, **options) -> tuple[tuple, tuple]:
@@ -140,15 +168,90 @@ def test_signed_in_callers_get_what_django_answers(paths):
         assert hits(name) == before
 
 
-def test_conditional_requests_get_the_same_304(paths):
+def test_revoked_tokens_and_deactivated_users_are_refused_though_the_answer_is_stored(paths):
+    ended, deactivated = UserFactory(), UserFactory()
+    session = UserSession.objects.create(user=ended, token_hash=token_hash("ended-token"))
+    UserSession.objects.create(user=deactivated, token_hash=token_hash("gone-user-token"))
+    user_session_end(user_session=session)
+    user_deactivate(user=deactivated)
     for name, path in paths.items():
-        _, headers, _ = asgi_get(fast_path, path)
-        asgi_get(fast_path, path)
-        assert asgi_get(fast_path, path)[0] == 200
-        etag = dict(headers)[b"etag"].decode()
-        fast, django = both_ways(path, headers={"If-None-Match": etag})
+        stored_etag(path)
+        before = hits(name) + hits(name, "not_modified")
+        for token in ("ended-token", "gone-user-token"):
+            fast, django = both_ways(path, headers={"Authorization": f"Token {token}"})
+            assert fast[0] == 401, (name, token)
+            assert fast == django, (name, token)
+        assert hits(name) + hits(name, "not_modified") == before, name
+
+
+def test_a_stored_answer_lives_a_minute_at_most(paths):
+    from config.fastpath import ANSWER_SECONDS, answer_key, route_for
+    from config.redis import redis_call
+
+    path = paths["home_stats"]
+    stored_etag(path)
+    route = route_for(path)
+    key = answer_key(route, host=b"testserver", path=path, query=b"")
+    ttl = redis_call(lambda client: client.ttl(key), default=None)
+    assert ANSWER_SECONDS == 60
+    assert 0 < ttl <= 60
+
+
+def test_conditional_requests_get_the_same_304_before_django(paths):
+    for name, path in paths.items():
+        etag = stored_etag(path)
+        weak = f"W/{etag}"
+        for if_none_match in (etag, weak, f'"other", {etag}', "*"):
+            before = hits(name, "not_modified")
+            fast, django = both_ways(path, headers={"If-None-Match": if_none_match})
+            assert fast[0] == 304, (name, if_none_match)
+            assert fast == django, (name, if_none_match)
+            assert hits(name, "not_modified") == before + 1, f"{name}: Django answered the 304"
+        # With If-None-Match, If-Modified-Since is ignored, as Django ignores it.
+        since = {"If-None-Match": etag, "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}
+        fast, django = both_ways(path, headers=since)
         assert fast[0] == 304, name
         assert fast == django, name
+
+
+def test_a_stale_etag_gets_the_stored_200(paths):
+    for name, path in paths.items():
+        stored_etag(path)
+        before = hits(name)
+        fast, django = both_ways(path, headers={"If-None-Match": '"stale", W/"older"'})
+        assert fast[0] == 200, name
+        assert fast == django, name
+        assert hits(name) == before + 1, name
+
+
+def test_preconditions_the_fast_path_does_not_judge_reach_django(paths):
+    for name, path in paths.items():
+        etag = stored_etag(path)
+        for headers in (
+            {"If-Match": '"other"'},
+            {"If-Match": etag, "If-None-Match": etag},
+            {"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+            {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+        ):
+            before = hits(name) + hits(name, "not_modified")
+            fast, django = both_ways(path, headers=headers)
+            assert fast == django, (name, headers)
+            assert hits(name) + hits(name, "not_modified") == before, (name, headers)
+        assert both_ways(path, headers={"If-Match": '"other"'})[0][0] == 412, name
+
+
+def test_a_304_counts_against_the_limit_and_a_spent_limit_still_refuses(paths, settings):
+    settings.RATELIMIT_ENABLE = True
+    settings.RATELIMIT_RATES = {**settings.RATELIMIT_RATES, "api": (3, 60)}
+    path = paths["home_stats"]
+    etag = stored_etag(path)
+    fast_client, django_client = addresses_with_one_window(period=60)
+    conditional = {"If-None-Match": etag}
+    for expected in (304, 304, 304, 429):
+        fast = asgi_get(fast_path, path, client=fast_client, headers=conditional)
+        django = asgi_get(django_asgi_app, path, client=django_client, headers=conditional)
+        assert fast[0] == expected
+        assert alike(fast, django)
 
 
 def test_a_spent_limit_is_refused_alike_and_counted_once(paths, settings):
@@ -165,7 +268,7 @@ def test_a_spent_limit_is_refused_alike_and_counted_once(paths, settings):
                 )
             )
         for fast, django in answers:
-            assert fast == django, name
+            assert alike(fast, django), name
         remaining = [dict(fast[1])[b"x-ratelimit-remaining"] for fast, _ in answers]
         assert remaining == [b"2", b"1", b"0", b"0"], name
         assert [fast[0] for fast, _ in answers] == [200, 200, 200, 429], name
@@ -209,6 +312,16 @@ def test_production_redirects_plain_http_and_adds_hsts_alike(paths, settings):
         assert hits(name) == before + 1, name
         assert hit == django, name
         assert dict(hit[1])[b"strict-transport-security"] == b"max-age=3600", name
+        conditional = {**https, "If-None-Match": dict(hit[1])[b"etag"].decode()}
+        before = hits(name, "not_modified")
+        fast_304, django_304 = (
+            asgi_get(production, path, headers=conditional),
+            asgi_get(django_app, path, headers=conditional),
+        )
+        assert hits(name, "not_modified") == before + 1, name
+        assert fast_304[0] == 304, name
+        assert fast_304 == django_304, name
+        assert dict(fast_304[1])[b"strict-transport-security"] == b"max-age=3600", name
 
 
 def test_a_host_django_refuses_is_refused_alike(paths):
@@ -254,6 +367,21 @@ def test_an_invalidation_ends_a_stored_answer_at_once(paths, catalogue):
     fast, django = both_ways(path)
     assert b"Renamed" in fast[2]
     assert fast == django
+
+
+def test_a_stored_leaderboard_ends_with_its_day(paths, monkeypatch):
+    path = "/api/gamification/leaderboard/?window=day"
+    stored_etag(path)
+    before = hits("leaderboard")
+    assert both_ways(path)[0][0] == 200
+    assert hits("leaderboard") == before + 1
+    today = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: today + timedelta(days=1))
+    fast, django = both_ways(path)
+    assert hits("leaderboard") == before + 1, "yesterday's board was answered"
+    assert fast == django
+    tomorrow = (today + timedelta(days=1)).date().isoformat()
+    assert json.loads(fast[2])["period_start"].startswith(tomorrow)
 
 
 def dead_redis_caches() -> dict:
