@@ -64,11 +64,13 @@ def analytics(request: HttpRequest) -> HttpResponse:
         ),
     )
     context["active_bars"] = _bars(context["active"]["per_day"], "users")
+    context["weekly_bars"] = _bars(context["active"]["per_week"], "users", period="week")
     return TemplateResponse(request, "adminops/analytics.html", context)
 
 
-def _bars(rows: list[dict], field: str) -> dict:
-    """Rows of a per-day series laid out as SVG bars (attributes only: no inline styles)."""
+def _bars(rows: list[dict], field: str, period: str = "day") -> dict:
+    """Rows of a per-day (or per-week) series laid out as SVG bars (attributes only: no inline
+    styles)."""
     top = max((row[field] for row in rows), default=0) or 1
     width = 600 / max(len(rows), 1)
     return {
@@ -80,7 +82,7 @@ def _bars(rows: list[dict], field: str) -> dict:
                 "w": round(max(width - 1, 1), 1),
                 "h": round(110 * row[field] / top, 1),
                 "y": round(120 - 110 * row[field] / top, 1),
-                "label": f"{row.get('day')}: {row[field]}",
+                "label": f"{row[period]}: {row[field]}",
             }
             for i, row in enumerate(rows)
         ],

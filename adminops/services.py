@@ -6,7 +6,7 @@ Writes of the catalogue and the game live in their apps' services; these tools c
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,10 +17,17 @@ from accounts.models import User
 from adminops.models import ACTIVE_JOB_STATUSES, Job, JobKind, JobStatus
 from config.audit import AuditAction, audit_record
 from config.caching import WARMERS, CacheType, cache_invalidate, cache_types_invalidate_on_commit
+from config.rollups import rollup_day_check
 from config.services import ActionRefused, Progress, tool_lock_owner, tool_running
 from config.tasks import TRANSIENT_ERRORS, task_enqueue_on_commit, tasks_run_in_process
-from gamification.services import LEADERBOARD_CACHE_TYPES, achievements_reevaluate, points_rebuild
+from gamification.services import (
+    LEADERBOARD_CACHE_TYPES,
+    achievements_reevaluate,
+    page_views_rollup_day,
+    points_rebuild,
+)
 from products import importing
+from products.services import searches_rollup_day
 from rankings.services import ranking_stats_rebuild
 
 logger = logging.getLogger(__name__)
@@ -146,6 +153,23 @@ class JobLeased(Exception):
     def __init__(self, *, seconds: float) -> None:
         super().__init__(f"job leased for {seconds:.0f} s more")
         self.seconds = seconds
+
+
+def analytics_rollup(*, first: date, last: date) -> int:
+    """Recompute the page-view and search roll-ups of every day from `first` to `last`
+    (closed days within the retention period; safe to rerun); returns the days rolled up."""
+    if first > last:
+        raise ActionRefused("The first day comes after the last.")
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    for day in (first, last):
+        try:
+            rollup_day_check(day)
+        except ValueError as error:
+            raise ActionRefused(str(error)) from error
+    for day in days:
+        page_views_rollup_day(day=day)
+        searches_rollup_day(day=day)
+    return len(days)
 
 
 def job_start(

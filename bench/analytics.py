@@ -1,12 +1,15 @@
 """Time every analytics query at the bench's 100,000 users and print its median and p99.
 
     .venv/bin/python -m bench.analytics --database-url postgres://.../rankly_bench_analytics \
-        [--seed] [--repeat 40]
+        [--seed] [--rollup] [--repeat 40]
 
 --seed drops and creates that database, migrates it, seeds it with bench/seed.py and adds what
-the seed has no rows for: a year of searches and page views (SEARCHES and PAGE_VIEWS rows).
-Each query is the selector an analytics endpoint calls, run uncached, for the default month and
-for the longest period (a year) with the largest limit (100).
+the seed has no rows for: a year of searches and page views (SEARCHES and PAGE_VIEWS rows), then
+rolls up every closed day of that year as `manage.py rollup_analytics` does in production.
+--rollup does only that last step (on a copy seeded before). Each query is the selector an
+analytics endpoint calls, run uncached, for the default month and for the longest period (a
+year) with the largest limit (100); it reads the roll-ups for closed days and the raw rows for
+the rest, so a database that was never rolled up times the raw queries.
 """
 
 import argparse
@@ -15,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -66,6 +70,26 @@ def prepare(database_url: str) -> None:
         raise SystemExit(f"migrate failed:\n{migrated.stderr}")
     seed(database_url=database_url, scale=FULL)
     seed_extra(database_url)
+    rollup(database_url)
+
+
+def rollup(database_url: str) -> None:
+    """Roll up the seeded year: its days are older than the default retention, so say it
+    is longer, as a deployment keeping a year of raw rows would."""
+    from bench.run import manage, server_env
+
+    env = server_env(
+        database_url=database_url, redis_url="", metrics_token="", cache_prefix="analytics"
+    )
+    env["RETENTION_DAYS"] = "400"
+    started = time.perf_counter()
+    first = (datetime.now(UTC) - timedelta(days=366)).date().isoformat()
+    rolled = manage("rollup_analytics", f"--from={first}", env=env)
+    if rolled.returncode:
+        raise SystemExit(f"rollup_analytics failed:\n{rolled.stderr}")
+    print(f"  {rolled.stdout.strip()} in {time.perf_counter() - started:.1f} s")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
 
 
 def seed_extra(database_url: str) -> None:
@@ -99,8 +123,6 @@ def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def queries() -> dict[str, Callable[[], object]]:
-    from datetime import timedelta
-
     from django.utils import timezone
 
     from gamification import selectors as game
@@ -162,10 +184,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--seed", action="store_true", help="recreate, migrate and seed first")
+    parser.add_argument("--rollup", action="store_true", help="roll up the seeded year first")
     parser.add_argument("--repeat", type=int, default=40)
     args = parser.parse_args()
     if args.seed:
         prepare(args.database_url)
+    elif args.rollup:
+        rollup(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
     sys.path.insert(0, str(ROOT))

@@ -302,3 +302,111 @@ class PageView(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+# --- Daily roll-ups of the page views (gamification.services.page_views_rollup_day) ---------
+
+
+class PageViewDay(models.Model):
+    """A closed UTC day whose page views are rolled up: its views and its signed-in viewers."""
+
+    day = models.DateField(primary_key=True)
+    views = models.PositiveIntegerField()
+    users = models.PositiveIntegerField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class ActiveUsersWeek(models.Model):
+    """Distinct signed-in viewers of a closed ISO week (from Monday, UTC): distinct users do not
+    add up from days, so a week is counted from its raw rows once it is over."""
+
+    week = models.DateField(primary_key=True)
+    users = models.PositiveIntegerField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.week)
+
+
+class ProductViewDay(models.Model):
+    """Views of a product's page on a UTC day."""
+
+    day = models.DateField()
+    product = models.ForeignKey("products.Product", on_delete=models.CASCADE, db_index=False)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "product"], name="productviewday_day_product"),
+        ]
+        indexes = [
+            # page_views_per_day of one product: its days, not every product's.
+            models.Index(fields=["product", "day"], name="productviewday_product_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.product_id}"
+
+
+class PathViewDay(models.Model):
+    """Views of a path on a UTC day."""
+
+    day = models.DateField()
+    path = models.CharField(max_length=500)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "path"], name="pathviewday_day_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.path}"
+
+
+class PageViewMonth(models.Model):
+    """A closed month (its first day) whose every day is rolled up, summed into
+    ProductViewMonth and PathViewMonth: a year is then read from a dozen rows per key."""
+
+    month = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.month)
+
+
+class ProductViewMonth(models.Model):
+    """ProductViewDay summed over a closed month."""
+
+    month = models.DateField()
+    product = models.ForeignKey("products.Product", on_delete=models.CASCADE, db_index=False)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "product"], name="productviewmonth_month_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.product_id}"
+
+
+class PathViewMonth(models.Model):
+    """PathViewDay summed over a closed month."""
+
+    month = models.DateField()
+    path = models.CharField(max_length=500)
+    views = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "path"], name="pathviewmonth_month_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.path}"

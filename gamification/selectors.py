@@ -33,16 +33,36 @@ from accounts.models import User
 from accounts.selectors import user_day
 from config.caching import CacheType, cache_get_or_set
 from config.db_router import replica_reads
+from config.rollups import (
+    DAY,
+    WEEK,
+    WEEKS,
+    PeriodSplit,
+    counts_top,
+    day_start,
+    month_of,
+    period_split,
+    period_split_by_months,
+    today_utc,
+    week_of,
+)
 from gamification import boards
 from gamification.boards import WINDOWS, Period, Window, period_of, score_encode, score_points
 from gamification.hooks import metric_source_values
 from gamification.models import (
     Achievement,
+    ActiveUsersWeek,
     ActivityKind,
     ActivityLog,
     Metric,
     PageView,
+    PageViewDay,
+    PageViewMonth,
+    PathViewDay,
+    PathViewMonth,
     PeriodPoints,
+    ProductViewDay,
+    ProductViewMonth,
     Streak,
     UserAchievement,
 )
@@ -73,11 +93,6 @@ class DayViews(TypedDict):
 class ProductViews(TypedDict):
     product_id: int
     views: int
-
-
-class _PeriodUsers(TypedDict):
-    period: Any
-    users: int
 
 
 class DayUsers(TypedDict):
@@ -807,70 +822,216 @@ def achievement_unlocks_since(*, since: datetime) -> dict[int, dict[str, Any]]:
 # --- Page views ------------------------------------------------------------------------------
 
 
-def page_views_per_day(*, since: datetime, product_id: int | None = None) -> list[DayViews]:
-    """Views per UTC day since a time (index pageview_created_path; of one product,
-    pageview_product_created)."""
-    views = PageView.objects.filter(created_at__gte=since)
-    if product_id is not None:
-        views = views.filter(product_id=product_id)
-    return list(
+def _views_split(*, since: datetime, rolled: Iterable[date]) -> PeriodSplit:
+    return period_split(since=since, rolled=set(rolled))
+
+
+def _rolled_days(since: datetime) -> dict[date, PageViewDay]:
+    """The days since a time rolled up so far: each one's totals, and the proof that its
+    ProductViewDay and PathViewDay rows are complete."""
+    return {row.day: row for row in PageViewDay.objects.filter(day__gte=today_utc(since))}
+
+
+def _raw_per_day(views: QuerySet[PageView], aggregate: Count) -> dict[date, int]:
+    return dict(
         views.annotate(day=TruncDate("created_at"))
         .values("day")
-        .annotate(views=Count("*"))
-        .order_by("day")
+        .annotate(n=aggregate)
+        .values_list("day", "n")
     )
+
+
+def page_views_per_day(*, since: datetime, product_id: int | None = None) -> list[DayViews]:
+    """Views per UTC day since a time: closed days from PageViewDay (of one product,
+    ProductViewDay), the rest from the raw rows (index pageview_created_path; of one product,
+    pageview_product_created)."""
+    rolled = _rolled_days(since)
+    split = _views_split(since=since, rolled=rolled)
+    views = PageView.objects.filter(split.raw_q())
+    per_day: dict[date, int] = {}
+    rolled_q = split.rolled_q()
+    if product_id is not None:
+        views = views.filter(product_id=product_id)
+        if rolled_q is not None:
+            per_day.update(
+                ProductViewDay.objects.filter(rolled_q, product_id=product_id).values_list(
+                    "day", "views"
+                )
+            )
+    elif rolled_q is not None:
+        per_day.update(
+            (day, row.views) for day, row in rolled.items() if split.covers(day) and row.views
+        )
+    per_day.update(_raw_per_day(views, Count("*")))
+    return [{"day": day, "views": per_day[day]} for day in sorted(per_day)]
+
+
+def _views_split_by_months(since: datetime) -> tuple[PeriodSplit, PeriodSplit]:
+    months = PageViewMonth.objects.filter(month__gte=month_of(today_utc(since)))
+    return period_split_by_months(
+        since=since,
+        rolled_months=set(months.values_list("month", flat=True)),
+        rolled_days=set(_rolled_days(since)),
+    )
+
+
+def _views_top(
+    *, since: datetime, key: str, raw: QuerySet[PageView], day: Any, month: Any, limit: int
+) -> list[dict[str, Any]]:
+    """The `limit` keys most viewed since a time: closed months from the month roll-up, other
+    closed days from the day roll-up, the rest (today, a partial first day) from the raw rows."""
+    months, days = _views_split_by_months(since)
+    parts: list[QuerySet[Any, Any]] = [raw.filter(days.raw_q()).values(key).annotate(n=Count("*"))]
+    for split, rollup, field_name in ((days, day, "day"), (months, month, "month")):
+        rolled_q = split.rolled_q(field_name)
+        if rolled_q is not None:
+            parts.append(rollup.objects.filter(rolled_q).values(key).annotate(n=Sum("views")))
+    return counts_top(parts=parts, key=key, limit=limit)
 
 
 @replica_reads()
 def top_paths(*, since: datetime, limit: int = 10) -> list[PathViews]:
-    """The most viewed paths since a time (index-only scan of pageview_created_path)."""
-    return list(
-        PageView.objects.filter(created_at__gte=since)
-        .values("path")
-        .annotate(views=Count("*"))
-        .order_by("-views", "path")[:limit]
+    """The most viewed paths since a time (PathViewMonth and PathViewDay for closed months and
+    days; the raw rows by an index-only scan of pageview_created_path)."""
+    rows = _views_top(
+        since=since,
+        key="path",
+        raw=PageView.objects.all(),
+        day=PathViewDay,
+        month=PathViewMonth,
+        limit=limit,
     )
+    return [{"path": row["path"], "views": row["n"]} for row in rows]
 
 
 def products_viewed_most(*, since: datetime, limit: int = 10) -> list[ProductViews]:
-    """The products viewed most since a time (index-only scan of pageview_created_product)."""
-    return list(
-        PageView.objects.filter(created_at__gte=since, product_id__isnull=False)
-        .values("product_id")
-        .annotate(views=Count("*"))
-        .order_by("-views", "product_id")[:limit]
+    """The products viewed most since a time (ProductViewMonth and ProductViewDay for closed
+    months and days; the raw rows by an index-only scan of pageview_created_product)."""
+    rows = _views_top(
+        since=since,
+        key="product_id",
+        raw=PageView.objects.filter(product_id__isnull=False),
+        day=ProductViewDay,
+        month=ProductViewMonth,
+        limit=limit,
     )
+    return [{"product_id": row["product_id"], "views": row["n"]} for row in rows]
 
 
-def _active_users(
-    *, since: datetime, trunc: type[TruncDate] | type[TruncWeek]
-) -> list[_PeriodUsers]:
-    return list(
-        PageView.objects.filter(created_at__gte=since, user_id__isnull=False)
-        .annotate(period=trunc("created_at"))
-        .values("period")
-        .annotate(users=Count("user_id", distinct=True))
-        .order_by("period")
-    )
+def _signed_in_views(q: Q) -> QuerySet[PageView]:
+    return PageView.objects.filter(q, user_id__isnull=False)
 
 
 def active_users_per_day(*, since: datetime) -> list[DayUsers]:
-    """Signed-in users who viewed a page, per UTC day (index pageview_created_user)."""
-    return [
-        {"day": row["period"], "users": row["users"]}
-        for row in _active_users(since=since, trunc=TruncDate)
-    ]
+    """Signed-in users who viewed a page, per UTC day: closed days from PageViewDay, the rest
+    from the raw rows (index pageview_created_user)."""
+    rolled = _rolled_days(since)
+    split = _views_split(since=since, rolled=rolled)
+    per_day = {day: row.users for day, row in rolled.items() if split.covers(day) and row.users}
+    per_day.update(_raw_per_day(_signed_in_views(split.raw_q()), Count("user_id", distinct=True)))
+    return [{"day": day, "users": per_day[day]} for day in sorted(per_day)]
 
 
 def active_users_per_week(*, since: datetime) -> list[WeekUsers]:
-    """Signed-in users who viewed a page, per ISO week from Monday (index pageview_created_user).
+    """Signed-in users who viewed a page, per ISO week from Monday: closed weeks from
+    ActiveUsersWeek, the rest (this week, a partial first week) from the raw rows (index
+    pageview_created_user). Distinct users of a week do not add up from its days.
 
     The first week counts only the days since `since`.
     """
-    return [
-        {"week": row["period"].date(), "users": row["users"]}
-        for row in _active_users(since=since, trunc=TruncWeek)
-    ]
+    rolled = dict(
+        ActiveUsersWeek.objects.filter(week__gte=week_of(today_utc(since))).values_list(
+            "week", "users"
+        )
+    )
+    split = period_split(since=since, rolled=set(rolled), unit=WEEKS)
+    per_week = {week: users for week, users in rolled.items() if split.covers(week) and users}
+    per_week.update(
+        (row["period"].date(), row["users"])
+        for row in _signed_in_views(split.raw_q())
+        .annotate(period=TruncWeek("created_at"))
+        .values("period")
+        .annotate(users=Count("user_id", distinct=True))
+    )
+    return [{"week": week, "users": per_week[week]} for week in sorted(per_week)]
+
+
+# --- Roll-ups' raw reads --------------------------------------------------------------------
+
+
+class DayTotals(TypedDict):
+    views: int
+    users: int
+
+
+def page_views_rolled_last() -> date | None:
+    """The latest day rolled up into PageViewDay, or None before the first roll-up."""
+    return PageViewDay.objects.order_by("-day").values_list("day", flat=True).first()
+
+
+def page_views_of_day(*, day: date) -> QuerySet[PageView]:
+    start = day_start(day)
+    return PageView.objects.filter(created_at__gte=start, created_at__lt=start + DAY)
+
+
+def page_view_totals_of_day(*, day: date) -> DayTotals:
+    """A UTC day's views and distinct signed-in viewers from the raw rows."""
+    totals = page_views_of_day(day=day).aggregate(
+        views=Count("*"), users=Count("user_id", distinct=True)
+    )
+    return {"views": totals["views"], "users": totals["users"]}
+
+
+def product_views_of_day(*, day: date) -> list[tuple[int, int]]:
+    """(product id, views) of a UTC day from the raw rows (index pageview_created_product)."""
+    return list(
+        page_views_of_day(day=day)
+        .filter(product_id__isnull=False)
+        .values("product_id")
+        .annotate(n=Count("*"))
+        .values_list("product_id", "n")
+    )
+
+
+def path_views_of_day(*, day: date) -> list[tuple[str, int]]:
+    """(path, views) of a UTC day from the raw rows (index pageview_created_path)."""
+    return list(
+        page_views_of_day(day=day).values("path").annotate(n=Count("*")).values_list("path", "n")
+    )
+
+
+def page_views_rolled_days_in(*, first: date, last: date) -> int:
+    """How many days from `first` to `last` are rolled up."""
+    return PageViewDay.objects.filter(day__range=(first, last)).count()
+
+
+def product_views_of_days(*, first: date, before: date) -> list[tuple[int, int]]:
+    """(product id, views) summed over the day roll-ups from `first` to before `before`."""
+    return list(
+        ProductViewDay.objects.filter(day__gte=first, day__lt=before)
+        .values("product_id")
+        .annotate(n=Sum("views"))
+        .values_list("product_id", "n")
+    )
+
+
+def path_views_of_days(*, first: date, before: date) -> list[tuple[str, int]]:
+    """(path, views) summed over the day roll-ups from `first` to before `before`."""
+    return list(
+        PathViewDay.objects.filter(day__gte=first, day__lt=before)
+        .values("path")
+        .annotate(n=Sum("views"))
+        .values_list("path", "n")
+    )
+
+
+def active_users_of_week(*, week: date) -> int:
+    """Distinct signed-in viewers of the ISO week starting `week` (index pageview_created_user)."""
+    start = day_start(week)
+    users: int = PageView.objects.filter(
+        created_at__gte=start, created_at__lt=start + WEEK, user_id__isnull=False
+    ).aggregate(users=Count("user_id", distinct=True))["users"]
+    return users
 
 
 # --- Cached reads (each may be stale up to its type's TTL) ----------------------------

@@ -17,6 +17,16 @@ from accounts.services import user_day_settle
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_invalidate, cache_types_invalidate_on_commit
 from config.counters import BufferedCounter
+from config.rollups import (
+    WEEK,
+    month_next,
+    month_of,
+    rollup_day_check,
+    rollup_days_due,
+    rollup_earliest_day,
+    today_utc,
+    week_of,
+)
 from config.services import (
     ActionRefused,
     Progress,
@@ -30,12 +40,19 @@ from gamification import boards, selectors
 from gamification.hooks import metric_source_value
 from gamification.models import (
     Achievement,
+    ActiveUsersWeek,
     ActivityKind,
     ActivityLog,
     Level,
     Metric,
     PageView,
+    PageViewDay,
+    PageViewMonth,
+    PathViewDay,
+    PathViewMonth,
     PeriodPoints,
+    ProductViewDay,
+    ProductViewMonth,
     Streak,
     UserAchievement,
 )
@@ -843,6 +860,86 @@ def page_views_prune(*, older_than: timedelta) -> int:
     return rows_delete_in_batches(
         PageView.objects.filter(created_at__lt=timezone.now() - older_than)
     )
+
+
+def page_views_rollup_day(*, day: date) -> int:
+    """Recompute a closed UTC day's roll-ups (PageViewDay, ProductViewDay, PathViewDay) from its
+    raw page views, replacing what was there (a rerun or late rows are safe), and its week's
+    ActiveUsersWeek once the week is over; returns the day's views. Refuses an open day and a
+    day older than the retention period (its raw rows may be gone)."""
+    rollup_day_check(day)
+    with transaction.atomic():
+        # The day's PageViewDay row, locked first, keeps two runs of one day from interleaving.
+        marker, _ = PageViewDay.objects.select_for_update().get_or_create(
+            day=day, defaults={"views": 0, "users": 0, "rolled_at": timezone.now()}
+        )
+        ProductViewDay.objects.filter(day=day).delete()
+        ProductViewDay.objects.bulk_create(
+            [
+                ProductViewDay(day=day, product_id=product_id, views=views)
+                for product_id, views in selectors.product_views_of_day(day=day)
+            ],
+            batch_size=2000,
+        )
+        PathViewDay.objects.filter(day=day).delete()
+        PathViewDay.objects.bulk_create(
+            [
+                PathViewDay(day=day, path=path, views=views)
+                for path, views in selectors.path_views_of_day(day=day)
+            ],
+            batch_size=2000,
+        )
+        totals = selectors.page_view_totals_of_day(day=day)
+        marker.views, marker.users = totals["views"], totals["users"]
+        marker.rolled_at = timezone.now()
+        marker.save()
+        week = week_of(day)
+        if week + WEEK <= today_utc() and week >= rollup_earliest_day():
+            ActiveUsersWeek.objects.update_or_create(
+                week=week,
+                defaults={
+                    "users": selectors.active_users_of_week(week=week),
+                    "rolled_at": timezone.now(),
+                },
+            )
+        _page_views_rollup_month(month_of(day))
+    return totals["views"]
+
+
+def _page_views_rollup_month(month: date) -> None:
+    """Sum a closed month's day roll-ups into its month roll-ups, once all its days are in."""
+    end = month_next(month)
+    if (
+        end > today_utc()
+        or selectors.page_views_rolled_days_in(first=month, last=end - timedelta(days=1))
+        < (end - month).days
+    ):
+        return
+    PageViewMonth.objects.update_or_create(month=month, defaults={"rolled_at": timezone.now()})
+    ProductViewMonth.objects.filter(month=month).delete()
+    ProductViewMonth.objects.bulk_create(
+        [
+            ProductViewMonth(month=month, product_id=product_id, views=views)
+            for product_id, views in selectors.product_views_of_days(first=month, before=end)
+        ],
+        batch_size=2000,
+    )
+    PathViewMonth.objects.filter(month=month).delete()
+    PathViewMonth.objects.bulk_create(
+        [
+            PathViewMonth(month=month, path=path, views=views)
+            for path, views in selectors.path_views_of_days(first=month, before=end)
+        ],
+        batch_size=2000,
+    )
+
+
+def page_views_rollup() -> int:
+    """Roll up the closed days due (yesterday again, and any day missed); returns days rolled."""
+    days = rollup_days_due(last_rolled=selectors.page_views_rolled_last())
+    for day in days:
+        page_views_rollup_day(day=day)
+    return len(days)
 
 
 # --- Edits made by employees ----------------------------------------------------------------

@@ -22,3 +22,8 @@ def page_views_prune() -> int:
 @shared_task(name="gamification.tasks.leaderboard_rebuild")
 def leaderboard_rebuild(*, window: Window) -> int | None:
     return services.leaderboard_rebuild_requested(window=window)
+
+
+@shared_task(name="gamification.tasks.page_views_rollup")
+def page_views_rollup() -> int:
+    return services.page_views_rollup()

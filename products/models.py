@@ -78,3 +78,63 @@ class UserProductSearch(models.Model):
 
     def __str__(self) -> str:
         return self.query
+
+
+# --- Daily roll-ups of the searches (products.services.searches_rollup_day) ------------------
+
+
+class SearchDay(models.Model):
+    """A closed UTC day whose searches are rolled up into SearchQueryDay, with its totals."""
+
+    day = models.DateField(primary_key=True)
+    searches = models.PositiveIntegerField()
+    without_results = models.PositiveIntegerField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class SearchQueryDay(models.Model):
+    """How often a normalised query was searched on a UTC day, and how often it found nothing."""
+
+    day = models.DateField()
+    query = models.CharField(max_length=200)
+    searches = models.PositiveIntegerField()
+    without_results = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "query"], name="searchqueryday_day_query"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.query}"
+
+
+class SearchMonth(models.Model):
+    """A closed month (its first day) whose every day is rolled up, summed into
+    SearchQueryMonth: a year is then read from a dozen rows per query."""
+
+    month = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.month)
+
+
+class SearchQueryMonth(models.Model):
+    """SearchQueryDay summed over a closed month."""
+
+    month = models.DateField()
+    query = models.CharField(max_length=200)
+    searches = models.PositiveIntegerField()
+    without_results = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "query"], name="searchquerymonth_month_query"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.query}"

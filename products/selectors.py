@@ -1,17 +1,33 @@
 """Reads of the catalogue."""
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, tzinfo
-from typing import TypedDict
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import TruncDate
 
 from config.db_router import replica_reads
-from products.models import Product, ProductMetadata, UserProductSearch
+from config.rollups import (
+    DAY,
+    counts_top,
+    day_start,
+    month_of,
+    period_split_by_months,
+    today_utc,
+)
+from products.models import (
+    Product,
+    ProductMetadata,
+    SearchDay,
+    SearchMonth,
+    SearchQueryDay,
+    SearchQueryMonth,
+    UserProductSearch,
+)
 
 
 class CategoryCount(TypedDict):
@@ -134,25 +150,90 @@ def searches_daily_distinct_counts(*, rules: Mapping[int, tuple[ZoneInfo, int]])
     return {user_id: len(pairs) for user_id, pairs in days.items()}
 
 
+class QueryDay(TypedDict):
+    query: str
+    searches: int
+    without_results: int
+
+
+def searches_of_day(*, day: date) -> list[QueryDay]:
+    """A UTC day's searches per query from the raw rows (index search_created_query)."""
+    start = day_start(day)
+    return list(
+        UserProductSearch.objects.filter(created_at__gte=start, created_at__lt=start + DAY)
+        .values("query")
+        .annotate(searches=Count("*"), without_results=Count("id", filter=Q(result_count=0)))
+        .order_by("query")
+    )
+
+
+def searches_of_days(*, first: date, before: date) -> list[QueryDay]:
+    """SearchQueryDay summed per query from `first` to before `before`."""
+    return list(
+        SearchQueryDay.objects.filter(day__gte=first, day__lt=before)
+        .values("query")
+        .annotate(searches=Sum("searches"), without_results=Sum("without_results"))
+        .order_by("query")
+    )
+
+
+def searches_rolled_days_in(*, first: date, last: date) -> int:
+    """How many days from `first` to `last` are rolled up."""
+    return SearchDay.objects.filter(day__range=(first, last)).count()
+
+
+def searches_rolled_last() -> date | None:
+    """The latest day rolled up into SearchQueryDay, or None before the first roll-up."""
+    return SearchDay.objects.order_by("-day").values_list("day", flat=True).first()
+
+
+def _query_counts(*, since: datetime, limit: int, without_results: bool) -> list[QuerySearches]:
+    """The most searched queries: closed months from SearchQueryMonth, other closed days from
+    SearchQueryDay, the rest (today, a partial first day, any day not rolled yet) raw."""
+    months, days = period_split_by_months(
+        since=since,
+        rolled_months=set(
+            SearchMonth.objects.filter(month__gte=month_of(today_utc(since))).values_list(
+                "month", flat=True
+            )
+        ),
+        rolled_days=set(
+            SearchDay.objects.filter(day__gte=today_utc(since)).values_list("day", flat=True)
+        ),
+    )
+    raw = UserProductSearch.objects.filter(days.raw_q())
+    if without_results:
+        raw = raw.filter(result_count=0)
+    parts: list[QuerySet[Any, Any]] = [raw.values("query").annotate(n=Count("*"))]
+    column = "without_results" if without_results else "searches"
+    for split, rollup, field_name in (
+        (days, SearchQueryDay, "day"),
+        (months, SearchQueryMonth, "month"),
+    ):
+        rolled_q = split.rolled_q(field_name)
+        if rolled_q is None:
+            continue
+        rolled = rollup.objects.filter(rolled_q)
+        if without_results:
+            rolled = rolled.filter(without_results__gt=0)
+        parts.append(rolled.values("query").annotate(n=Sum(column)))
+    return [
+        {"query": row["query"], "searches": row["n"]}
+        for row in counts_top(parts=parts, key="query", limit=limit)
+    ]
+
+
 @replica_reads()
 def popular_searches(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
-    """The most searched queries since a time (index-only scan of search_created_query)."""
-    return list(
-        UserProductSearch.objects.filter(created_at__gte=since)
-        .values("query")
-        .annotate(searches=Count("*"))
-        .order_by("-searches", "query")[:limit]
-    )
+    """The most searched queries since a time (SearchQueryDay's closed days; the raw rows by an
+    index-only scan of search_created_query)."""
+    return _query_counts(since=since, limit=limit, without_results=False)
 
 
 def searches_without_results(*, since: datetime, limit: int = 10) -> list[QuerySearches]:
-    """The queries that found nothing since a time, most searched first (search_zero_created)."""
-    return list(
-        UserProductSearch.objects.filter(created_at__gte=since, result_count=0)
-        .values("query")
-        .annotate(searches=Count("*"))
-        .order_by("-searches", "query")[:limit]
-    )
+    """The queries that found nothing since a time, most searched first (SearchQueryDay's closed
+    days; the raw rows by search_zero_created)."""
+    return _query_counts(since=since, limit=limit, without_results=True)
 
 
 def products_named(*, product_ids: Iterable[int]) -> dict[int, Product]:

@@ -1,7 +1,7 @@
 """Writes of the catalogue."""
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -11,9 +11,25 @@ from django.utils import timezone
 from accounts.models import User
 from config.audit import AuditAction, audit_record
 from config.caching import CacheType, cache_types_invalidate_on_commit
+from config.rollups import DAY, month_next, month_of, rollup_day_check, rollup_days_due, today_utc
 from config.services import audited_delete, fields_apply, rows_delete_in_batches
-from products.models import Product, ProductMetadata, UserProductSearch
-from products.selectors import normalize_query, product_delete_blocker
+from products.models import (
+    Product,
+    ProductMetadata,
+    SearchDay,
+    SearchMonth,
+    SearchQueryDay,
+    SearchQueryMonth,
+    UserProductSearch,
+)
+from products.selectors import (
+    normalize_query,
+    product_delete_blocker,
+    searches_of_day,
+    searches_of_days,
+    searches_rolled_days_in,
+    searches_rolled_last,
+)
 from products.signals import product_searched
 
 
@@ -31,6 +47,52 @@ def searches_prune(*, older_than: timedelta) -> int:
     return rows_delete_in_batches(
         UserProductSearch.objects.filter(created_at__lt=timezone.now() - older_than)
     )
+
+
+def searches_rollup_day(*, day: date) -> int:
+    """Recompute a closed UTC day's SearchQueryDay rows from its raw searches, replacing what
+    was there (a rerun or late rows are safe); returns the queries rolled up. Refuses an open
+    day and a day older than the retention period (its raw rows may be gone)."""
+    rollup_day_check(day)
+    with transaction.atomic():
+        # The day's SearchDay row, locked first, keeps two runs of one day from interleaving.
+        marker, _ = SearchDay.objects.select_for_update().get_or_create(
+            day=day,
+            defaults={"searches": 0, "without_results": 0, "rolled_at": timezone.now()},
+        )
+        rows = searches_of_day(day=day)
+        SearchQueryDay.objects.filter(day=day).delete()
+        SearchQueryDay.objects.bulk_create(
+            [SearchQueryDay(day=day, **row) for row in rows], batch_size=2000
+        )
+        marker.searches = sum(row["searches"] for row in rows)
+        marker.without_results = sum(row["without_results"] for row in rows)
+        marker.rolled_at = timezone.now()
+        marker.save()
+        _searches_rollup_month(month_of(day))
+    return len(rows)
+
+
+def _searches_rollup_month(month: date) -> None:
+    """Sum a closed month's day roll-ups into SearchQueryMonth, once all its days are in."""
+    end = month_next(month)
+    days = (end - month).days
+    if end > today_utc() or searches_rolled_days_in(first=month, last=end - DAY) < days:
+        return
+    SearchMonth.objects.update_or_create(month=month, defaults={"rolled_at": timezone.now()})
+    SearchQueryMonth.objects.filter(month=month).delete()
+    SearchQueryMonth.objects.bulk_create(
+        [SearchQueryMonth(month=month, **row) for row in searches_of_days(first=month, before=end)],
+        batch_size=2000,
+    )
+
+
+def searches_rollup() -> int:
+    """Roll up the closed days due (yesterday again, and any day missed); returns days rolled."""
+    days = rollup_days_due(last_rolled=searches_rolled_last())
+    for day in days:
+        searches_rollup_day(day=day)
+    return len(days)
 
 
 def product_view_counts_add(*, counts: dict[int, int]) -> int:

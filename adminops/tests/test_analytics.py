@@ -1,14 +1,18 @@
 """The analytics API: real figures from the apps' tables, bounded input, one cache type each."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from config.caching import TTL_SECONDS, WARMERS, CacheType, cache_invalidate, cache_stats
-from gamification.models import Streak, UserAchievement
+from config.rollups import DAY, day_start, today_utc
+from gamification.models import PageViewDay, Streak, UserAchievement
 from gamification.tests.factories import AchievementFactory, PageViewFactory
+from products.models import SearchDay
 from products.services import product_search_record
 from products.tests.factories import ProductFactory
 from rankings.services import ranking_submit
@@ -182,3 +186,38 @@ def test_analytics_types_keep_their_documented_ttls():
         CacheType.ANALYTICS_ACHIEVEMENTS: 30,
         CacheType.ANALYTICS_RANK_MOVEMENT: 30,
     }
+
+
+def test_rollup_analytics_backfills_a_range_and_the_api_answers_the_same(staff_client):
+    today = today_utc()
+    for back in range(5):
+        PageViewFactory(path="/p", created_at=day_start(today - DAY * back))
+        product_search_record(user_id=None, query="tent", result_count=0)
+    raw = staff_client.get(f"{ANALYTICS}/views/?days=7").json()
+    out = io.StringIO()
+
+    call_command(
+        "rollup_analytics",
+        f"--from={today - DAY * 4}",
+        f"--to={today - DAY}",
+        stdout=out,
+    )
+    cache_invalidate(CacheType.ANALYTICS_VIEWS)
+
+    assert "Rolled up 4 days" in out.getvalue()
+    assert sorted(PageViewDay.objects.values_list("day", flat=True)) == [
+        today - DAY * back for back in range(4, 0, -1)
+    ]
+    assert SearchDay.objects.count() == 4
+    assert staff_client.get(f"{ANALYTICS}/views/?days=7").json() == raw
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--from=2026-01-10", "--to=2026-01-09"], ["--to=2999-01-01"], ["--from=2001-01-01"]],
+)
+def test_rollup_analytics_refuses_open_days_days_past_retention_and_reversed_ranges(args):
+    with pytest.raises(CommandError):
+        call_command("rollup_analytics", *args, stdout=io.StringIO())
+
+    assert not PageViewDay.objects.exists()

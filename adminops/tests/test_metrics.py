@@ -124,6 +124,26 @@ def test_the_analytics_page_shows_the_reports(admin_client):
     assert 'data-bars="1"' in page
 
 
+def test_the_analytics_page_draws_active_users_per_week(admin_client):
+    from datetime import timedelta
+
+    from accounts.tests.factories import UserFactory
+    from config.rollups import day_start, today_utc, week_of
+    from gamification.tests.factories import PageViewFactory
+
+    viewer = UserFactory()
+    this_week = week_of(today_utc())
+    PageViewFactory(user=viewer, created_at=day_start(this_week))
+    PageViewFactory(user=viewer, created_at=day_start(this_week - timedelta(days=7)))
+    PageViewFactory(user=UserFactory(), created_at=day_start(this_week - timedelta(days=7)))
+
+    page = admin_client.get("/admin/dashboard/analytics/?days=14").content.decode()
+
+    weekly = page[page.index('aria-label="Active users per week"') :]
+    assert 'data-bars="2" data-top="2"' in weekly
+    assert f"<title>{this_week - timedelta(days=7)}: 2</title>" in weekly
+
+
 def test_the_analytics_page_refuses_a_period_over_a_year(admin_client):
     response = admin_client.get("/admin/dashboard/analytics/?days=400")
 

@@ -392,4 +392,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 6 * 60 * 60.0,
         "options": {"expires": 60 * 60},
     },
+    # Analytics roll-ups: each run rolls yesterday again and any closed day missed, so a day is
+    # rolled within the hour after midnight UTC; until then the raw rows answer for it.
+    "page-views-rollup": {
+        "task": "gamification.tasks.page_views_rollup",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 30 * 60},
+    },
+    "searches-rollup": {
+        "task": "products.tasks.searches_rollup",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 30 * 60},
+    },
 }

@@ -25,6 +25,9 @@ def test_every_scheduled_task_exists_and_runs_at_least_as_often_as_promised():
     assert settings.CELERY_BEAT_SCHEDULE["page-views-flush"]["schedule"] <= 10
     # Refreshed before the 5-minute TTL of the hottest entries ends.
     assert settings.CELERY_BEAT_SCHEDULE["caches-refresh-ahead-short"]["schedule"] < 5 * 60
+    # Closed days are rolled up within the hour after midnight.
+    assert settings.CELERY_BEAT_SCHEDULE["page-views-rollup"]["schedule"] <= 60 * 60
+    assert settings.CELERY_BEAT_SCHEDULE["searches-rollup"]["schedule"] <= 60 * 60
 
 
 def test_periodic_runs_that_waited_past_their_period_are_dropped():
