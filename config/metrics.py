@@ -124,10 +124,12 @@ def queue_lengths() -> dict[str, int | None]:
         return {}
     lengths: dict[str, int | None] = {}
     client = _broker_client(app.conf.broker_url)
+    prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
     for queue in settings.JOB_QUEUES:
         try:
             # Kombu keeps a queue's priority levels in lists named queue, queue\x06\x163, ...
-            keys = [queue, *(f"{queue}\x06\x16{level}" for level in range(1, 10))]
+            name = f"{prefix}{queue}"
+            keys = [name, *(f"{name}\x06\x16{level}" for level in range(1, 10))]
             with client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.llen(key)

@@ -48,11 +48,13 @@ from config.rollups import (
 )
 from gamification import boards
 from gamification.boards import WINDOWS, Period, Window, period_of, score_encode, score_points
+from gamification.hooks import metric_source_values
 from gamification.models import (
     Achievement,
     ActiveUsersWeek,
     ActivityKind,
     ActivityLog,
+    Metric,
     PageView,
     PageViewDay,
     PageViewMonth,
@@ -64,7 +66,11 @@ from gamification.models import (
     Streak,
     UserAchievement,
 )
-from products.selectors import product_categories, products_top_ranked
+from products.selectors import (
+    product_categories,
+    products_top_ranked,
+    searches_daily_distinct_counts,
+)
 from realtime.presence import users_online_count
 
 
@@ -658,6 +664,67 @@ def levels_reached(*, level: int | None, unlocked_at: datetime | None) -> int:
     """An unlocked achievement has reached its first level at least (rows written without
     a level, before levels or by a bulk load, count as one)."""
     return max(level or 0, 1 if unlocked_at is not None else 0)
+
+
+@dataclass(frozen=True)
+class AchievementStanding:
+    """Where a user stands on an achievement: levels reached, progress counted (None before
+    the first evaluation) and when the first level was reached."""
+
+    level: int
+    progress: int | None
+    unlocked_at: datetime | None
+
+
+def achievement_standings(
+    *, user_ids: list[int], achievements: Iterable[Achievement]
+) -> dict[tuple[int, int], AchievementStanding]:
+    """The batch's standings on `achievements` by (user id, achievement id), in one query
+    (index userach_user_ach_unique); no row, no standing yet."""
+    rows = UserAchievement.objects.filter(
+        user_id__in=user_ids, achievement_id__in=[a.pk for a in achievements]
+    ).values_list("user_id", "achievement_id", "level", "progress", "unlocked_at")
+    return {
+        (user_id, achievement_id): AchievementStanding(
+            level=levels_reached(level=level, unlocked_at=unlocked_at),
+            progress=progress,
+            unlocked_at=unlocked_at,
+        )
+        for user_id, achievement_id, level, progress, unlocked_at in rows
+    }
+
+
+def achievement_metric_values(
+    *, users: list[User], metrics: set[str], now: datetime
+) -> dict[str, dict[int, int]]:
+    """Every metric of `metrics` for a batch of users, by metric then user id: one grouped
+    query per metric whatever the batch's size, each counting as the single-user reads of
+    `services._metric_values` do. `users` were read under their row locks (their points)."""
+    user_ids = [user.pk for user in users]
+    values: dict[str, dict[int, int]] = {}
+    if Metric.RANKINGS_SUBMITTED in metrics:
+        values[Metric.RANKINGS_SUBMITTED] = dict(
+            ActivityLog.objects.filter(user_id__in=user_ids, kind=ActivityKind.RANKING_SUBMITTED)
+            .values("user_id")
+            .annotate(submitted=Count(_SUBMITTED_RANKING, distinct=True))
+            .values_list("user_id", "submitted")
+        )
+    if Metric.STREAK_DAYS in metrics:
+        values[Metric.STREAK_DAYS] = dict(
+            Streak.objects.filter(user_id__in=user_ids).values_list("user_id", "longest_length")
+        )
+    if Metric.CATEGORIES_RANKED in metrics:
+        values[Metric.CATEGORIES_RANKED] = metric_source_values(
+            metric=Metric.CATEGORIES_RANKED, user_ids=user_ids
+        )
+    if Metric.SEARCHES_MADE in metrics:
+        rules = {user.pk: user_day(user=user, now=now).rule for user in users}
+        values[Metric.SEARCHES_MADE] = searches_daily_distinct_counts(
+            rules={pk: (rule.zone, rule.day_start_hour) for pk, rule in rules.items()}
+        )
+    if Metric.POINTS in metrics:
+        values[Metric.POINTS] = {user.pk: user.points for user in users}
+    return values
 
 
 def unlocked_achievement_ids(*, user: User) -> set[int]:

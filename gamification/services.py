@@ -1,7 +1,7 @@
 """Writes of the game: the points ledger, streaks, achievements and page views."""
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from config.services import (
     audited_delete,
     fields_apply,
     rows_delete_in_batches,
+    rows_insert,
 )
 from config.tasks import task_send, tasks_run_in_process
 from gamification import boards, selectors
@@ -152,23 +153,29 @@ ON CONFLICT ("user_id", "period", "start") DO UPDATE SET
 def _period_points_add(*, user: User, entries: list[ActivityLog]) -> None:
     """Move the user's day, week and month totals by the entries' points, in one statement of
     the ledger write's transaction."""
-    moves: dict[tuple[str, datetime], tuple[int, datetime]] = {}
-    for entry in entries:
-        if not entry.points:
+    _period_points_add_many(gains=[(user.pk, entry.points, entry.created_at) for entry in entries])
+
+
+def _period_points_add_many(*, gains: list[tuple[int, int, datetime]]) -> None:
+    """Move users' day, week and month totals by points won at times (user id, points, time),
+    every user's in one statement."""
+    moves: dict[tuple[int, str, datetime], tuple[int, datetime]] = {}
+    for user_id, won, when in gains:
+        if not won:
             continue
         # Whole seconds, as the ledger's sums (selectors.ledger_period_totals) keep them.
-        at = entry.created_at.replace(microsecond=0)
+        at = when.replace(microsecond=0)
         for window in PERIOD_WINDOWS:
-            start = boards.period_of(window=window, at=entry.created_at).start
+            start = boards.period_of(window=window, at=when).start
             assert start is not None
-            points, reached = moves.get((window, start), (0, at))
-            moves[(window, start)] = (points + entry.points, max(reached, at))
+            points, reached = moves.get((user_id, window, start), (0, at))
+            moves[(user_id, window, start)] = (points + won, max(reached, at))
     if not moves:
         return
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
-    for (name, start), (points, reached) in moves.items():
-        params += [user.pk, name, adapt(start), points, adapt(reached)]
+    for (user_id, name, start), (points, reached) in moves.items():
+        params += [user_id, name, adapt(start), points, adapt(reached)]
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(moves))
     with connection.cursor() as cursor:
         cursor.execute(_PERIOD_POINTS_ADD.format(rows=rows), params)
@@ -234,13 +241,46 @@ def _points_reset(*, user_ids: list[int]) -> int:
             .values_list("pk", "points")
         )
         sums = _ledger_sums(user_id__in=user_ids)
-        wrong = [
-            User(pk=pk, points=sums.get(pk, 0))
-            for pk, points in current.items()
-            if points != sums.get(pk, 0)
-        ]
-        User.objects.bulk_update(wrong, ["points"])
+        wrong = {pk: sums.get(pk, 0) for pk, points in current.items() if points != sums.get(pk, 0)}
+        _points_store(totals=wrong)
     return len(wrong)
+
+
+def _points_store(*, totals: dict[int, int], reached_at: dict[int, datetime] | None = None) -> None:
+    """Write users' totals (and when they were reached), all in one statement; the caller holds
+    their row locks.
+
+    On PostgreSQL the values are joined in as arrays (`UPDATE ... FROM unnest(...)`): the
+    portable CASE over thousands of ids costs about a second a batch there.
+    """
+    if not totals:
+        return
+    ids = list(totals)
+    points = [totals[pk] for pk in ids]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(User._meta.db_table)
+        with connection.cursor() as cursor:
+            if reached_at is None:
+                cursor.execute(
+                    f"UPDATE {table} AS u SET points = v.points"
+                    " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE u.id = v.id",
+                    [ids, points],
+                )
+            else:
+                cursor.execute(
+                    f"UPDATE {table} AS u SET points = v.points, points_reached_at = v.reached_at"
+                    " FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])"
+                    " AS v(id, points, reached_at) WHERE u.id = v.id",
+                    [ids, points, [reached_at[pk] for pk in ids]],
+                )
+        return
+    users = [User(pk=pk, points=total) for pk, total in zip(ids, points, strict=True)]
+    fields = ["points"]
+    if reached_at is not None:
+        fields.append("points_reached_at")
+        for user in users:
+            user.points_reached_at = reached_at[user.pk]
+    User.objects.bulk_update(users, fields)
 
 
 def points_rebuild(*, user: User | None = None, on_progress: Progress | None = None) -> int:
@@ -381,10 +421,131 @@ class Unlock:
         return self.level.points
 
 
+# A standing that moved: achievement id, progress, levels reached, when the first was reached.
+MovedStanding = tuple[int, int, int, datetime | None]
+
+
 @dataclass
 class Evaluation:
     unlocked: list[Unlock] = field(default_factory=list)
     points: int = 0
+    # The standings that moved, still to write.
+    standings: list[MovedStanding] = field(default_factory=list)
+
+
+def _evaluation_plan(
+    *,
+    held: "Sequence[tuple[Achievement, selectors.AchievementStanding]]",
+    metrics: Iterable[str],
+    values: dict[str, int],
+    now: datetime,
+    tiers: dict[int, list[Level]] | None = None,
+) -> Evaluation:
+    """Progress and unlocks of the `held` achievements of `metrics` given a user's metric
+    `values`, written nowhere yet; the points achievements among them are checked again when
+    unlocks paid points.
+
+    Every level reached and not held yet is paid once, in order; progress is counted towards
+    the next level. `held` are the active achievements with a level still to reach, in order,
+    each with the user's standing, and `tiers` their levels if known; the caller holds the
+    user's row lock (`_user_lock`).
+    """
+    tiers = tiers if tiers is not None else {a.pk: a.tiers for a, _ in held}
+    result = Evaluation()
+    standing = {achievement.pk: was for achievement, was in held}
+    achievements = [achievement for achievement, _ in held]
+    moved: dict[int, MovedStanding] = {}
+    metrics = set(metrics)
+    pending = [a for a in achievements if a.metric in metrics]
+    while pending:
+        unlocked_points = 0
+        for achievement in pending:
+            levels = tiers[achievement.pk]
+            value = values[achievement.metric]
+            was = standing[achievement.pk]
+            had = was.level
+            level = max(had, sum(1 for tier in levels if value >= tier.threshold))
+            progress = min(value, levels[min(level, len(levels) - 1)].threshold)
+            if level == had and was.progress == progress:
+                continue
+            unlocked_at = now if had == 0 and level else was.unlocked_at
+            standing[achievement.pk] = selectors.AchievementStanding(
+                level=level, progress=progress, unlocked_at=unlocked_at
+            )
+            moved[achievement.pk] = (achievement.pk, progress, level, unlocked_at)
+            for tier in levels[had:level]:
+                result.unlocked.append(Unlock(achievement=achievement, level=tier))
+                unlocked_points += tier.points
+        result.points += unlocked_points
+        # The unlocks' own points may reach a points achievement.
+        pending = [
+            a
+            for a in achievements
+            if unlocked_points
+            and a.metric == Metric.POINTS
+            and standing[a.pk].level < len(tiers[a.pk])
+        ]
+        if pending:
+            values = {**values, Metric.POINTS: values[Metric.POINTS] + unlocked_points}
+    result.standings = list(moved.values())
+    return result
+
+
+STANDING_FIELDS = ("user_id", "achievement_id", "progress", "level", "unlocked_at", "updated_at")
+LEDGER_FIELDS = (
+    "user_id",
+    "kind",
+    "points",
+    "local_date",
+    "data",
+    "actor_id",
+    "reason",
+    "created_at",
+)
+
+
+def _standings_write(rows: list[tuple[Any, ...]]) -> None:
+    """Only levels not reached yet were evaluated, under the users' locks: each is written once.
+    Rows are in STANDING_FIELDS order."""
+    rows_insert(
+        model=UserAchievement,
+        fields=STANDING_FIELDS,
+        rows=rows,
+        unique_fields=["user", "achievement"],
+        update_fields=["progress", "level", "unlocked_at", "updated_at"],
+    )
+
+
+def _unlock_ledger_rows(
+    *, user: User, unlocked: list[Unlock], now: datetime
+) -> list[tuple[Any, ...]]:
+    """The ledger entries of the levels that pay points, in LEDGER_FIELDS order."""
+    paying = [unlock for unlock in unlocked if unlock.points]
+    if not paying:
+        return []
+    local_date = local_date_for(user=user, now=now)
+    return [
+        (
+            user.pk,
+            ActivityKind.ACHIEVEMENT_UNLOCKED,
+            unlock.points,
+            local_date,
+            {"achievement": unlock.code, "level": unlock.level.number},
+            None,
+            "",
+            now,
+        )
+        for unlock in paying
+    ]
+
+
+def _unlocks_notify(*, user: User, unlocked: list[Unlock]) -> None:
+    for unlock in unlocked:
+        event_send(
+            group=user_group(user.pk),
+            event_type="achievement.unlocked",
+            data=achievement_event_data(unlock=unlock),
+        )
 
 
 def _evaluate(
@@ -396,76 +557,28 @@ def _evaluate(
     now: datetime,
     notify: bool,
 ) -> Evaluation:
-    """Progress and unlocks of the `achievements` of `metrics` given the user's metric `values`;
-    the points achievements among `achievements` are checked again when unlocks paid points.
-
-    Every level reached and not held yet is paid and announced once, in order; progress is
-    counted towards the next level. `achievements` come from `selectors.achievements_to_unlock`;
-    the caller holds the user's row lock (`_user_lock`).
-    """
-    result = Evaluation()
-    entries: list[ActivityLog] = []
-    held: dict[int, UserAchievement] = {}
-    pending = [a for a in achievements if a.metric in metrics]
-    while pending:
-        unlocked_points = 0
-        for achievement in pending:
-            tiers = achievement.tiers
-            value = values[achievement.metric]
-            had = achievement.held_level
-            level = max(had, sum(1 for tier in tiers if value >= tier.threshold))
-            progress = min(value, tiers[min(level, len(tiers) - 1)].threshold)
-            if level == had and achievement.progress == progress:
-                continue
-            achievement.progress, achievement.held_level = progress, level
-            if had == 0 and level:
-                achievement.held_unlocked_at = now
-            held[achievement.pk] = UserAchievement(
-                user=user,
-                achievement=achievement,
-                progress=progress,
-                level=level,
+    """Evaluate and write (`_evaluation_plan`) the `achievements` of one user, announcing each
+    level reached when `notify`. `achievements` come from `selectors.achievements_to_unlock`;
+    the caller holds the user's row lock (`_user_lock`)."""
+    held = [
+        (
+            achievement,
+            selectors.AchievementStanding(
+                level=achievement.held_level,
+                progress=achievement.progress,
                 unlocked_at=achievement.held_unlocked_at,
-                updated_at=now,
-            )
-            for tier in tiers[had:level]:
-                unlock = Unlock(achievement=achievement, level=tier)
-                result.unlocked.append(unlock)
-                if tier.points:
-                    entries.append(
-                        ActivityLog(
-                            user=user,
-                            kind=ActivityKind.ACHIEVEMENT_UNLOCKED,
-                            points=tier.points,
-                            local_date=local_date_for(user=user, now=now),
-                            data={"achievement": achievement.code, "level": tier.number},
-                            created_at=now,
-                        )
-                    )
-                    unlocked_points += tier.points
-                if notify:
-                    event_send(
-                        group=user_group(user.pk),
-                        event_type="achievement.unlocked",
-                        data=achievement_event_data(unlock=unlock),
-                    )
-        result.points += unlocked_points
-        # The unlocks' own points may reach a points achievement.
-        pending = [
-            a
-            for a in achievements
-            if unlocked_points and a.metric == Metric.POINTS and a.held_level < len(a.tiers)
-        ]
-        if pending:
-            values = {**values, Metric.POINTS: values[Metric.POINTS] + unlocked_points}
-    if held:
-        # Only levels not reached yet were evaluated, under the lock: each is written once.
-        UserAchievement.objects.bulk_create(
-            held.values(),
-            update_conflicts=True,
-            unique_fields=["user", "achievement"],
-            update_fields=["progress", "level", "unlocked_at", "updated_at"],
+            ),
         )
+        for achievement in achievements
+    ]
+    result = _evaluation_plan(held=held, metrics=metrics, values=values, now=now)
+    if notify:
+        _unlocks_notify(user=user, unlocked=result.unlocked)
+    _standings_write([(user.pk, *moved, now) for moved in result.standings])
+    entries = [
+        ActivityLog(**dict(zip(LEDGER_FIELDS, row, strict=True)))
+        for row in _unlock_ledger_rows(user=user, unlocked=result.unlocked, now=now)
+    ]
     if entries:
         _ledger_append(user=user, entries=entries)
     return result
@@ -516,20 +629,85 @@ def achievements_reevaluate(
     """Award what every user's history has earned and was never awarded. Safe to run twice.
 
     Employees run it after adding or changing achievements; by default nobody is notified.
-    Each user is evaluated under their own lock as after an action, so tiers and the metrics'
-    day rules apply unchanged; progress is reported after every batch of users.
+    A batch of users at a time, in a fixed number of statements whatever the batch's size
+    (`_achievements_reevaluate_batch`); progress is reported after every batch.
     """
-    metrics = list(Metric.values)
     users = User.objects.filter(is_active=True)
     total = users.count()
     checked = unlocked = 0
     for batch in _user_id_batches(users):
-        for user in User.objects.filter(pk__in=batch).order_by("pk"):
-            unlocked += len(achievements_evaluate(user=user, metrics=metrics, notify=notify))
+        unlocked += len(_achievements_reevaluate_batch(user_ids=batch, notify=notify))
         checked += len(batch)
         if on_progress is not None:
             on_progress(checked, total)
     return {"users_checked": checked, "achievements_unlocked": unlocked}
+
+
+_NO_STANDING = selectors.AchievementStanding(level=0, progress=None, unlocked_at=None)
+
+
+def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> list[Unlock]:
+    """Evaluate every achievement for a batch of users as `achievements_evaluate` would for
+    each, under the batch's row locks: one grouped read per metric, the levels reached by the
+    same rules (`_evaluation_plan`), then standings, ledger entries, totals and period totals
+    in one statement each, as `_ledger_append` writes them for one user."""
+    now = timezone.now()
+    unlocked: list[Unlock] = []
+    with transaction.atomic():
+        users = list(
+            User.objects.select_for_update().filter(pk__in=user_ids, is_active=True).order_by("pk")
+        )
+        achievements = selectors.achievement_definitions()
+        if not users or not achievements:
+            return unlocked
+        standings = selectors.achievement_standings(user_ids=user_ids, achievements=achievements)
+        values = selectors.achievement_metric_values(
+            users=users, metrics={a.metric for a in achievements}, now=now
+        )
+        tiers = {achievement.pk: achievement.tiers for achievement in achievements}
+        standing_rows: list[tuple[Any, ...]] = []
+        ledger_rows: list[tuple[Any, ...]] = []
+        totals: dict[int, int] = {}
+        gains: dict[int, int] = {}
+        reached_at: dict[int, datetime] = {}
+        increments: list[boards.Increment] = []
+        for user in users:
+            held = [
+                (achievement, standing)
+                for achievement in achievements
+                if (standing := standings.get((user.pk, achievement.pk), _NO_STANDING)).level
+                < len(tiers[achievement.pk])
+            ]
+            if not held:
+                continue
+            result = _evaluation_plan(
+                held=held,
+                metrics=Metric.values,
+                values={metric: by_user.get(user.pk, 0) for metric, by_user in values.items()},
+                now=now,
+                tiers=tiers,
+            )
+            unlocked += result.unlocked
+            standing_rows += [(user.pk, *moved, now) for moved in result.standings]
+            ledger_rows += _unlock_ledger_rows(user=user, unlocked=result.unlocked, now=now)
+            if result.points:
+                # As _ledger_append moves a total: by the entries' sum, reached in whole seconds.
+                user.points += result.points
+                user.points_reached_at = now.replace(microsecond=0)
+                totals[user.pk], reached_at[user.pk] = user.points, user.points_reached_at
+                gains[user.pk] = result.points
+                increments += _leaderboard_moves(user=user, points_at=[(result.points, now)])
+            if notify:
+                _unlocks_notify(user=user, unlocked=result.unlocked)
+                if result.points:
+                    points_changed_notify(user=user)
+        _standings_write(standing_rows)
+        rows_insert(model=ActivityLog, fields=LEDGER_FIELDS, rows=ledger_rows)
+        _points_store(totals=totals, reached_at=reached_at)
+        _period_points_add_many(gains=[(pk, gains[pk], now) for pk in totals])
+        if increments:
+            transaction.on_commit(lambda: boards.board_increment(increments=increments))
+    return unlocked
 
 
 @dataclass
@@ -945,23 +1123,31 @@ REBUILD_LOCK_SECONDS = 300
 
 def leaderboard_record(*, user: User, entries: list[ActivityLog]) -> None:
     """After commit, move the user on every kept board by the entries' points, pipelined."""
+    moves = _leaderboard_moves(user=user, points_at=[(e.points, e.created_at) for e in entries])
+    if moves:
+        transaction.on_commit(lambda: boards.board_increment(increments=moves))
+
+
+def _leaderboard_moves(
+    *, user: User, points_at: list[tuple[int, datetime]]
+) -> list[boards.Increment]:
+    """The user's move on every kept board by points won at times, one move per board."""
     if not selectors.user_is_ranked(user=user):
-        return
+        return []
     moves: dict[str, boards.Increment] = {}
     for window in selectors.leaderboard_windows():
-        for entry in entries:
-            if not entry.points:
+        for points, at in points_at:
+            if not points:
                 continue
-            period = boards.period_of(window=window, at=entry.created_at)
+            period = boards.period_of(window=window, at=at)
             held = moves.get(period.label)
             moves[period.label] = boards.Increment(
                 period=period,
                 user_id=user.pk,
-                points=entry.points + (held.points if held else 0),
-                reached_at=max(entry.created_at, held.reached_at) if held else entry.created_at,
+                points=points + (held.points if held else 0),
+                reached_at=max(at, held.reached_at) if held else at,
             )
-    if moves:
-        transaction.on_commit(lambda: boards.board_increment(increments=moves.values()))
+    return list(moves.values())
 
 
 def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -> int | None:

@@ -18,7 +18,9 @@ class RankingsConfig(AppConfig):
         product_detail_part_register(name="ranking_stats", part=product_stats_cached)
         cached_route_depends("product_detail", types=[CacheType.RANKING_STATS])
         metric_source_register(
-            metric=Metric.CATEGORIES_RANKED, source=selectors.categories_ranked_count
+            metric=Metric.CATEGORIES_RANKED,
+            source=selectors.categories_ranked_count,
+            source_many=selectors.categories_ranked_counts,
         )
         cached_route("category_stats", r"/api/rankings/stats/", types=[CacheType.RANKING_STATS])
         # The product's stats are shown only while it is active in the catalogue.

@@ -35,6 +35,16 @@ def categories_ranked_count(*, user: User) -> int:
     return ProductRanking.objects.filter(user=user).values("category").distinct().count()
 
 
+def categories_ranked_counts(*, user_ids: list[int]) -> dict[int, int]:
+    """`categories_ranked_count` of a batch of users in one grouped query; 0 is left out."""
+    return dict(
+        ProductRanking.objects.filter(user_id__in=user_ids)
+        .values("user_id")
+        .annotate(categories=Count("category", distinct=True))
+        .values_list("user_id", "categories")
+    )
+
+
 def _stats(*, rankers: int, score: int, first_places: int) -> dict[str, Any]:
     # Borda points are 11 - position, so the average position follows from the points total.
     average = (MAX_RANKED_PRODUCTS + 1) - score / rankers if rankers else None

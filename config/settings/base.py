@@ -323,8 +323,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Redis redelivers an unacknowledged message after this long: longer than the longest job.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 60 * 60}
+# Every broker key (queues, unacknowledged messages) starts with this prefix, kombu's
+# global_keyprefix: deployments sharing one Redis each set their own, so that neither takes the
+# other's tasks. The workers and the processes that send to them must agree on it.
+BROKER_KEY_PREFIX = env.str("BROKER_KEY_PREFIX", default="")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis redelivers an unacknowledged message after this long: longer than the longest job.
+    "visibility_timeout": 4 * 60 * 60,
+    "global_keyprefix": BROKER_KEY_PREFIX,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Mail goes through its own queue, so a long tool never holds up a sign-in code.

@@ -4,10 +4,16 @@ from .base import *
 
 # Each run owns its keys on the shared Redis, and the suite clears only those. Servers a test
 # starts inherit the run's prefix through RANKLY_TEST_KEY_PREFIX, to share its keys.
+TEST_RUN_PREFIX = env.str("RANKLY_TEST_KEY_PREFIX", default=f"rankly-test-{uuid4().hex[:8]}")
 if REDIS_URL:
-    CACHES["default"]["KEY_PREFIX"] = env.str(
-        "RANKLY_TEST_KEY_PREFIX", default=f"rankly-test-{uuid4().hex[:8]}"
-    )
+    CACHES["default"]["KEY_PREFIX"] = TEST_RUN_PREFIX
+# Its broker queues too: two runs, or a run and a developer's worker, on one Redis never take
+# each other's tasks. The workers a test starts are given the same prefix.
+BROKER_KEY_PREFIX = f"{TEST_RUN_PREFIX}:"
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **CELERY_BROKER_TRANSPORT_OPTIONS,
+    "global_keyprefix": BROKER_KEY_PREFIX,
+}
 
 SECRET_KEY = "rankly-test-key"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

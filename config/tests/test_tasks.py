@@ -2,10 +2,12 @@
 refresh-ahead replaces hot cache entries before they expire."""
 
 import smtplib
+from queue import Empty
 
 import pytest
 from django.conf import settings
 from django.db import OperationalError
+from kombu import Connection
 
 from adminops import services
 from adminops.models import JobKind, JobStatus
@@ -68,6 +70,29 @@ def test_queue_lengths_count_the_messages_waiting_in_the_broker(
             services.job_start(kind=JobKind.REBUILD_POINTS, actor=staff_user)
         assert queue_lengths() == {"default": 0, "mail": 0, "tools": 2}
         assert admin_client.get("/admin/dashboard/snapshot/").json()["queues"]["tools"] == 2
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_runs_with_their_own_broker_prefix_never_take_each_others_tasks(
+    staff_user, django_capture_on_commit_callbacks
+):
+    def consumer(url: str, prefix: str) -> Connection:
+        options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": prefix}
+        return Connection(url, transport_options=options)
+
+    assert settings.BROKER_KEY_PREFIX.startswith(settings.TEST_RUN_PREFIX)
+    with private_redis() as redis_server, sending_to(redis_server.url):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.job_start(kind=JobKind.WARM_CACHES, actor=staff_user)
+        # Another test run, and a worker of a deployment without a prefix, find nothing.
+        for other in ("rankly-test-other:", ""):
+            with consumer(redis_server.url, other) as connection, pytest.raises(Empty):
+                connection.SimpleQueue("tools").get(block=False)
+        with consumer(redis_server.url, settings.BROKER_KEY_PREFIX) as connection:
+            message = connection.SimpleQueue("tools").get(timeout=5)
+            assert message.headers["task"] == "adminops.tasks.job_run"
+            message.ack()
 
 
 @pytest.mark.django_db

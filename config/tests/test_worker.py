@@ -4,6 +4,7 @@ restarted under their queued message; a sign-in code outlives a mail server that
 import os
 
 import pytest
+from django.conf import settings
 
 from adminops import services
 from adminops.models import Job, JobKind, JobStatus
@@ -76,11 +77,11 @@ def test_a_job_whose_whole_worker_is_killed_is_recovered_by_another(staff_user):
 def test_a_job_queued_when_redis_restarts_still_runs(staff_user):
     with private_redis() as redis_server, sending_to(redis_server.url):
         job, _ = services.job_start(kind=JobKind.REBUILD_POINTS, actor=staff_user)
-        assert redis_server.client().llen("tools") == 1
+        assert redis_server.client().llen(f"{settings.BROKER_KEY_PREFIX}tools") == 1
         # No persistence: the queued message dies with the server.
         redis_server.kill()
         redis_server.start()
-        assert redis_server.client().llen("tools") == 0
+        assert redis_server.client().llen(f"{settings.BROKER_KEY_PREFIX}tools") == 0
         with running_worker(redis_url=redis_server.url) as worker:
             assert services.jobs_recover(queued_for_seconds=0) == 1
             wait_for(

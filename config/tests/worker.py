@@ -51,6 +51,7 @@ class Worker:
             DATABASE_URL=test_database_url(),
             UPSTASH_REDIS_URL=redis_url,
             CACHE_KEY_PREFIX=settings.CACHES["default"].get("KEY_PREFIX", "rankly"),
+            BROKER_KEY_PREFIX=settings.BROKER_KEY_PREFIX,
             JOBS_LEASE_SECONDS=str(lease_seconds),
             # Codes are hashed with it: the worker must agree with the test process.
             SECRET_KEY=settings.SECRET_KEY,
