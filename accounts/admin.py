@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from accounts.authentication import request_user
 from accounts.models import LoginCode, User, UserSession, normalize_email
 from accounts.services import (
+    DAY_FIELDS,
     user_deactivate,
     user_leaderboard_exclusion_set,
     user_session_end,
@@ -94,29 +95,12 @@ class UserAdmin(DjangoUserAdmin):
         "points",
         "last_login",
         "date_joined",
-        "timezone",
-        "day_start_hour",
-        "pending_timezone",
-        "pending_day_start_hour",
-        "pending_from",
-        "skipped_date",
+        *DAY_FIELDS,
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Profile", {"fields": ["display_name", "points"]}),
-        (
-            "Day",
-            {
-                "fields": [
-                    "timezone",
-                    "day_start_hour",
-                    "pending_timezone",
-                    "pending_day_start_hour",
-                    "pending_from",
-                    "skipped_date",
-                ]
-            },
-        ),
+        ("Day", {"fields": DAY_FIELDS}),
         ("Leaderboard", {"fields": ["leaderboard_opt_out", "leaderboard_excluded"]}),
         (
             "Permissions",

@@ -283,14 +283,14 @@ def user_session_touch(*, user_session_id: int, last_seen_at: datetime | None) -
     return True
 
 
-DAY_FIELDS = [
+DAY_FIELDS = (
     "timezone",
     "day_start_hour",
     "pending_timezone",
     "pending_day_start_hour",
     "pending_from",
     "skipped_date",
-]
+)
 
 
 def user_update(*, user: User, now: datetime | None = None, **fields: object) -> User:
