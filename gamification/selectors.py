@@ -307,6 +307,19 @@ def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, floa
         yield {pk: score_encode(points=p, reached_at=at) for pk, p, at in scored}
 
 
+def leaderboard_scores_of(*, period: Period, user_ids: list[int]) -> dict[int, float]:
+    """The board scores in a period of those of the users who are on the board."""
+    if period.start is None:
+        rows = _board_all().filter(pk__in=user_ids).values_list("pk", "points", "points_reached_at")
+    else:
+        rows = (
+            _sql_board(period)
+            .rows.filter(user_id__in=user_ids)
+            .values_list("user_id", "points", "reached_at")
+        )
+    return {pk: score_encode(points=p, reached_at=at) for pk, p, at in rows}
+
+
 def leaderboard_user_score(*, user: User, period: Period) -> float | None:
     """The user's board score in a period, None when they have no points there."""
     if period.start is None:

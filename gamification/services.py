@@ -1150,26 +1150,52 @@ def _leaderboard_moves(
     return list(moves.values())
 
 
+# Rounds of reading again the players written during a rebuild before its board is swapped in
+# all the same (each round reads those written since the last; a quiet moment ends them).
+REBUILD_CATCH_UP_ROUNDS = 20
+
+
 def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -> int | None:
     """Rebuild the current board of a window from the ledger, in batches, and swap it in.
 
-    Writes that commit meanwhile reach the new board too. Returns how many players it holds;
-    None when Redis is away or another process is rebuilding it.
+    A write that commits meanwhile may have been read by a batch or not: every player written
+    since the rebuild began is read again before the swap, until a swap finds none written
+    since the last read (or, after REBUILD_CATCH_UP_ROUNDS, the swapped board takes the last
+    ones). Returns how many players the board holds; None when Redis is away or another
+    process is rebuilding it.
     """
     period = boards.period_of(window=window, at=now or timezone.now())
     if not boards.board_lock(period=period, seconds=REBUILD_LOCK_SECONDS):
         return None
-    players = 0
     try:
         boards.board_build_start(period=period)
         for scores in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
             boards.board_build_add(period=period, scores=scores)
             boards.board_names_set(names=dict(selectors.public_names(scores)))
-            players += len(scores)
-        boards.board_build_finish(period=period)
+        for _ in range(REBUILD_CATCH_UP_ROUNDS):
+            finish = boards.board_build_finish(period=period)
+            if finish is None:
+                return None
+            if finish.swapped:
+                break
+            boards.board_build_add(period=period, scores=_leaderboard_reread(period, finish))
+        else:
+            finish = boards.board_build_finish(period=period, force=True)
+            if finish is None:
+                return None
+            boards.board_put(period=period, scores=_leaderboard_reread(period, finish))
     finally:
         boards.board_unlock(period=period)
-    return players
+    return boards.board_size(period=period)
+
+
+def _leaderboard_reread(
+    period: boards.Period, finish: boards.BuildFinish
+) -> dict[int, float | None]:
+    """The board scores of the players written during a rebuild, read afresh (None: off it)."""
+    scores = selectors.leaderboard_scores_of(period=period, user_ids=finish.written)
+    boards.board_names_set(names=dict(selectors.public_names(scores)))
+    return {pk: scores.get(pk) for pk in finish.written}
 
 
 def leaderboard_rebuild_request(*, window: boards.Window, now: datetime | None = None) -> bool:
