@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -1252,6 +1252,37 @@ def period_points_rebuild(
             )
         fixed += len(wrong)
     return fixed
+
+
+# Users whose past period totals one statement of the pruning deletes (a range of the index
+# periodpoints_user, so each statement walks those users' rows only).
+PRUNE_USERS = 10_000
+
+
+def period_points_prune(*, keep: int, now: datetime | None = None) -> int:
+    """Delete the period totals of every day, week and month older than the current one and
+    the `keep` closed ones before it (never fewer than one), a range of users per statement;
+    returns how many rows went.
+
+    The boards (Redis and SQL) read only the current periods' totals; the closed periods kept
+    serve reads and rebuilds that began before a period turned.
+    """
+    at = now or timezone.now()
+    older = Q()
+    for window in PERIOD_WINDOWS:
+        start = boards.period_of(window=window, at=at).start
+        for _ in range(max(keep, 1)):
+            assert start is not None
+            start = boards.period_of(window=window, at=start - timedelta(microseconds=1)).start
+        older |= Q(period=window, start__lt=start)
+    bounds = PeriodPoints.objects.aggregate(low=Min("user_id"), high=Max("user_id"))
+    if bounds["low"] is None:
+        return 0
+    deleted = 0
+    for low in range(bounds["low"], bounds["high"] + 1, PRUNE_USERS):
+        in_range = PeriodPoints.objects.filter(user_id__gte=low, user_id__lt=low + PRUNE_USERS)
+        deleted += in_range.filter(older).delete()[0]
+    return deleted
 
 
 def leaderboards_refresh(*, user: User | None = None) -> dict[str, int | None]:
