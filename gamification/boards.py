@@ -498,3 +498,14 @@ def board_forget(*, period: Period) -> None:
 def board_memory(*, period: Period) -> int | None:
     """Bytes Redis uses for a board."""
     return redis_call(lambda client: client.memory_usage(period.key(), samples=0), default=None)
+
+
+def board_names_memory() -> tuple[int, int] | None:
+    """Bytes Redis uses for the public names kept beside the boards, and how many it holds."""
+    return redis_call(
+        lambda client: (
+            client.memory_usage(_names_key(), samples=0) or 0,
+            int(client.hlen(_names_key())),
+        ),
+        default=None,
+    )
