@@ -1169,9 +1169,9 @@ def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -
         return None
     try:
         boards.board_build_start(period=period)
-        for scores in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
-            boards.board_build_add(period=period, scores=scores)
-            boards.board_names_set(names=dict(selectors.public_names(scores)))
+        for batch in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
+            boards.board_build_add(period=period, scores=batch.scores)
+            boards.board_names_set(names=dict(batch.names))
         for _ in range(REBUILD_CATCH_UP_ROUNDS):
             finish = boards.board_build_finish(period=period)
             if finish is None:
