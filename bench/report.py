@@ -340,9 +340,10 @@ def soak_markdown(result: dict, knee: list[dict] | None = None) -> str:
         f"p95 {events['p95_ms']} ms, p99 {events['p99_ms']} ms; socket ping to pong p50 "
         f"{pong['p50_ms']} ms, p99 {pong['p99_ms']} ms; the load generators' event-loop lag p50 "
         f"{lag['p50_ms']} ms, p99 {lag['p99_ms']} ms.",
-        f"- `/ws/me/`: {me['received']:,} of the {me['expected']:,} events the submissions "
-        f"sent arrived ({me['missing']} missing, {me['missing_after_gap']} missed across a gap "
-        f"with no id to resume from, {me['duplicates']} duplicates).",
+        f"- `/ws/me/`: the submissions made while their user's socket was open sent "
+        f"{me['expected']:,} events; {me['received']:,} arrived, counting replays of those "
+        f"sent while a user was away ({me['missing']} missing, {me['missing_after_gap']} "
+        f"missed across a gap with no id to resume from, {me['duplicates']} duplicates).",
         f"- `/ws/live/`: {live['subscriber_received']:,} of the {live['subscriber_expected']:,} "
         f"events in the subscribers' windows arrived ({live['duplicates']} duplicates); "
         f"{live['public_submissions_seen']:,} of {live['public_submissions']:,} public "
@@ -383,8 +384,9 @@ def knee_markdown(runs: list[dict]) -> str:
     lines = [
         "### The knee",
         "",
-        "One run per user count (the latest of each, at the commit named), shorter than the "
-        "10 minutes the soak defaults to; each line is one run on a shared machine, not a median.",
+        "One run per user count (the latest of each, at the commit named; `s` is its length, "
+        "against the 10 minutes the soak defaults to); each line is one run, not a median, and "
+        "`load avg` says how shared the machine was when it started.",
         "",
         "| users | run | s | load avg | cached p99 | DB read p99 | submit p99 | event p99 "
         "| 5xx | failed connects | lost | server cores | generator cores | client lag p99 "

@@ -31,6 +31,7 @@ report and writes `bench/results/soak-latest.json` (and `soak-<users>u.json`, fo
 import argparse
 import asyncio
 import bisect
+import hashlib
 import http.client
 import itertools
 import json
@@ -144,6 +145,10 @@ class Histogram:
         }
 
 
+# realtime.consumers.CLOSE_UNAUTHORIZED: the close code of a /ws/me/ whose sign-in is not valid.
+CLOSE_UNAUTHORIZED = 4401
+
+
 def source_address(index: int) -> str:
     """A loopback address of the user's own (Linux answers on all of 127.0.0.0/8)."""
     return f"127.{1 + index // 62_500}.{index // 250 % 250}.{index % 250 + 1}"
@@ -221,6 +226,7 @@ class Subscription:
     async def read(self) -> None:
         stats = self.user.stats
         ws = self.ws
+        refused = False
         try:
             async for raw in ws:
                 received = time.time()
@@ -248,12 +254,18 @@ class Subscription:
                 if sent >= self.opened_at:
                     stats.events.add(1000 * (received - sent))
         except Exception as error:
-            if not self.user.leaving:
+            close = getattr(error, "rcvd", None)
+            if close is not None and close.code == CLOSE_UNAUTHORIZED:
+                # Signed out by the server: a client signs in again rather than reconnecting
+                # with the same token, and the soak has no other token to give it.
+                refused = True
+                stats.socket_failures[f"{self.stream}: closed {close.code}"] += 1
+            elif not self.user.leaving:
                 stats.socket_drops[f"{self.stream}: {type(error).__name__}"] += 1
         finally:
             if self.ws is ws:
                 self.ws = None
-            if not self.user.leaving and time.time() < self.user.config["end_at"]:
+            if not refused and not self.user.leaving and time.time() < self.user.config["end_at"]:
                 # A dropped socket comes back with the last id, as the documented client does.
                 await asyncio.sleep(1)
                 await self.open(self.user.base)
@@ -730,6 +742,17 @@ def invariants(database_url: str) -> dict:
     return {"points_equal_ledger_drift": points, "counts_equal_rankings_drift": counts}
 
 
+def tokens_missing(database_url: str, users: int) -> bool:
+    """True when the database holds no seeded token for the soak's last user: a reused database
+    seeded for fewer users, whose extra users would only be refused."""
+    token_hash = hashlib.sha256(f"{TOKEN_PREFIX}{users}".encode()).hexdigest()
+    with psycopg.connect(database_url) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM accounts_usersession WHERE token_hash = %s", [token_hash]
+        ).fetchone()
+    return found is None
+
+
 def database_size_mb(database_url: str) -> float:
     with psycopg.connect(database_url) as conn:
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
@@ -916,7 +939,8 @@ def report(result: dict) -> str:
     ]
     me, live, sockets = load["me_delivery"], load["live_delivery"], load["sockets"]
     lines += [
-        f"/ws/me/: {me['received']} of {me['expected']} events the submissions sent "
+        f"/ws/me/: {me['received']} arrived (replays included) of {me['expected']} events "
+        "the submissions sent while their socket was open "
         f"({me['missing']} missing, {me['missing_after_gap']} after a gap with no id to resume, "
         f"{me['duplicates']} duplicates); by type {me['received_by_type']}",
         f"/ws/live/: {live['subscriber_received']} of {live['subscriber_expected']} events "
@@ -1041,6 +1065,11 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"migrate failed:\n{migrated.stderr}")
         if not args.reuse_database:
             result["seed"] = seed(database_url=args.database_url, scale=scale, echo=echo)
+        elif tokens_missing(args.database_url, args.users):
+            raise SystemExit(
+                f"the reused database has no token for {args.users} users: "
+                "run once without --reuse-database to seed them"
+            )
         stack.enter_context(run.cache_keys_dropped(redis_url=redis_url, prefix=cache_prefix))
         ports, servers = [], []
         for i in range(args.instances):

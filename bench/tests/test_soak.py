@@ -1,14 +1,20 @@
 """How the soak judges a run: percentiles, lost events, objectives, and its part of the doc."""
 
+import asyncio
 import json
+import time
 
 import pytest
+from websockets.exceptions import ConnectionClosedError
+from websockets.frames import Close
 
 from bench.report import knee_markdown, soak_markdown
 from bench.soak import (
     OBJECTIVES,
+    GeneratorStats,
     Histogram,
     Segment,
+    SoakUser,
     evaluate,
     live_delivery,
     live_digest,
@@ -40,6 +46,45 @@ def test_every_user_has_a_loopback_address_of_its_own():
     assert all(address.startswith("127.") for address in addresses)
     # No network (.0) or broadcast (.255) address as the last part.
     assert all(0 < int(address.split(".")[3]) < 255 for address in addresses)
+
+
+class ClosedSocket:
+    """A /ws/me/ that the server closes with `code` before sending anything."""
+
+    def __init__(self, code):
+        self.code = code
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        raise ConnectionClosedError(Close(self.code, ""), None)
+
+
+@pytest.mark.parametrize(("code", "reconnects"), [(4401, False), (1011, True)])
+def test_a_socket_signed_out_by_the_server_does_not_reconnect(monkeypatch, code, reconnects):
+    config = {"bases": ["http://127.0.0.1:1"], "seed": 1, "end_at": time.time() + 60}
+    stats = GeneratorStats()
+    user = SoakUser(index=0, config=config, catalog=None, stats=stats)
+    reopened = []
+
+    async def reopen(base):
+        reopened.append(base)
+
+    async def no_wait(seconds):
+        pass
+
+    monkeypatch.setattr(user.me, "open", reopen)
+    monkeypatch.setattr("bench.soak.asyncio.sleep", no_wait)
+    user.me.ws = ClosedSocket(code)
+    asyncio.run(user.me.read())
+
+    assert bool(reopened) is reconnects
+    if reconnects:
+        assert stats.socket_drops == {"me: ConnectionClosedError": 1}
+    else:
+        assert stats.socket_failures == {"me: closed 4401": 1}
+        assert not stats.socket_drops
 
 
 def generator(segments, *, submitted=()):

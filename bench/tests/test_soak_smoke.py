@@ -1,11 +1,15 @@
 """The soak at toy scale, so that it cannot rot: it must run with no error, deliver every event
 and keep the ledger invariants. No speeds."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
+from bench.run import ROOT
 from bench.soak import GROUPS
 from bench.tests.support import run_bench
 
@@ -63,3 +67,20 @@ def test_the_soak_runs_its_users_delivers_every_event_and_keeps_the_ledger(
             (started,),
         ).fetchone()[0]
     assert submitted == load["submissions_accepted"] > 0
+
+    # The same database reused for more users than it holds tokens for is refused up front,
+    # rather than soaking with users that can only be turned away.
+    refused = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench.run", "--soak", "--smoke", "--reuse-database"),
+            *("--users", str(USERS + 1), "--database-url", scratch_database_url),
+            *("--redis-url", os.environ["UPSTASH_REDIS_URL"], "--results-dir", str(tmp_path)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert f"no token for {USERS + 1} users" in refused.stderr
