@@ -31,25 +31,33 @@ EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 SLOTS = 2**30
 MEMBER_DIGITS = 12
 
-# Adds points to one member of the board and of the board being rebuilt, where each exists:
+# Adds points to members of the board and of the board being rebuilt, where each exists:
 # a board that is not fully built is never written, so it can never look complete.
-# KEYS: board, its ready marker, the rebuild's board.  ARGV: member, points, slot, SLOTS.
+# KEYS: board, its ready marker, the rebuild's board.
+# ARGV: SLOTS, then member, points, slot of each member in turn.
 _INCREMENT = """
-local slots = tonumber(ARGV[4])
-local function add(key)
-  local old = redis.call('ZSCORE', key, ARGV[1])
-  local points = tonumber(ARGV[2])
+local slots = tonumber(ARGV[1])
+local function add(key, member, points, slot)
+  local old = redis.call('ZSCORE', key, member)
   if old then points = points - math.floor(tonumber(old) / slots) end
   if points > 0 then
-    redis.call('ZADD', key, string.format('%.17g', -points * slots + tonumber(ARGV[3])), ARGV[1])
+    redis.call('ZADD', key, string.format('%.17g', -points * slots + slot), member)
   else
-    redis.call('ZREM', key, ARGV[1])
+    redis.call('ZREM', key, member)
   end
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then add(KEYS[1]) end
-if redis.call('EXISTS', KEYS[3]) == 1 then add(KEYS[3]) end
+local ready = redis.call('EXISTS', KEYS[2]) == 1
+local building = redis.call('EXISTS', KEYS[3]) == 1
+for i = 2, #ARGV, 3 do
+  local points, slot = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if ready then add(KEYS[1], ARGV[i], points, slot) end
+  if building then add(KEYS[3], ARGV[i], points, slot) end
+end
 return 1
 """
+# Members moved per call of the script: a batch of re-evaluation moves thousands per board,
+# and Redis serves nothing else while a script runs.
+INCREMENT_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -115,23 +123,27 @@ class Increment:
 
 
 def board_increment(*, increments: Iterable[Increment]) -> bool:
-    """Move members by points, all in one pipelined round trip; False when Redis is away."""
-    increments = list(increments)
+    """Move members by points, in order, all in one pipelined round trip: one script call per
+    board and chunk of members. False when Redis is away."""
+    by_period: dict[Period, list[Increment]] = {}
+    for inc in increments:
+        by_period.setdefault(inc.period, []).append(inc)
 
     def run(client: Redis) -> bool:
         script = _script(client, _INCREMENT)
         pipe = client.pipeline(transaction=False)
-        for inc in increments:
-            slot = int((inc.reached_at - EPOCH).total_seconds())
-            script(
-                keys=[inc.period.key(), inc.period.key(":ready"), inc.period.key(":build")],
-                args=[member(inc.user_id), inc.points, min(max(slot, 0), SLOTS - 1), SLOTS],
-                client=pipe,
-            )
+        for period, moves in by_period.items():
+            keys = [period.key(), period.key(":ready"), period.key(":build")]
+            for first in range(0, len(moves), INCREMENT_CHUNK):
+                args: list[Any] = [SLOTS]
+                for inc in moves[first : first + INCREMENT_CHUNK]:
+                    slot = int((inc.reached_at - EPOCH).total_seconds())
+                    args += [member(inc.user_id), inc.points, min(max(slot, 0), SLOTS - 1)]
+                script(keys=keys, args=args, client=pipe)
         pipe.execute()
         return True
 
-    return bool(increments) and redis_call(run, default=False)
+    return bool(by_period) and redis_call(run, default=False)
 
 
 def board_set(*, periods: Iterable[Period], user_id: int, scores: dict[str, float | None]) -> bool:
