@@ -8,8 +8,8 @@ under its own prefix. Prints, per window: the full rebuild from the ledger, the 
 memory (and per million players), then p50/p99 of a position (rank, percentile and 25
 neighbours each side) and of a 100-entry page at a random offset, each with its public names;
 the same reads' Redis round trip alone; the page through the HTTP endpoint in process (page
-cache missed), and the medians split into Redis, the rest of the read and HTTP; and the SQL
-fallback's top pages and positions with Redis out of the way.
+cache missed), and the medians split into Redis, the rest of the read and HTTP; the public
+names' Redis memory; and the SQL fallback's top pages and positions with Redis out of the way.
 """
 
 import argparse
@@ -170,6 +170,13 @@ def main() -> None:
             f" {statistics.median(http_pages) - statistics.median(pages):.2f} ms"
         )
         print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    names_memory, names = boards.board_names_memory() or (0, 0)
+    if names:
+        print(
+            f"\npublic names: {names:,} in Redis, {names_memory / 2**20:.1f} MiB"
+            f" ({names_memory / names * 1_000_000 / 2**20:.1f} MiB per million players)"
+        )
 
     # The fallback: the same reads with no Redis at all (a local cache of its own).
     local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -133,34 +133,38 @@ rebuilds each board into Redis, then times positions (rank, percentile and 25 ne
 side) of random players and 100-entry pages at random offsets, the Redis round trip alone, the
 page through the HTTP endpoint, and the SQL fallback with Redis out of the way.
 
-One run on 2026-11-29: 1,000,001 users and 12.8 million ledger rows (seeded in 20 minutes),
-1,000 reads of each kind, on the shared two-core machine under a load average of 10 to 13 from
-other work. Every latency below is inflated by that load by an amount this run cannot tell (no
-idle machine was available); the Redis-alone medians are the closest to the board's own cost.
+One run on 2026-11-29 (reads from 21:58 UTC, at commit `d2e52dd`): 1,000,001 users and 13.6
+million ledger rows (seeded in 14 minutes), 2,000 positions and 2,000 pages of each kind per
+board and 500 HTTP pages, on the shared two-core machine while other work kept the load
+average at 3.9 to 4.4 (`uptime` 3.84, 4.18, 4.19 as it ended). A position answers rank,
+percentile and 25 neighbours each side, a page 100 entries at a random offset, both with
+their public names.
 
 {leaderboard_table}
 
-The table is from before the public names moved into Redis: a position or a page was then one
-Redis round trip plus one PostgreSQL query for the names (by primary key), most of the
-end-to-end time. Redis keeps about 97 MiB per million players per board, so all four boards of
-a million players take about 310 MiB; the names' hash adds about 80 MiB per million players.
+A read is one Redis round trip, names included: its median is 0.0 to 0.4 ms above the round
+trip alone (the Python around it), and its p99 follows the round trip's, which the machine's
+load sets rather than the board. The 5 ms p99 target is met by the `week` and `month`
+positions and missed by the other six reads by 0.02 to 1.5 ms, with the round trip alone (no
+Python around it) reaching 5.7 ms at p99 in the same run. The HTTP endpoint called in
+process, the page cache missed, adds a median 3.2 to 4.6 ms to the read (middleware, the
+cache's lookup, lock and store, rendering).
 
-Now a read is one Redis round trip, names included. One run on 2026-11-29 at 100,000 players (a
-copy of the `make bench` database, 1,000 reads of each kind, the shared two-core machine under
-a load average of 8 to 11): medians of a 100-entry page at a random offset 0.64 to 1.18 ms by
-window and of a position 0.35 to 1.40 ms, against 0.47 to 1.42 ms for the Redis round trip
-alone (p99 7 to 17 ms, that load's). The HTTP endpoint called in process, the page cache
-missed, adds a median 4.2 to 20 ms to the read (middleware, the cache's lookup, lock and store,
-rendering). This run did not reach a million players.
+Redis keeps about 97 MiB per million players per board (a `day` board holds only that day's
+players): the four boards of this run take 311 MiB, four boards of a million players each
+about 390 MiB; the names' hash adds about 77 MiB per million players. A full rebuild reads
+each batch's scores and public names by a range of user ids along an index: the `all` board
+of 984,717 players in 30.5 s under that load (target 60 s). An earlier run the same evening,
+with each batch's names looked up by a list of 10,000 ids, took 88 s for `all` and 95 to
+107 s for the `week` and `month`.
 
 With Redis away, the `all` board counts through the index `user_leaderboard` and the period
 boards through the totals table `PeriodPoints` (index `periodpoints_board`); a rank is counted
-from the board's ladder (built by the first read of a leaderboard TTL) plus at most 1/64 of
-the board. In the million-player run above, before both: an `all` position took 219 ms in the
-middle and 339 ms at the bottom, and a period page, which summed the period's ledger, 9.7 s for
-the `day` and 42 s for the `week`. At 100,000 players under the load above (20 reads each): top
-pages p50 8.6 to 15.5 ms for every window, positions p50 18 to 29 ms at the top, middle and
-bottom of every window, p99 under 110 ms except reads that built a ladder (up to 0.34 s).
+from the board's ladder plus at most 1/64 of the board. In the same run (20 reads each): top
+pages p50 3.2 to 8.2 ms and positions at the top, middle and bottom of every board p50 9.5 to
+66 ms, p99 under 135 ms. The first read of a board builds its ladder, one walk of the board's
+whole index, once per leaderboard TTL (5 minutes) and process: 0.25 to 1.34 s here, over the
+200 ms target, and with 20 reads it is the top pages' p99.
 
 ## Smaller benchmarks
 
@@ -176,15 +180,16 @@ users), `bench/ws_fanout.py` (WebSocket fan-out against a bare `websockets` serv
 # One run of bench/leaderboards.py at a million players (see the text above the table).
 LEADERBOARD_RUN = [
     ("board", "players", "rebuild", "Redis memory", "per million players",
-     "position p50 / p99", "page p50 / p99", "Redis alone p50 / p99: position, page"),
-    ("`all`", "984,717", "46.8 s", "95.6 MiB", "97.1 MiB",
-     "10.1 / 29.8 ms", "11.3 / 23.6 ms", "0.56 / 8.2 ms, 1.32 / 10.2 ms"),
-    ("`day`", "246,179", "16.3 s", "23.9 MiB", "97.1 MiB",
-     "12.8 / 32.7 ms", "17.4 / 43.4 ms", "1.02 / 10.6 ms, 2.52 / 13.7 ms"),
-    ("`week`", "984,717", "74.1 s", "95.7 MiB", "97.1 MiB",
-     "15.0 / 67.8 ms", "19.3 / 49.5 ms", "1.83 / 14.7 ms, 3.42 / 31.0 ms"),
-    ("`month`", "984,717", "85.7 s", "95.7 MiB", "97.1 MiB",
-     "12.0 / 78.9 ms", "12.9 / 35.3 ms", "1.04 / 8.7 ms, 1.19 / 7.3 ms"),
+     "position p50 / p99", "page p50 / p99", "Redis alone p50 / p99: position, page",
+     "HTTP page p50 / p99"),
+    ("`all`", "984,717", "30.5 s", "95.7 MiB", "97.2 MiB",
+     "0.62 / 5.05 ms", "1.04 / 5.59 ms", "0.59 / 4.39 ms, 0.87 / 4.73 ms", "4.56 / 15.9 ms"),
+    ("`day`", "246,179", "14.3 s", "23.9 MiB", "97.1 MiB",
+     "0.81 / 5.98 ms", "1.20 / 6.47 ms", "0.68 / 5.39 ms, 0.79 / 4.64 ms", "4.71 / 35.7 ms"),
+    ("`week`", "984,717", "36.3 s", "95.6 MiB", "97.1 MiB",
+     "0.59 / 4.86 ms", "0.95 / 5.66 ms", "0.53 / 4.53 ms, 0.94 / 5.67 ms", "5.58 / 36.6 ms"),
+    ("`month`", "984,717", "34.4 s", "95.7 MiB", "97.1 MiB",
+     "0.59 / 4.40 ms", "0.95 / 5.02 ms", "0.51 / 1.96 ms, 0.85 / 3.55 ms", "4.19 / 13.7 ms"),
 ]  # fmt: skip
 
 

@@ -6,7 +6,7 @@ breaker (`config.redis.redis_call`) and answers None when Redis is absent or dow
 caller falls back to SQL.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -31,30 +31,44 @@ EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 SLOTS = 2**30
 MEMBER_DIGITS = 12
 
-# Adds points to members of the board and of the board being rebuilt, where each exists:
-# a board that is not fully built is never written, so it can never look complete.
-# KEYS: board, its ready marker, the rebuild's board.
-# ARGV: SLOTS, then member, points, slot of each member in turn.
-_INCREMENT = """
-local slots = tonumber(ARGV[1])
-local function add(key, member, points, slot)
-  local old = redis.call('ZSCORE', key, member)
-  if old then points = points - math.floor(tonumber(old) / slots) end
-  if points > 0 then
-    redis.call('ZADD', key, string.format('%.17g', -points * slots + slot), member)
-  else
-    redis.call('ZREM', key, member)
-  end
+# Notes a member as written while a rebuild holds its lock; the note lasts as long as the lock.
+_WRITTEN = """
+local function written(lock, set, member)
+  local ttl = redis.call('PTTL', lock)
+  if ttl == -2 then return end
+  redis.call('SADD', set, member)
+  if ttl > 0 then redis.call('PEXPIRE', set, ttl) end
 end
+"""
+
+# Adds points to members of the board where it is built: a board that is not fully built is
+# never written, so it can never look complete. While a rebuild runs (its lock is held) each
+# member is also noted as written, for the rebuild to read again before it swaps its board in:
+# the rebuild's batches may have read the member before this write committed.
+# KEYS: board, its ready marker, the rebuild's lock, the members written during the rebuild.
+# ARGV: SLOTS, then member, points, slot of each member in turn.
+_INCREMENT = (
+    _WRITTEN
+    + """
+local slots = tonumber(ARGV[1])
 local ready = redis.call('EXISTS', KEYS[2]) == 1
-local building = redis.call('EXISTS', KEYS[3]) == 1
 for i = 2, #ARGV, 3 do
-  local points, slot = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  if ready then add(KEYS[1], ARGV[i], points, slot) end
-  if building then add(KEYS[3], ARGV[i], points, slot) end
+  if ready then
+    local old = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    local points = tonumber(ARGV[i + 1])
+    if old then points = points - math.floor(tonumber(old) / slots) end
+    if points > 0 then
+      local score = -points * slots + tonumber(ARGV[i + 2])
+      redis.call('ZADD', KEYS[1], string.format('%.17g', score), ARGV[i])
+    else
+      redis.call('ZREM', KEYS[1], ARGV[i])
+    end
+  end
+  written(KEYS[3], KEYS[4], ARGV[i])
 end
 return 1
 """
+)
 # Members moved per call of the script: a batch of re-evaluation moves thousands per board,
 # and Redis serves nothing else while a script runs.
 INCREMENT_CHUNK = 1000
@@ -133,7 +147,12 @@ def board_increment(*, increments: Iterable[Increment]) -> bool:
         script = _script(client, _INCREMENT)
         pipe = client.pipeline(transaction=False)
         for period, moves in by_period.items():
-            keys = [period.key(), period.key(":ready"), period.key(":build")]
+            keys = [
+                period.key(),
+                period.key(":ready"),
+                period.key(":lock"),
+                period.key(":written"),
+            ]
             for first in range(0, len(moves), INCREMENT_CHUNK):
                 args: list[Any] = [SLOTS]
                 for inc in moves[first : first + INCREMENT_CHUNK]:
@@ -146,33 +165,49 @@ def board_increment(*, increments: Iterable[Increment]) -> bool:
     return bool(by_period) and redis_call(run, default=False)
 
 
+# Puts one member at an exact score on the board where it is built (an empty score: off the
+# board), and notes it as written while a rebuild runs.
+# KEYS: board, its ready marker, the rebuild's lock, the members written.  ARGV: member, score.
+_SET = (
+    _WRITTEN
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if ARGV[2] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+  else
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  end
+end
+written(KEYS[3], KEYS[4], ARGV[1])
+return 1
+"""
+)
+
+
 def board_set(*, periods: Iterable[Period], user_id: int, scores: dict[str, float | None]) -> bool:
-    """Put one member at an exact score (None: off the board) on built and building boards."""
+    """Put one member at an exact score (None: off the board) on every built board, in one
+    pipelined round trip; a rebuild running reads the member again before its swap."""
     periods = list(periods)
 
     def run(client: Redis) -> bool:
-        ready = client.pipeline(transaction=False)
-        for period in periods:
-            ready.exists(period.key(":ready"))
-            ready.exists(period.key(":build"))
-        exists = ready.execute()
+        script = _script(client, _SET)
         pipe = client.pipeline(transaction=False)
-        for index, period in enumerate(periods):
-            for key, present in (
-                (period.key(), exists[2 * index]),
-                (period.key(":build"), exists[2 * index + 1]),
-            ):
-                if not present:
-                    continue
-                score = scores.get(period.label)
-                if score is None:
-                    pipe.zrem(key, member(user_id))
-                else:
-                    pipe.zadd(key, {member(user_id): score})
+        for period in periods:
+            score = scores.get(period.label)
+            script(
+                keys=[
+                    period.key(),
+                    period.key(":ready"),
+                    period.key(":lock"),
+                    period.key(":written"),
+                ],
+                args=[member(user_id), "" if score is None else repr(score)],
+                client=pipe,
+            )
         pipe.execute()
         return True
 
-    return redis_call(run, default=False)
+    return bool(periods) and redis_call(run, default=False)
 
 
 @dataclass(frozen=True)
@@ -351,7 +386,9 @@ def board_lock(*, period: Period, seconds: int) -> bool | None:
 
 
 def board_unlock(*, period: Period) -> None:
-    redis_call(lambda client: client.delete(period.key(":lock")), default=None)
+    redis_call(
+        lambda client: client.delete(period.key(":lock"), period.key(":written")), default=None
+    )
 
 
 # Claims the rebuild of a board that is not built, in one round trip.
@@ -381,41 +418,83 @@ def board_rebuild_release(*, period: Period) -> None:
 
 
 def board_build_start(*, period: Period) -> None:
-    redis_call(lambda client: client.unlink(period.key(":build")), default=None)
+    """Start a rebuild (under its lock): no board being built, no member noted as written."""
+    redis_call(
+        lambda client: client.unlink(period.key(":build"), period.key(":written")), default=None
+    )
 
 
-def board_build_add(*, period: Period, scores: dict[int, float]) -> None:
-    if scores:
-        redis_call(
-            lambda client: client.zadd(
-                period.key(":build"), {member(pk): s for pk, s in scores.items()}
-            ),
-            default=None,
-        )
+def _board_put(*, key: str, scores: Mapping[int, float | None]) -> None:
+    placed = {member(pk): s for pk, s in scores.items() if s is not None}
+    gone = [member(pk) for pk, s in scores.items() if s is None]
 
-
-def board_build_finish(*, period: Period) -> bool:
-    """Swap the rebuilt board in, mark it built and set its expiry, atomically."""
-
-    def run(client: Redis) -> bool:
-        # Only the lock holder creates or drops the rebuild's board, so it cannot change
-        # between this check and the swap.
-        built = client.exists(period.key(":build"))
-        pipe = client.pipeline(transaction=True)
-        # UNLINK frees the old board in the background: deleting a million members (which
-        # RENAME onto it would do) blocks Redis for everyone for a good part of a second.
-        pipe.unlink(period.key())
-        if built:
-            if period.expires_at is not None:
-                pipe.expireat(period.key(":build"), period.expires_at)
-            pipe.rename(period.key(":build"), period.key())
-        pipe.set(period.key(":ready"), 1)
-        if period.expires_at is not None:
-            pipe.expireat(period.key(":ready"), period.expires_at)
+    def run(client: Redis) -> None:
+        pipe = client.pipeline(transaction=False)
+        if placed:
+            pipe.zadd(key, placed)
+        if gone:
+            pipe.zrem(key, *gone)
         pipe.execute()
-        return True
 
-    return redis_call(run, default=False)
+    if scores:
+        redis_call(run, default=None)
+
+
+def board_build_add(*, period: Period, scores: Mapping[int, float | None]) -> None:
+    """Put members on the board being built at exact scores (None: off it)."""
+    _board_put(key=period.key(":build"), scores=scores)
+
+
+def board_put(*, period: Period, scores: Mapping[int, float | None]) -> None:
+    """Put members on the built board at exact scores (None: off it)."""
+    _board_put(key=period.key(), scores=scores)
+
+
+# Swaps the rebuilt board in, marks it built and sets its expiry, atomically, unless members
+# were written since the rebuild last took them (then it takes them instead, for the rebuild
+# to read them again; with force it swaps all the same and hands them over).
+# KEYS: board, ready marker, rebuild's board, members written.  ARGV: expiry (0: none), force.
+_FINISH = """
+local written = redis.call('SMEMBERS', KEYS[4])
+redis.call('DEL', KEYS[4])
+if #written > 0 and ARGV[2] == '0' then return {0, written} end
+-- UNLINK frees the old board in the background: deleting a million members (which RENAME
+-- onto it would do) blocks Redis for everyone for a good part of a second.
+redis.call('UNLINK', KEYS[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if ARGV[1] ~= '0' then redis.call('EXPIREAT', KEYS[3], ARGV[1]) end
+  redis.call('RENAME', KEYS[3], KEYS[1])
+end
+redis.call('SET', KEYS[2], 1)
+if ARGV[1] ~= '0' then redis.call('EXPIREAT', KEYS[2], ARGV[1]) end
+return {1, written}
+"""
+
+
+@dataclass(frozen=True)
+class BuildFinish:
+    swapped: bool
+    written: list[int]  # members written since the rebuild last took them
+
+
+def board_build_finish(*, period: Period, force: bool = False) -> BuildFinish | None:
+    """Swap the rebuilt board in unless members were written since they were last taken (with
+    force, swap all the same); None when Redis is away."""
+    expires = 0 if period.expires_at is None else int(period.expires_at.timestamp())
+
+    def run(client: Redis) -> BuildFinish:
+        swapped, written = _script(client, _FINISH)(
+            keys=[period.key(), period.key(":ready"), period.key(":build"), period.key(":written")],
+            args=[expires, int(force)],
+            client=client,
+        )
+        return BuildFinish(swapped=bool(swapped), written=sorted(int(m) for m in written))
+
+    return redis_call(run, default=None)
+
+
+def board_size(*, period: Period) -> int | None:
+    return redis_call(lambda client: int(client.zcard(period.key())), default=None)
 
 
 def board_forget(*, period: Period) -> None:
@@ -429,3 +508,14 @@ def board_forget(*, period: Period) -> None:
 def board_memory(*, period: Period) -> int | None:
     """Bytes Redis uses for a board."""
     return redis_call(lambda client: client.memory_usage(period.key(), samples=0), default=None)
+
+
+def board_names_memory() -> tuple[int, int] | None:
+    """Bytes Redis uses for the public names kept beside the boards, and how many it holds."""
+    return redis_call(
+        lambda client: (
+            client.memory_usage(_names_key(), samples=0) or 0,
+            int(client.hlen(_names_key())),
+        ),
+        default=None,
+    )

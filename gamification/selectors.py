@@ -138,9 +138,9 @@ def user_is_ranked(*, user: User) -> bool:
 
 def public_names(user_ids: Iterable[int]) -> dict[int, str]:
     """Each user's public name (`User.public_name`), never the e-mail address itself."""
-    # Only the columns public_name reads: a page of 100 builds its users twice as fast.
-    users = User.objects.filter(pk__in=list(user_ids)).only("id", "display_name", "handle")
-    return {user.pk: user.public_name for user in users}
+    # Only the columns a public name is made of, and no users built from them.
+    rows = User.objects.filter(pk__in=list(user_ids)).values_list("id", *User.PUBLIC_NAME_FIELDS)
+    return {pk: User.public_name_of(*name) for pk, *name in rows}
 
 
 @dataclass(frozen=True)
@@ -279,32 +279,62 @@ def leaderboard_standing(*, user_id: int) -> dict[str, Any]:
     return {key: found[key] for key in ("window", "rank", "points", "total")}
 
 
-def leaderboard_scores(*, period: Period, batch: int) -> Iterator[dict[int, float]]:
-    """Every ranked player's board score in a period, a batch of user ids at a time: from
-    `User.points` for `all`, from the period totals (PeriodPoints) for a period."""
+@dataclass(frozen=True)
+class ScoresBatch:
+    scores: dict[int, float]  # board scores by user id
+    names: dict[int, str]  # the same users' public names
+
+
+def leaderboard_scores(*, period: Period, batch: int) -> Iterator[ScoresBatch]:
+    """Every ranked player's board score in a period and public name, a batch of user ids at
+    a time: from `User.points` for `all`, from the period totals (PeriodPoints) for a period.
+    Each batch is a range of ids (no list of them sent back) read along an index."""
     if period.start is None:
         last = 0
         while True:
-            rows: list[tuple[int, int, datetime]] = list(
+            rows: list[tuple[int, int, datetime, str, str]] = list(
                 ranked_users()
                 .filter(points__gt=0, pk__gt=last)
                 .order_by("pk")
-                .values_list("pk", "points", "points_reached_at")[:batch]
+                .values_list("pk", "points", "points_reached_at", *User.PUBLIC_NAME_FIELDS)[:batch]
             )
             if not rows:
                 return
             last = rows[-1][0]
-            yield {pk: score_encode(points=p, reached_at=at) for pk, p, at in rows}
+            yield ScoresBatch(
+                scores={pk: score_encode(points=p, reached_at=at) for pk, p, at, _, _ in rows},
+                names={pk: User.public_name_of(*name) for pk, _, _, *name in rows},
+            )
     bounds = User.objects.aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
         return
     board = _sql_board(period).rows
     for low in range(bounds["low"], bounds["high"] + 1, batch):
-        # The range walks the index periodpoints_user (user, period, start).
-        scored = board.filter(user_id__gte=low, user_id__lt=low + batch).values_list(
-            "user_id", "points", "reached_at"
+        # The range walks the index periodpoints_user (user, period, start), the names the
+        # users' primary key.
+        in_range = {"user_id__gte": low, "user_id__lt": low + batch}
+        scored = board.filter(**in_range).values_list("user_id", "points", "reached_at")
+        scores = {pk: score_encode(points=p, reached_at=at) for pk, p, at in scored}
+        names = User.objects.filter(pk__gte=low, pk__lt=low + batch).values_list(
+            "pk", *User.PUBLIC_NAME_FIELDS
         )
-        yield {pk: score_encode(points=p, reached_at=at) for pk, p, at in scored}
+        yield ScoresBatch(
+            scores=scores,
+            names={pk: User.public_name_of(*name) for pk, *name in names if pk in scores},
+        )
+
+
+def leaderboard_scores_of(*, period: Period, user_ids: list[int]) -> dict[int, float]:
+    """The board scores in a period of those of the users who are on the board."""
+    if period.start is None:
+        rows = _board_all().filter(pk__in=user_ids).values_list("pk", "points", "points_reached_at")
+    else:
+        rows = (
+            _sql_board(period)
+            .rows.filter(user_id__in=user_ids)
+            .values_list("user_id", "points", "reached_at")
+        )
+    return {pk: score_encode(points=p, reached_at=at) for pk, p, at in rows}
 
 
 def leaderboard_user_score(*, user: User, period: Period) -> float | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -1386,26 +1386,52 @@ def _leaderboard_moves(
     return list(moves.values())
 
 
+# Rounds of reading again the players written during a rebuild before its board is swapped in
+# all the same (each round reads those written since the last; a quiet moment ends them).
+REBUILD_CATCH_UP_ROUNDS = 20
+
+
 def leaderboard_rebuild(*, window: boards.Window, now: datetime | None = None) -> int | None:
     """Rebuild the current board of a window from the ledger, in batches, and swap it in.
 
-    Writes that commit meanwhile reach the new board too. Returns how many players it holds;
-    None when Redis is away or another process is rebuilding it.
+    A write that commits meanwhile may have been read by a batch or not: every player written
+    since the rebuild began is read again before the swap, until a swap finds none written
+    since the last read (or, after REBUILD_CATCH_UP_ROUNDS, the swapped board takes the last
+    ones). Returns how many players the board holds; None when Redis is away or another
+    process is rebuilding it.
     """
     period = boards.period_of(window=window, at=now or timezone.now())
     if not boards.board_lock(period=period, seconds=REBUILD_LOCK_SECONDS):
         return None
-    players = 0
     try:
         boards.board_build_start(period=period)
-        for scores in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
-            boards.board_build_add(period=period, scores=scores)
-            boards.board_names_set(names=dict(selectors.public_names(scores)))
-            players += len(scores)
-        boards.board_build_finish(period=period)
+        for batch in selectors.leaderboard_scores(period=period, batch=REBUILD_BATCH):
+            boards.board_build_add(period=period, scores=batch.scores)
+            boards.board_names_set(names=dict(batch.names))
+        for _ in range(REBUILD_CATCH_UP_ROUNDS):
+            finish = boards.board_build_finish(period=period)
+            if finish is None:
+                return None
+            if finish.swapped:
+                break
+            boards.board_build_add(period=period, scores=_leaderboard_reread(period, finish))
+        else:
+            finish = boards.board_build_finish(period=period, force=True)
+            if finish is None:
+                return None
+            boards.board_put(period=period, scores=_leaderboard_reread(period, finish))
     finally:
         boards.board_unlock(period=period)
-    return players
+    return boards.board_size(period=period)
+
+
+def _leaderboard_reread(
+    period: boards.Period, finish: boards.BuildFinish
+) -> dict[int, float | None]:
+    """The board scores of the players written during a rebuild, read afresh (None: off it)."""
+    scores = selectors.leaderboard_scores_of(period=period, user_ids=finish.written)
+    boards.board_names_set(names=dict(selectors.public_names(scores)))
+    return {pk: scores.get(pk) for pk in finish.written}
 
 
 def leaderboard_rebuild_request(*, window: boards.Window, now: datetime | None = None) -> bool:
@@ -1462,6 +1488,37 @@ def period_points_rebuild(
             )
         fixed += len(wrong)
     return fixed
+
+
+# Users whose past period totals one statement of the pruning deletes (a range of the index
+# periodpoints_user, so each statement walks those users' rows only).
+PRUNE_USERS = 10_000
+
+
+def period_points_prune(*, keep: int, now: datetime | None = None) -> int:
+    """Delete the period totals of every day, week and month older than the current one and
+    the `keep` closed ones before it (never fewer than one), a range of users per statement;
+    returns how many rows went.
+
+    The boards (Redis and SQL) read only the current periods' totals; the closed periods kept
+    serve reads and rebuilds that began before a period turned.
+    """
+    at = now or timezone.now()
+    older = Q()
+    for window in PERIOD_WINDOWS:
+        start = boards.period_of(window=window, at=at).start
+        for _ in range(max(keep, 1)):
+            assert start is not None
+            start = boards.period_of(window=window, at=start - timedelta(microseconds=1)).start
+        older |= Q(period=window, start__lt=start)
+    bounds = PeriodPoints.objects.aggregate(low=Min("user_id"), high=Max("user_id"))
+    if bounds["low"] is None:
+        return 0
+    deleted = 0
+    for low in range(bounds["low"], bounds["high"] + 1, PRUNE_USERS):
+        in_range = PeriodPoints.objects.filter(user_id__gte=low, user_id__lt=low + PRUNE_USERS)
+        deleted += in_range.filter(older).delete()[0]
+    return deleted
 
 
 def leaderboards_refresh(*, user: User | None = None) -> dict[str, int | None]:

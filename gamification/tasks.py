@@ -19,6 +19,11 @@ def page_views_prune() -> int:
     return services.page_views_prune(older_than=timedelta(days=settings.RETENTION_DAYS))
 
 
+@shared_task(name="gamification.tasks.period_points_prune")
+def period_points_prune() -> int:
+    return services.period_points_prune(keep=settings.PERIOD_POINTS_KEEP_PAST)
+
+
 @shared_task(name="gamification.tasks.leaderboard_rebuild")
 def leaderboard_rebuild(*, window: Window) -> int | None:
     return services.leaderboard_rebuild_requested(window=window)

@@ -204,6 +204,9 @@ HTTP_CACHE_MAX_AGE = 60
 # --- Game -----------------------------------------------------------------------------------
 # The leaderboards kept in Redis and offered by the API: any of all, day, week, month.
 LEADERBOARD_WINDOWS = env.list("LEADERBOARD_WINDOWS", default=["all", "day", "week", "month"])
+# The day, week and month totals (PeriodPoints) of this many closed periods of each window are
+# kept beside the current one (at least 1); the housekeeping deletes older ones.
+PERIOD_POINTS_KEEP_PAST = env.int("PERIOD_POINTS_KEEP_PAST", default=1)
 
 # --- Realtime -------------------------------------------------------------------------------
 # leaderboard.updated is sent at most once per this many seconds per instance.
@@ -384,6 +387,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "page-views-prune": {
         "task": "gamification.tasks.page_views_prune",
+        "schedule": 6 * 60 * 60.0,
+        "options": {"expires": 60 * 60},
+    },
+    "period-points-prune": {
+        "task": "gamification.tasks.period_points_prune",
         "schedule": 6 * 60 * 60.0,
         "options": {"expires": 60 * 60},
     },

@@ -298,20 +298,72 @@ def test_reads_come_from_sql_while_redis_is_down(redis_server, award):
     assert body["entries"] == down[("day", "page 0")]
 
 
-def test_a_write_during_a_rebuild_reaches_the_new_board(redis_server, award):
-    player = UserFactory()
-    award(player, 10)
-    period = period_of(window="all", at=timezone.now())
-    assert boards.board_lock(period=period, seconds=60)
-    boards.board_build_start(period=period)
-    # The rebuild has read the player's 10 points when the player scores 5 more.
-    boards.board_build_add(
-        period=period, scores={player.pk: score_encode(points=10, reached_at=None)}
+def scores_read_then(change, *, reads=selectors.leaderboard_scores):
+    """The rebuild's batches, the first read before `change` commits and reaching Redis after."""
+
+    def scores(**kwargs):
+        for index, batch in enumerate(reads(**kwargs)):
+            if index == 0:
+                change()
+            yield batch
+
+    return scores
+
+
+@pytest.mark.parametrize("built", [True, False], ids=["board built", "board lost"])
+@pytest.mark.parametrize("window", WINDOWS)
+def test_a_change_between_a_rebuild_batch_read_and_its_write_reaches_the_new_board(
+    redis_server, award, monkeypatch, django_capture_on_commit_callbacks, window, built
+):
+    users = seeded(award)
+    scorer, leaver = users[1], users[6]
+    rebuild_all()
+    if not built:
+        boards.board_forget(period=period_of(window=window, at=timezone.now()))
+
+    def change():
+        award(scorer, 15)
+        with django_capture_on_commit_callbacks(execute=True):
+            user_update(user=leaver, leaderboard_opt_out=True)
+
+    monkeypatch.setattr(selectors, "leaderboard_scores", scores_read_then(change))
+    players = services.leaderboard_rebuild(window=window)
+    monkeypatch.undo()
+    position = from_redis(lambda: selectors.leaderboard_position(user=scorer, window=window))
+    assert (position["rank"], position["points"]) == (1, 45)
+    assert (
+        from_redis(lambda: selectors.leaderboard_position(user=leaver, window=window))["rank"]
+        is None
     )
-    award(player, 5)
-    assert boards.board_build_finish(period=period)
-    position = from_redis(lambda: selectors.leaderboard_position(user=player, window="all"))
-    assert (position["rank"], position["points"]) == (1, 15)
+    assert players == position["total"]
+    assert from_redis(lambda: everything(users)) == everything_from_sql(users)
+
+
+def test_a_rebuild_under_writes_that_never_pause_ends_with_the_ledger_on_its_board(
+    redis_server, award, monkeypatch
+):
+    users = seeded(award)
+    rebuild_all()
+    scorer, rounds = users[6], 3
+    monkeypatch.setattr(services, "REBUILD_CATCH_UP_ROUNDS", rounds)
+    monkeypatch.setattr(selectors, "leaderboard_scores", scores_read_then(lambda: award(scorer, 1)))
+    # Each read of the players written meanwhile is followed by a new write, up to the swap.
+    reads, rereads = selectors.leaderboard_scores_of, []
+
+    def reread_then_write(**kwargs):
+        scores = reads(**kwargs)
+        rereads.append(kwargs["user_ids"])
+        if len(rereads) <= rounds:
+            award(scorer, 1)
+        return scores
+
+    monkeypatch.setattr(selectors, "leaderboard_scores_of", reread_then_write)
+    assert services.leaderboard_rebuild(window="all") == 6
+    monkeypatch.undo()
+    assert rereads == [[scorer.pk]] * (rounds + 1)
+    position = from_redis(lambda: selectors.leaderboard_position(user=scorer, window="all"))
+    assert position["points"] == 5 + 1 + rounds
+    assert from_redis(lambda: everything(users)) == everything_from_sql(users)
 
 
 def test_a_lost_board_is_rebuilt_by_one_queued_job_while_reads_come_from_sql(

@@ -1,7 +1,7 @@
 """The SQL leaderboards (while Redis is away) at scale: counted and paged through indexes,
 never a scan of the users or the ledger."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from gamification import selectors, services
 from gamification.boards import period_of
-from gamification.models import ActivityKind
+from gamification.models import ActivityKind, PeriodPoints
 
 MILLION = 1_000_000
 
@@ -152,6 +152,20 @@ def test_sql_boards_page_and_position_never_scan_users_or_the_ledger():
         assert position["rank"] == period_oracle(since, "> 2500") + 1, window
         assert position["total"] == period_oracle(since, "> 0"), window
         assert [e["user_id"] for e in position["around"]].count(player.pk) == 1
+    # Once every period is past, the housekeeping deletes the totals along their index too.
+    stored = PeriodPoints.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        pruned = services.period_points_prune(keep=1, now=timezone.now() + timedelta(days=100))
+    assert pruned == stored > USERS // 100
+    assert not PeriodPoints.objects.exists()
+    statements = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith(("SELECT", "DELETE"))
+    ]
+    assert sum(sql.startswith("DELETE") for sql in statements) >= 1
+    for sql in statements:
+        plan = explain(sql)
+        assert "Seq Scan" not in plan, plan
+        assert not sql.startswith("DELETE") or "periodpoints_user" in plan, plan
 
 
 def period_oracle(since, condition: str) -> int:

@@ -1,5 +1,6 @@
 """The period totals (PeriodPoints) the SQL period boards read: written with each ledger row,
-set back to the ledger's sums by the rebuild, and ranked exactly from a board's ladder."""
+set back to the ledger's sums by the rebuild, ranked exactly from a board's ladder, and pruned
+once their periods are past."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -119,3 +120,48 @@ def test_ranks_from_the_ladder_are_exact_at_every_place(window, settings, monkey
     page = selectors.leaderboard_page(window=window, offset=30, limit=5)["entries"]
     for entry in page:
         assert entry["rank"] == 1 + sum(1 for p in points.values() if p > entry["points"])
+
+
+def test_the_pruning_keeps_the_current_and_the_last_closed_periods_only(
+    settings, django_assert_num_queries, monkeypatch
+):
+    # Tuesday 2 June 2026: the day, ISO week and month before it all closed within 2 days.
+    now = datetime(2026, 6, 2, 9, 30, tzinfo=UTC)
+    users = [UserFactory() for _ in range(3)]
+    # Each window's periods, newest first: the current, two closed ones, one long gone.
+    starts = {
+        window: [datetime(*ymd, tzinfo=UTC) for ymd in dates]
+        for window, dates in {
+            "day": [(2026, 6, 2), (2026, 6, 1), (2026, 5, 31), (2025, 12, 1)],
+            "week": [(2026, 6, 1), (2026, 5, 25), (2026, 5, 18)],
+            "month": [(2026, 6, 1), (2026, 5, 1), (2026, 4, 1), (2025, 1, 1)],
+        }.items()
+    }
+    for user in users:
+        for window, dates in starts.items():
+            for start in dates:
+                PeriodPoints.objects.create(user=user, period=window, start=start, points=3)
+
+    def kept() -> set[tuple[str, datetime]]:
+        return set(PeriodPoints.objects.values_list("period", "start").distinct())
+
+    current = {(w, period_of(window=w, at=now).start) for w in PERIODS}
+    assert current == {(w, dates[0]) for w, dates in starts.items()}
+    page = selectors.leaderboard_page(window="week", now=now)
+    # Two users per statement: one query for the users' range, one per range.
+    monkeypatch.setattr(services, "PRUNE_USERS", 2)
+    with django_assert_num_queries(1 + 2):
+        assert services.period_points_prune(keep=2, now=now) == 3 * 2
+    assert kept() == {(w, start) for w, dates in starts.items() for start in dates[:3]}
+    assert services.period_points_prune(keep=0, now=now) == 3 * 3
+    assert kept() == {(w, start) for w, dates in starts.items() for start in dates[:2]}
+    after = selectors.leaderboard_page(window="week", now=now)
+    assert (after["total"], after["entries"]) == (page["total"], page["entries"])
+    assert page["total"] == 3
+    assert services.period_points_prune(keep=1, now=now) == 0
+    # The housekeeping's task, with the setting's retention, at the real time: months later.
+    settings.PERIOD_POINTS_KEEP_PAST = 1
+    from gamification.tasks import period_points_prune
+
+    assert period_points_prune.apply().get() == 3 * 2 * 3
+    assert not PeriodPoints.objects.exists()
