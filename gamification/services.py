@@ -1470,9 +1470,12 @@ def period_points_rebuild(
 
     fixed = 0
     for batch in _user_id_batches(users):
-        # Only the users with ledger rows or a total in the period can be wrong.
-        found = selectors.ledger_period_totals(period=period, user_ids=batch)
-        candidates = sorted(found.keys() | held(batch).keys())
+        # A ledger write changes a user's sum and total in one transaction, so a user whose two
+        # agree here, read without locks, is right; those who differ are read again under lock.
+        found, have = selectors.ledger_period_totals(period=period, user_ids=batch), held(batch)
+        candidates = sorted(
+            pk for pk in found.keys() | have.keys() if found.get(pk) != have.get(pk)
+        )
         if not candidates:
             continue
         with transaction.atomic():
