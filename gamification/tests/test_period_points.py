@@ -5,7 +5,8 @@ once their periods are past."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -92,6 +93,25 @@ def test_the_rebuild_sets_wrong_missing_and_stray_totals_back_to_the_ledger():
     assert PeriodPoints.objects.filter(user=users[2], start=day.start - timedelta(days=1)).exists()
     assert services.period_points_rebuild(window="week") == 1
     assert services.period_points_rebuild(window="month") == 1
+
+
+@pytest.mark.postgres
+def test_the_rebuild_locks_only_the_users_whose_total_differs_from_the_ledger():
+    now = timezone.now()
+    users = [UserFactory() for _ in range(3)]
+    for user in users:
+        award(user, 5, when=now)
+    PeriodPoints.objects.filter(user=users[1], period="day").update(points=999)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.period_points_rebuild(window="day") == 1
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert len(locks) == 1
+    assert f"IN ({users[1].pk})" in locks[0]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.period_points_rebuild(window="day") == 0
+    assert not [q for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
 
 
 @pytest.mark.parametrize("window", ["all", "week"])
