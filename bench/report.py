@@ -49,7 +49,11 @@ request, are what to compare between runs: the machine's cores are shared with P
 Redis and Locust itself. Locust is one process: the load generator's cores (its CPU time over
 the scenario's length) near 1.0 mean it, not the server, set the pace, and a ratio between
 two scenarios then understates the cheaper one; the server's CPU per request does not depend
-on it.
+on it. The server's cores (its CPU time over the same span, summed over its processes) and the
+machine's busy cores (every program's CPU time, from `/proc/stat`) say what ran short: machine
+busy cores near the machine's count mean the cores set the pace, not the server; server cores
+near the number of processes mean the server did. Redis CPU per request is the Redis server's
+own (every client's, if the Redis is shared with other work).
 """
 
 # The routes config.fastpath answers, by the name each app registers (a test compares them).
@@ -212,6 +216,11 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:g}"
 
 
+def _optional(value: float | None, spec: str) -> str:
+    """A figure older results may lack, "-" then."""
+    return "-" if value is None else format(value, spec)
+
+
 def performance_markdown(result: dict) -> str:
     """The performance reference, every figure taken from one benchmark result."""
     machine, settings, seed = result["machine"], result["settings"], result["seed"]
@@ -232,20 +241,24 @@ def performance_markdown(result: dict) -> str:
     lines += [
         "",
         "| scenario | offered/s | req/s | p50 ms | p95 ms | p99 ms | errors | x healthz "
-        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) | load generator cores |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| x floor | server CPU ms/req | DB conns (max) | RSS MB (max) | load generator cores "
+        "| server cores | machine busy cores | Redis CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in result["scenarios"].items():
         offered = f"{row['offered_rps']:.1f}" if row.get("offered_rps") else "max"
         floor = f"{row['ratio_to_floor']:.2f}" if row.get("ratio_to_floor") else "-"
-        cores = row.get("load_generator_cores")
-        generator = f"{cores:.2f}" if cores is not None else "-"
+        cores = [
+            _optional(row.get(key), ".2f")
+            for key in ("load_generator_cores", "server_cores", "machine_busy_cores")
+        ]
+        redis_cpu = _optional(row.get("redis_cpu_ms_per_request"), ".3f")
         lines.append(
             f"| `{name}` | {offered} | {row['rps']:.1f} | {row['p50_ms']:.0f} "
             f"| {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} "
             f"| {row['ratio_to_healthz']:.2f} | {floor} "
             f"| {row['server_cpu_ms_per_request']:.2f} | {row['db_connections_max']} "
-            f"| {row['rss_mb_max']:.0f} | {generator} |"
+            f"| {row['rss_mb_max']:.0f} | {' | '.join(cores)} | {redis_cpu} |"
         )
     server = result["server"]
     if server.get("write_capacity_per_core"):

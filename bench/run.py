@@ -264,6 +264,22 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent on anything but idling, since boot."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_seconds(redis_url: str) -> float | None:
+    """CPU time the Redis server has used, as it reports it (every client's, on a shared one)."""
+    try:
+        info = redis.Redis.from_url(redis_url, socket_timeout=2).info("cpu")
+    except redis.RedisError:
+        return None
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
 def process_memory_mb(pid: int, key: str) -> float:
     """The largest figure among the serving processes (memory is a per-process target)."""
     return max(proc_status_mb(process, key) for process in server_pids(pid))
@@ -578,7 +594,8 @@ def summarise(result: dict) -> str:
     header = (
         f"{'scenario':<15} {'users':>5} {'offered/s':>9} {'req/s':>8} {'p50 ms':>7} "
         f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'x healthz':>9} {'x floor':>7} "
-        f"{'cpu ms/req':>10} {'db conns':>8} {'rss MB':>7} {'gen cores':>9}"
+        f"{'cpu ms/req':>10} {'db conns':>8} {'rss MB':>7} {'gen cores':>9} "
+        f"{'srv cores':>9} {'busy cores':>10} {'redis ms/req':>12}"
     )
     lines += [header, "-" * len(header)]
     for name, row in result["scenarios"].items():
@@ -588,12 +605,19 @@ def summarise(result: dict) -> str:
             f"{row['p50_ms']:>7.0f} {row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} "
             f"{row['errors']:>6} {row['ratio_to_healthz']:>9.2f} {row['ratio_to_floor']:>7.2f} "
             f"{row['server_cpu_ms_per_request']:>10.2f} {row['db_connections_max']:>8} "
-            f"{row['rss_mb_max']:>7.0f} {row.get('load_generator_cores', 0):>9.2f}"
+            f"{row['rss_mb_max']:>7.0f} {row.get('load_generator_cores', 0):>9.2f} "
+            f"{row.get('server_cores', 0):>9.2f} {row.get('machine_busy_cores', 0):>10.2f} "
+            f"{row.get('redis_cpu_ms_per_request') or 0:>12.3f}"
         )
     lines.append("")
     lines.append(
         "gen cores: CPU the load generator (one Locust process) used over the scenario; near "
         "1.0 it, not the server, limits req/s, and the ratios understate the server"
+    )
+    lines.append(
+        "srv cores: the server's CPU over the same time; busy cores: every program's on the "
+        f"machine ({os.cpu_count()} cores), near which the cores, not the server, set the pace; "
+        "redis ms/req: the Redis server's CPU per request (every client's, if it is shared)"
     )
     server = result["server"]
     lines.append(f"server: {server['processes']} process(es) (WEB_CONCURRENCY)")
@@ -756,6 +780,8 @@ def main(argv: list[str] | None = None) -> dict:
                 scenario, users=args.users, results=result["scenarios"], duration=duration
             )
             cpu_before = cpu_seconds(server.pid)
+            busy_before, redis_before = machine_busy_seconds(), redis_cpu_seconds(args.redis_url)
+            started = time.monotonic()
             with (
                 sampling(pid=server.pid, database_url=args.database_url) as samples,
                 profiling(pid=server_pids(server.pid)[0], path=spy, duration=duration),
@@ -774,10 +800,26 @@ def main(argv: list[str] | None = None) -> dict:
             if spy is not None and spy.exists():
                 result.setdefault("profiles", {})[scenario.name] = summarise_profile(spy)
             cpu_used = cpu_seconds(server.pid) - cpu_before
+            elapsed = time.monotonic() - started
+            busy = machine_busy_seconds() - busy_before
+            redis_after = redis_cpu_seconds(args.redis_url)
+            redis_used = (
+                redis_after - redis_before
+                if redis_after is not None and redis_before is not None
+                else None
+            )
+            requests = max(stats["requests"], 1)
             stats.update(
                 description=scenario.description,
                 offered_rps=round(args.users / pacing, 1) if pacing else None,
-                server_cpu_ms_per_request=round(1000 * cpu_used / max(stats["requests"], 1), 2),
+                server_cpu_ms_per_request=round(1000 * cpu_used / requests, 2),
+                # Cores in use while Locust ran (its start and stop included): the server's, and
+                # the whole machine's (near its core count, the cores, not the server, were short).
+                server_cores=round(cpu_used / elapsed, 2),
+                machine_busy_cores=round(busy / elapsed, 2),
+                redis_cpu_ms_per_request=(
+                    round(1000 * redis_used / requests, 3) if redis_used is not None else None
+                ),
                 users=args.users,
                 db_connections_max=max(samples.db_connections, default=0),
                 db_connections_median=statistics.median(samples.db_connections or [0]),

@@ -19,6 +19,7 @@ class RanklyConfig(AppConfig):
 
         from config import checks  # noqa: F401  (registers the checks)
         from config.database import database_startup_line
+        from config.fastpath import request_settings_forget
         from config.metrics import slow_query_log_install
         from config.redis import loop_clients_forget, redis_log_startup
         from config.sentry import sentry_init
@@ -33,6 +34,7 @@ class RanklyConfig(AppConfig):
             )
         connection_created.connect(slow_query_log_install, dispatch_uid="rankly-slow-query-log")
         setting_changed.connect(loop_clients_forget, dispatch_uid="rankly-loop-clients")
+        setting_changed.connect(request_settings_forget, dispatch_uid="rankly-fast-path-settings")
         logger.info(database_startup_line(settings.DATABASES))
         if sentry_init(
             dsn=settings.SENTRY_DSN,

@@ -1,6 +1,7 @@
 """The client's IP address, trusting X-Forwarded-For only as far as TRUSTED_PROXY_COUNT says."""
 
 import ipaddress
+import socket
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -34,6 +35,15 @@ def client_ip_from(*, remote: str | None, forwarded_for: str) -> str | None:
         return remote
 
 
+def _is_canonical_ipv4(ip: str) -> bool:
+    """Whether `ip` is an IPv4 address written as `ipaddress` writes it (the usual case, checked
+    without building an address object)."""
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, ip)) == ip
+    except (OSError, ValueError):
+        return False
+
+
 def client_network(request: HttpRequest) -> str:
     """Who a per-IP limit counts: the IPv4 address, or the /64 that holds the IPv6 address.
 
@@ -44,6 +54,8 @@ def client_network(request: HttpRequest) -> str:
 
 def network_of(ip: str | None) -> str:
     """The budget an address counts against (see `client_network`)."""
+    if ip and _is_canonical_ipv4(ip):
+        return ip
     try:
         address = ipaddress.ip_address(ip or "")
     except ValueError:

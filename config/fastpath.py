@@ -70,6 +70,8 @@ PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining",
 # is Django's to judge.
 SAFE_QUERY = re.compile(rb"(?:[A-Za-z0-9&=._~+,:-]|%[2-6][0-9A-Fa-f]|%7[0-9A-Ea-e])*")
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+# Stored answers kept decoded per process, in bytes (each held twice: stored and decoded).
+LOADED_ANSWER_BYTES = 4 * 1024 * 1024
 # What a 304 leaves out of the answer it stands for.
 _BODY_HEADERS = frozenset({b"content-type", b"content-length"})
 
@@ -138,17 +140,28 @@ def answer_key(route: CachedRoute, *, host: bytes, path: str, query: bytes) -> s
     return str(loop_cache_backend().make_key(f"answer:{route.name}:{digest}"))
 
 
+# Per route name: the route and cache they were made for, and the keys of its generations.
+_generation_keys_made: dict[str, tuple[CachedRoute, Any, tuple[str, ...]]] = {}
+
+
+def _generation_keys(route: CachedRoute, backend: Any) -> tuple[str, ...]:
+    """The keys of the route's generations on this cache (fixed while the route and the cache
+    are)."""
+    made = _generation_keys_made.get(route.name)
+    if made is None or made[0] is not route or made[1] is not backend:
+        keys = tuple(generation_key(t, backend=backend) for t in route.types)
+        made = _generation_keys_made[route.name] = (route, backend, keys)
+    return made[2]
+
+
 def _query_names(query: bytes) -> set[str]:
     return {unquote_plus(pair.partition(b"=")[0].decode("latin-1")) for pair in query.split(b"&")}
 
 
 def generations_stamp(generations: list[bytes | None]) -> bytes:
     """The generations an answer was computed under, compared as stored, never decoded."""
-    digest = hashlib.blake2b(digest_size=16)
-    for generation in generations:
-        digest.update(b"-" if generation is None else b"+" + generation)
-        digest.update(b"\0")
-    return digest.hexdigest().encode()
+    parts = [b"-\0" if g is None else b"+" + g + b"\0" for g in generations]
+    return hashlib.blake2b(b"".join(parts), digest_size=16).hexdigest().encode()
 
 
 class Answer(NamedTuple):
@@ -181,8 +194,35 @@ class Answer(NamedTuple):
         return cls(stamp=stamp, secure=secure == b"1", headers=pairs, body=body)
 
 
+class LoadedAnswers:
+    """The answers this process decoded last, by key, each with the bytes it was decoded from:
+    a hit on the same stored answer compares bytes instead of decoding its headers again. At
+    most `budget` bytes of stored answers are kept; the oldest go first."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: dict[str, tuple[bytes, Answer]] = {}
+        self._size = 0
+
+    def load(self, key: str, stored: bytes) -> Answer | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == stored:
+            return entry[1]
+        answer = Answer.load(stored)
+        if entry is not None:
+            del self._entries[key]
+            self._size -= len(entry[0])
+        if answer is None or len(stored) > self.budget:
+            return answer
+        while self._size + len(stored) > self.budget:
+            oldest = next(iter(self._entries))
+            self._size -= len(self._entries.pop(oldest)[0])
+        self._entries[key] = (stored, answer)
+        self._size += len(stored)
+        return answer
+
+
 class Lookup(NamedTuple):
-    scope: Scope
     key: str
     stamp: bytes
     secure: bool
@@ -215,34 +255,88 @@ def not_modified(answer: Answer, if_none_match: bytes | None) -> bool:
     return etag.decode("latin-1").strip("W/") in {e.strip("W/") for e in etags}
 
 
-def _is_secure(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+class RequestSettings(NamedTuple):
+    """The settings a request on a cached route is judged by, read from Django's settings once
+    (and again after a test changes any: `request_settings_forget`)."""
+
+    # SECURE_PROXY_SSL_HEADER as the scope names it, and the value that means HTTPS.
+    proxy_ssl_header: bytes | None
+    proxy_ssl_value: str
+    host_header: bytes  # Host, or X-Forwarded-Host with USE_X_FORWARDED_HOST
+    allowed_hosts: list[str]
+    session_cookie: bytes  # b"<SESSION_COOKIE_NAME>="
+    ssl_redirect: bool
+    rate_limits: bool
+    rate_limit_cache: str
+
+    @classmethod
+    def read(cls) -> "RequestSettings":
+        proxy_name, proxy_value = settings.SECURE_PROXY_SSL_HEADER or ("", "")
+        allowed = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed:
+            allowed = [".localhost", "127.0.0.1", "[::1]"]
+        return cls(
+            proxy_ssl_header=(
+                proxy_name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+                if proxy_name
+                else None
+            ),
+            proxy_ssl_value=proxy_value,
+            host_header=b"x-forwarded-host" if settings.USE_X_FORWARDED_HOST else b"host",
+            allowed_hosts=list(allowed),
+            session_cookie=settings.SESSION_COOKIE_NAME.encode() + b"=",
+            ssl_redirect=settings.SECURE_SSL_REDIRECT,
+            rate_limits=settings.RATELIMIT_ENABLE,
+            rate_limit_cache=settings.RATELIMIT_USE_CACHE,
+        )
+
+
+# The current RequestSettings, and Django's verdict on each Host header seen (few in practice:
+# at most HOSTS_KEPT are remembered).
+_request_settings: list[RequestSettings] = []
+_hosts_allowed: dict[bytes, bool] = {}
+HOSTS_KEPT = 64
+
+
+def request_settings() -> RequestSettings:
+    if not _request_settings:
+        _request_settings.append(RequestSettings.read())
+    return _request_settings[0]
+
+
+def request_settings_forget(**kwargs: Any) -> None:
+    """After a change of any setting (tests), the next request reads them again."""
+    _request_settings.clear()
+    _hosts_allowed.clear()
+
+
+def _is_secure(scope: Scope, headers: dict[bytes, bytes], config: RequestSettings) -> bool:
     """request.is_secure(), from the scope."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
-        name = meta_name.removeprefix("HTTP_").replace("_", "-").lower().encode()
-        if name in headers:
-            return headers[name].split(b",", 1)[0].strip().decode("latin-1") == secure_value
+    if config.proxy_ssl_header is not None and config.proxy_ssl_header in headers:
+        forwarded = headers[config.proxy_ssl_header].split(b",", 1)[0].strip()
+        return forwarded.decode("latin-1") == config.proxy_ssl_value
     return scope.get("scheme") == "https"
 
 
-def _raw_host(headers: dict[bytes, bytes]) -> bytes:
-    return headers.get(b"x-forwarded-host" if settings.USE_X_FORWARDED_HOST else b"host", b"")
-
-
-def _host_allowed(headers: dict[bytes, bytes]) -> bool:
+def _host_allowed(raw: bytes, config: RequestSettings) -> bool:
     """Whether Django would accept the request's Host (request.get_host() without raising)."""
-    raw = _raw_host(headers)
-    if not raw:
-        return False
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _ = split_domain_port(raw.decode("latin-1"))
-    return bool(domain) and validate_host(domain, allowed)
+    allowed = _hosts_allowed.get(raw)
+    if allowed is None:
+        domain, _ = split_domain_port(raw.decode("latin-1"))
+        allowed = bool(domain) and validate_host(domain, config.allowed_hosts)
+        if len(_hosts_allowed) < HOSTS_KEPT:
+            _hosts_allowed[raw] = allowed
+    return allowed
 
 
 def _answerable(
-    route: CachedRoute, scope: Scope, headers: dict[bytes, bytes], secure: bool
+    route: CachedRoute,
+    scope: Scope,
+    headers: dict[bytes, bytes],
+    *,
+    host: bytes,
+    secure: bool,
+    config: RequestSettings,
 ) -> bool:
     """A request whose answer may come from the store: what Django would answer alike for
     everyone who sends it."""
@@ -253,17 +347,16 @@ def _answerable(
     # With If-None-Match, Django ignores If-Modified-Since.
     if b"if-modified-since" in headers and b"if-none-match" not in headers:
         return False
-    cookie = headers.get(b"cookie", b"")
-    if settings.SESSION_COOKIE_NAME.encode() + b"=" in cookie:
+    if b"cookie" in headers and config.session_cookie in headers[b"cookie"]:
         return False
     query = scope.get("query_string", b"")
     if not SAFE_QUERY.fullmatch(query):
         return False
     if route.unless_query and route.unless_query & _query_names(query):
         return False
-    if settings.SECURE_SSL_REDIRECT and not secure:
+    if config.ssl_redirect and not secure:
         return False
-    return _host_allowed(headers)
+    return bool(host) and _host_allowed(host, config)
 
 
 class FastPath:
@@ -271,6 +364,7 @@ class FastPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.answers = LoadedAnswers(LOADED_ANSWER_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -292,7 +386,7 @@ class FastPath:
             await self.app(scope, receive, send)
             return
         if lookup.answer is None:
-            await self._through_django(route, lookup, receive, send)
+            await self._through_django(route, lookup, scope, receive, send)
             fast_path_observe(route=route.name, outcome="django")
             return
         rate_headers = [(n.encode(), v.encode()) for n, v in rate_limit_headers(lookup.usage)]
@@ -316,32 +410,33 @@ class FastPath:
     async def _lookup(self, route: CachedRoute, scope: Scope) -> "Lookup | None":
         """Count the request and find its stored answer; None when Django must answer it alone
         (not answerable here, or Redis unavailable: nothing was counted)."""
+        config = request_settings()
         headers = _headers(scope)
-        secure = _is_secure(scope, headers)
-        if not _answerable(route, scope, headers, secure):
+        secure = _is_secure(scope, headers, config)
+        host = headers.get(config.host_header, b"")
+        if not _answerable(route, scope, headers, host=host, secure=secure, config=config):
             return None
         connections = loop_redis()
         if connections is None:
             return None
         group = rate_group(path=scope["path"], method="GET")
         counting = None
-        if group is not None and settings.RATELIMIT_ENABLE:
+        if group is not None and config.rate_limits:
             remote = (scope.get("client") or (None,))[0]
             forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
             network = network_of(client_ip_from(remote=remote, forwarded_for=forwarded))
             counting = Counting.of(
                 group=group,
                 client=network,
-                backend=loop_cache_backend(settings.RATELIMIT_USE_CACHE),
+                backend=loop_cache_backend(config.rate_limit_cache),
             )
         key = answer_key(
             route,
-            host=_raw_host(headers),
+            host=host,
             path=scope["path"],
             query=scope.get("query_string", b""),
         )
-        backend = loop_cache_backend()
-        reads = [*(generation_key(t, backend=backend) for t in route.types), key]
+        reads = [*_generation_keys(route, loop_cache_backend()), key]
         try:
             usage, values = await count_and_read_async(connections, counting=counting, reads=reads)
         except _REDIS_DOWN as exc:
@@ -350,17 +445,15 @@ class FastPath:
                 breaker.record_failure(exc)
             return None
         stamp = generations_stamp(values[:-1])
-        answer = Answer.load(values[-1]) if values[-1] else None
+        stored = values[-1]
+        answer = self.answers.load(key, stored) if stored else None
         usable = (
             answer is not None
             and answer.stamp == stamp
             and answer.secure == secure
             and not (usage is not None and usage.limited)
         )
-        # Django must not count again what was counted here.
-        scope = {**scope, SCOPE_USAGE: usage} if usage is not None else scope
         return Lookup(
-            scope=scope,
             key=key,
             stamp=stamp,
             secure=secure,
@@ -370,7 +463,7 @@ class FastPath:
         )
 
     async def _through_django(
-        self, route: CachedRoute, lookup: "Lookup", receive: Receive, send: Send
+        self, route: CachedRoute, lookup: "Lookup", scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Django answers; a complete 200 with an ETag and no cookie is stored for the next."""
         start: dict[str, Any] = {}
@@ -386,7 +479,10 @@ class FastPath:
                 complete = not message.get("more_body", False)
             await send(message)
 
-        await self.app(lookup.scope, receive, capture)
+        if lookup.usage is not None:
+            # Django must not count again what was counted here.
+            scope = {**scope, SCOPE_USAGE: lookup.usage}
+        await self.app(scope, receive, capture)
         headers = [(name, value) for name, value in start.get("headers", ())]
         names = {name.lower() for name, _ in headers}
         if start.get("status") != 200 or not complete or b"etag" not in names:

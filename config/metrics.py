@@ -156,12 +156,20 @@ def _observe(seconds: float, status_code: int) -> None:
         counter.inc()
 
 
+# The fast path's counters by (route, outcome), bound once: `labels` takes a lock and checks
+# its arguments on every call.
+_fast_path_counters: dict[tuple[str, str], Any] = {}
+
+
 def fast_path_observe(
     *, route: str, outcome: str, seconds: float | None = None, status: int = 200
 ) -> None:
     """A request on a cached route (config.fastpath); one answered there (`seconds` given) also
     counts as MetricsMiddleware counts every request Django answers."""
-    FAST_PATH.labels(INSTANCE, route, outcome).inc()
+    counter = _fast_path_counters.get((route, outcome))
+    if counter is None:
+        counter = _fast_path_counters[route, outcome] = FAST_PATH.labels(INSTANCE, route, outcome)
+    counter.inc()
     if seconds is not None:
         _observe(seconds, status)
 

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import caches
@@ -46,16 +47,10 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     group: str
     prefix: str
     methods: frozenset[str] | None = None  # None: every method
-
-    def matches(self, *, path: str, method: str) -> bool:
-        if self.methods is not None and method not in self.methods:
-            return False
-        return _under(path, self.prefix)
 
 
 # First match wins, so the specific prefixes come before the `/api` catch-all.
@@ -80,9 +75,11 @@ FAIL_CLOSED_GROUPS = frozenset({"auth"})
 
 def rate_group(*, path: str, method: str) -> str | None:
     """The rate group a request counts against, or None when it is not limited."""
-    for rule in RULES:
-        if rule.matches(path=path, method=method):
-            return rule.group
+    for group, prefix, methods in RULES:
+        if (methods is None or method in methods) and (
+            path == prefix or path.startswith(prefix + "/")
+        ):
+            return group
     return None
 
 
@@ -152,8 +149,7 @@ return out
 _SCRIPT_SHA = hashlib.sha1(COUNT_AND_READ.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Counting:
+class Counting(NamedTuple):
     """Where a client's request of a group is counted in the shared store: django-ratelimit's
     key and window, under the cache's key prefix."""
 

@@ -16,8 +16,11 @@ from urllib.parse import urlparse
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool as AsyncBlockingConnectionPool
 from redis.asyncio.connection import AbstractConnection
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.utils import HIREDIS_AVAILABLE
 
 T = TypeVar("T")
 
@@ -164,6 +167,11 @@ def redis_client(alias: str = "default") -> Redis | None:
     return get_redis_connection(alias)
 
 
+# redis-py's asynchronous connections encode commands in Python; its synchronous ones use
+# hiredis's encoder when hiredis is installed, and so does LoopConnections.
+_PACKER = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+
+
 class LoopConnections:
     """The event loop's connections to Redis, for one command at a time (config.fastpath).
 
@@ -173,10 +181,15 @@ class LoopConnections:
     command failed other than by a Redis error reply, or was cancelled, is closed before it is
     used again, so a late reply is never read as another command's. A connection Redis closed
     while idle (a restart) is reconnected once, as redis-py's client retries it.
+
+    The pool's `socket_timeout` bounds a command as a whole (connecting, sending and reading,
+    the one retry included) with one timer: the connections themselves are made without it,
+    as redis-py would otherwise start a task to time the sending and a timer for the reading.
     """
 
     def __init__(self, pool: AsyncBlockingConnectionPool) -> None:
         self._pool = pool  # only its settings: it makes the connections
+        self._timeout: float | None = pool.connection_kwargs.get("socket_timeout")
         self._free: list[AbstractConnection] = []
         self._slots = asyncio.Semaphore(pool.max_connections)
 
@@ -185,16 +198,20 @@ class LoopConnections:
             connection = self._free.pop() if self._free else self._new_connection()
             reused = connection.is_connected
             try:
-                try:
-                    return await self._command(connection, args)
-                except (RedisConnectionError, OSError):
-                    if not reused:
-                        raise
-                    # Idle, then closed by Redis: once more on a new socket.
-                    await connection.disconnect()
-                    return await self._command(connection, args)
+                async with asyncio.timeout(self._timeout):
+                    try:
+                        return await self._command(connection, args)
+                    except (RedisConnectionError, OSError):
+                        if not reused:
+                            raise
+                        # Idle, then closed by Redis: once more on a new socket.
+                        await connection.disconnect()
+                        return await self._command(connection, args)
             except ResponseError:
                 raise  # the reply was read whole: the connection is clean
+            except TimeoutError as exc:
+                await connection.disconnect()
+                raise RedisTimeoutError(f"no reply from Redis within {self._timeout} s") from exc
             except BaseException:
                 await connection.disconnect()
                 raise
@@ -202,12 +219,14 @@ class LoopConnections:
                 self._free.append(connection)
 
     def _new_connection(self) -> AbstractConnection:
-        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        kwargs = {**self._pool.connection_kwargs, "socket_timeout": None}
+        connection: AbstractConnection = self._pool.connection_class(**kwargs)
         return connection
 
     @staticmethod
     async def _command(connection: AbstractConnection, args: tuple[Any, ...]) -> Any:
-        await connection.send_command(*args, check_health=False)
+        packed = _PACKER.pack(*args) if _PACKER is not None else connection.pack_command(*args)
+        await connection.send_packed_command(packed, check_health=False)
         return await connection.read_response()
 
 
@@ -242,29 +261,35 @@ def loop_clients_forget(*, setting: str, **kwargs: Any) -> None:
 def loop_redis(alias: str = "default") -> LoopConnections | None:
     """The event loop's Redis connections, on the cache's server with the cache's timeouts and
     pool size; None without Redis or while the cache's breaker is open, as `redis_client`."""
-    from django.conf import settings
-    from django_redis.cache import RedisCache
-
     backend = loop_cache_backend(alias)
-    if not isinstance(backend, RedisCache):
-        return None
     breaker = getattr(backend, "breaker", None)
     if breaker is not None and breaker.is_open:
         return None
     loop = asyncio.get_running_loop()
     connections = _loop_connections.get(loop)
     if connections is None:
-        # The options django-redis was given (redis_cache_options): same server, timeouts, TLS.
-        options = settings.CACHES[alias]["OPTIONS"]
-        pool_kwargs = dict(options.get("CONNECTION_POOL_KWARGS", {}))
-        pool = AsyncBlockingConnectionPool.from_url(
-            settings.CACHES[alias]["LOCATION"],
-            socket_timeout=options.get("SOCKET_TIMEOUT"),
-            socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
-            **pool_kwargs,
-        )
-        connections = _loop_connections[loop] = LoopConnections(pool)
+        connections = _loop_connections_open(alias, backend)
+        if connections is not None:
+            _loop_connections[loop] = connections
     return connections
+
+
+def _loop_connections_open(alias: str, backend: Any) -> LoopConnections | None:
+    from django.conf import settings
+    from django_redis.cache import RedisCache
+
+    if not isinstance(backend, RedisCache):
+        return None
+    # The options django-redis was given (redis_cache_options): same server, timeouts, TLS.
+    options = settings.CACHES[alias]["OPTIONS"]
+    pool_kwargs = dict(options.get("CONNECTION_POOL_KWARGS", {}))
+    pool = AsyncBlockingConnectionPool.from_url(
+        settings.CACHES[alias]["LOCATION"],
+        socket_timeout=options.get("SOCKET_TIMEOUT"),
+        socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
+        **pool_kwargs,
+    )
+    return LoopConnections(pool)
 
 
 def redis_key(name: str, alias: str = "default") -> str:

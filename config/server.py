@@ -8,6 +8,8 @@
   beyond the transport's own buffer, instead of being buffered without bound.
 - A text frame that is not UTF-8 reaches the application as bytes, which answers with an error
   frame, rather than failing the connection.
+- Twisted's access-log line, formatted for every request and then discarded at daphne's default
+  verbosity, is not formatted at all (RanklyHTTPFactory).
 - A WebSocket's scope carries `extensions["rankly.wire_write"]`: a function that writes a
   frame already encoded for the wire (realtime.hub.wire_frame) straight to the transport, so
   a broadcast is framed once, not once per socket through ASGI and autobahn.
@@ -40,12 +42,14 @@ from typing import Any
 
 import daphne.server
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import HTTPFactory
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 from twisted.internet import reactor, tcp
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IPushProducer
+from twisted.web.http import Request
 from zope.interface import implementer
 
 from config.redis import redis_url
@@ -79,6 +83,20 @@ def _server_from_string(reactor_: object, description: str) -> object:
 
 
 daphne.server.serverFromString = _server_from_string
+
+
+class RanklyHTTPFactory(HTTPFactory):
+    """daphne's HTTP factory, without Twisted's own access-log line at daphne's default
+    verbosity: Twisted formats one for every request, and daphne then discards Twisted's log
+    (it writes its own access log). From verbosity 2, daphne passes Twisted's log on, and the
+    line is written as before."""
+
+    def log(self, request: Request) -> None:
+        if self.server.verbosity > 1:
+            super().log(request)
+
+
+daphne.server.HTTPFactory = RanklyHTTPFactory  # type: ignore[misc]  # daphne's module global
 
 
 CLOSE_POLICY_VIOLATION = 1008

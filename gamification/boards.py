@@ -41,31 +41,37 @@ local function written(lock, set, member)
 end
 """
 
-# Adds points to one member of the board where it is built: a board that is not fully built is
-# never written, so it can never look complete. While a rebuild runs (its lock is held) the
+# Adds points to members of the board where it is built: a board that is not fully built is
+# never written, so it can never look complete. While a rebuild runs (its lock is held) each
 # member is also noted as written, for the rebuild to read again before it swaps its board in:
 # the rebuild's batches may have read the member before this write committed.
 # KEYS: board, its ready marker, the rebuild's lock, the members written during the rebuild.
-# ARGV: member, points, slot, SLOTS.
+# ARGV: SLOTS, then member, points, slot of each member in turn.
 _INCREMENT = (
     _WRITTEN
     + """
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local slots = tonumber(ARGV[4])
-  local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  local points = tonumber(ARGV[2])
-  if old then points = points - math.floor(tonumber(old) / slots) end
-  if points > 0 then
-    local score = -points * slots + tonumber(ARGV[3])
-    redis.call('ZADD', KEYS[1], string.format('%.17g', score), ARGV[1])
-  else
-    redis.call('ZREM', KEYS[1], ARGV[1])
+local slots = tonumber(ARGV[1])
+local ready = redis.call('EXISTS', KEYS[2]) == 1
+for i = 2, #ARGV, 3 do
+  if ready then
+    local old = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    local points = tonumber(ARGV[i + 1])
+    if old then points = points - math.floor(tonumber(old) / slots) end
+    if points > 0 then
+      local score = -points * slots + tonumber(ARGV[i + 2])
+      redis.call('ZADD', KEYS[1], string.format('%.17g', score), ARGV[i])
+    else
+      redis.call('ZREM', KEYS[1], ARGV[i])
+    end
   end
+  written(KEYS[3], KEYS[4], ARGV[i])
 end
-written(KEYS[3], KEYS[4], ARGV[1])
 return 1
 """
 )
+# Members moved per call of the script: a batch of re-evaluation moves thousands per board,
+# and Redis serves nothing else while a script runs.
+INCREMENT_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -131,28 +137,32 @@ class Increment:
 
 
 def board_increment(*, increments: Iterable[Increment]) -> bool:
-    """Move members by points, all in one pipelined round trip; False when Redis is away."""
-    increments = list(increments)
+    """Move members by points, in order, all in one pipelined round trip: one script call per
+    board and chunk of members. False when Redis is away."""
+    by_period: dict[Period, list[Increment]] = {}
+    for inc in increments:
+        by_period.setdefault(inc.period, []).append(inc)
 
     def run(client: Redis) -> bool:
         script = _script(client, _INCREMENT)
         pipe = client.pipeline(transaction=False)
-        for inc in increments:
-            slot = int((inc.reached_at - EPOCH).total_seconds())
-            script(
-                keys=[
-                    inc.period.key(),
-                    inc.period.key(":ready"),
-                    inc.period.key(":lock"),
-                    inc.period.key(":written"),
-                ],
-                args=[member(inc.user_id), inc.points, min(max(slot, 0), SLOTS - 1), SLOTS],
-                client=pipe,
-            )
+        for period, moves in by_period.items():
+            keys = [
+                period.key(),
+                period.key(":ready"),
+                period.key(":lock"),
+                period.key(":written"),
+            ]
+            for first in range(0, len(moves), INCREMENT_CHUNK):
+                args: list[Any] = [SLOTS]
+                for inc in moves[first : first + INCREMENT_CHUNK]:
+                    slot = int((inc.reached_at - EPOCH).total_seconds())
+                    args += [member(inc.user_id), inc.points, min(max(slot, 0), SLOTS - 1)]
+                script(keys=keys, args=args, client=pipe)
         pipe.execute()
         return True
 
-    return bool(increments) and redis_call(run, default=False)
+    return bool(by_period) and redis_call(run, default=False)
 
 
 # Puts one member at an exact score on the board where it is built (an empty score: off the

@@ -4,7 +4,7 @@ Each selector named in migrations/0002_performance_indexes.py runs the query its
 """
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -31,7 +31,7 @@ from django.db.models.functions import Cast, Concat, TruncDate, TruncSecond, Tru
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import user_day
+from accounts.selectors import DayRule, user_day
 from config.caching import CacheType, cache_get_or_set
 from config.db_router import replica_reads
 from config.rollups import (
@@ -790,11 +790,12 @@ def achievement_standings(
 
 
 def achievement_metric_values(
-    *, users: list[User], metrics: set[str], now: datetime
+    *, users: list[User], metrics: set[str], rules: Mapping[int, DayRule]
 ) -> dict[str, dict[int, int]]:
     """Every metric of `metrics` for a batch of users, by metric then user id: one grouped
     query per metric whatever the batch's size, each counting as the single-user reads of
-    `services._metric_values` do. `users` were read under their row locks (their points)."""
+    `services._metric_values` do. `users` were read under their row locks (their points);
+    `rules` are their day rules in force now (`user_day`)."""
     user_ids = [user.pk for user in users]
     values: dict[str, dict[int, int]] = {}
     if Metric.RANKINGS_SUBMITTED in metrics:
@@ -813,7 +814,6 @@ def achievement_metric_values(
             metric=Metric.CATEGORIES_RANKED, user_ids=user_ids
         )
     if Metric.SEARCHES_MADE in metrics:
-        rules = {user.pk: user_day(user=user, now=now).rule for user in users}
         values[Metric.SEARCHES_MADE] = searches_daily_distinct_counts(
             rules={pk: (rule.zone, rule.day_start_hour) for pk, rule in rules.items()}
         )

@@ -141,7 +141,7 @@ PERIOD_WINDOWS: tuple[boards.Window, ...] = ("day", "week", "month")
 
 _PERIOD_POINTS_ADD = """
 INSERT INTO "gamification_periodpoints" ("user_id", "period", "start", "points", "reached_at")
-VALUES {rows}
+{rows}
 ON CONFLICT ("user_id", "period", "start") DO UPDATE SET
     "points" = "gamification_periodpoints"."points" + excluded."points",
     "reached_at" = CASE
@@ -159,25 +159,43 @@ def _period_points_add(*, user: User, entries: list[ActivityLog]) -> None:
 
 def _period_points_add_many(*, gains: list[tuple[int, int, datetime]]) -> None:
     """Move users' day, week and month totals by points won at times (user id, points, time),
-    every user's in one statement."""
+    every user's in one statement (on PostgreSQL the rows go in as arrays, as a batch of
+    re-evaluation moves thousands)."""
     moves: dict[tuple[int, str, datetime], tuple[int, datetime]] = {}
+    starts: dict[tuple[str, datetime], datetime] = {}
     for user_id, won, when in gains:
         if not won:
             continue
         # Whole seconds, as the ledger's sums (selectors.ledger_period_totals) keep them.
         at = when.replace(microsecond=0)
         for window in PERIOD_WINDOWS:
-            start = boards.period_of(window=window, at=when).start
-            assert start is not None
-            points, reached = moves.get((user_id, window, start), (0, at))
-            moves[(user_id, window, start)] = (points + won, max(reached, at))
+            if (window, when) not in starts:
+                start = boards.period_of(window=window, at=when).start
+                assert start is not None
+                starts[window, when] = start
+            key = (user_id, window, starts[window, when])
+            points, reached = moves.get(key, (0, at))
+            moves[key] = (points + won, max(reached, at))
     if not moves:
         return
-    adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = []
-    for (user_id, name, start), (points, reached) in moves.items():
-        params += [user_id, name, adapt(start), points, adapt(reached)]
-    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(moves))
+    if connection.vendor == "postgresql":
+        rows = (
+            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[],"
+            " %s::integer[], %s::timestamptz[])"
+        )
+        params: list[Any] = [
+            [user_id for user_id, _, _ in moves],
+            [name for _, name, _ in moves],
+            [start for _, _, start in moves],
+            [points for points, _ in moves.values()],
+            [reached for _, reached in moves.values()],
+        ]
+    else:
+        adapt = connection.ops.adapt_datetimefield_value
+        rows = "VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(moves))
+        params = []
+        for (user_id, name, start), (points, reached) in moves.items():
+            params += [user_id, name, adapt(start), points, adapt(reached)]
     with connection.cursor() as cursor:
         cursor.execute(_PERIOD_POINTS_ADD.format(rows=rows), params)
 
@@ -518,16 +536,12 @@ def _standings_write(rows: list[tuple[Any, ...]]) -> None:
 
 
 def _unlock_ledger_rows(
-    *, user: User, unlocked: list[Unlock], now: datetime
+    *, user_id: int, unlocked: list[Unlock], local_date: date, now: datetime
 ) -> list[tuple[Any, ...]]:
     """The ledger entries of the levels that pay points, in LEDGER_FIELDS order."""
-    paying = [unlock for unlock in unlocked if unlock.points]
-    if not paying:
-        return []
-    local_date = local_date_for(user=user, now=now)
     return [
         (
-            user.pk,
+            user_id,
             ActivityKind.ACHIEVEMENT_UNLOCKED,
             unlock.points,
             local_date,
@@ -536,7 +550,8 @@ def _unlock_ledger_rows(
             "",
             now,
         )
-        for unlock in paying
+        for unlock in unlocked
+        if unlock.points
     ]
 
 
@@ -576,12 +591,17 @@ def _evaluate(
     if notify:
         _unlocks_notify(user=user, unlocked=result.unlocked)
     _standings_write([(user.pk, *moved, now) for moved in result.standings])
-    entries = [
-        ActivityLog(**dict(zip(LEDGER_FIELDS, row, strict=True)))
-        for row in _unlock_ledger_rows(user=user, unlocked=result.unlocked, now=now)
-    ]
-    if entries:
-        _ledger_append(user=user, entries=entries)
+    if any(unlock.points for unlock in result.unlocked):
+        rows = _unlock_ledger_rows(
+            user_id=user.pk,
+            unlocked=result.unlocked,
+            local_date=local_date_for(user=user, now=now),
+            now=now,
+        )
+        _ledger_append(
+            user=user,
+            entries=[ActivityLog(**dict(zip(LEDGER_FIELDS, row, strict=True))) for row in rows],
+        )
     return result
 
 
@@ -637,77 +657,293 @@ def achievements_reevaluate(
     total = users.count()
     checked = unlocked = 0
     for batch in _user_id_batches(users):
-        unlocked += len(_achievements_reevaluate_batch(user_ids=batch, notify=notify))
+        unlocked += _achievements_reevaluate_batch(user_ids=batch, notify=notify)
         checked += len(batch)
         if on_progress is not None:
             on_progress(checked, total)
     return {"users_checked": checked, "achievements_unlocked": unlocked}
 
 
-_NO_STANDING = selectors.AchievementStanding(level=0, progress=None, unlocked_at=None)
+# Levels reached by a batch's users, in the order `_evaluation_plan` reaches them for each user.
+BatchUnlocks = dict[int, list[Unlock]]
 
 
-def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> list[Unlock]:
+def _achievements_reevaluate_batch(*, user_ids: list[int], notify: bool) -> int:
     """Evaluate every achievement for a batch of users as `achievements_evaluate` would for
-    each, under the batch's row locks: one grouped read per metric, the levels reached by the
-    same rules (`_evaluation_plan`), then standings, ledger entries, totals and period totals
-    in one statement each, as `_ledger_append` writes them for one user."""
+    each, under the batch's row locks: one grouped read per metric, the levels decided and the
+    standings and ledger entries written (`_batch_decide_sql` on PostgreSQL, in one statement;
+    `_batch_decide_python` elsewhere), then totals and period totals in one statement each, as
+    `_ledger_append` moves them for one user. Returns how many levels were reached."""
     now = timezone.now()
-    unlocked: list[Unlock] = []
     with transaction.atomic():
         users = list(
             User.objects.select_for_update().filter(pk__in=user_ids, is_active=True).order_by("pk")
         )
         achievements = selectors.achievement_definitions()
         if not users or not achievements:
-            return unlocked
-        standings = selectors.achievement_standings(user_ids=user_ids, achievements=achievements)
+            return 0
+        days = {user.pk: user_day(user=user, now=now) for user in users}
         values = selectors.achievement_metric_values(
-            users=users, metrics={a.metric for a in achievements}, now=now
+            users=users,
+            metrics={a.metric for a in achievements},
+            rules={pk: day.rule for pk, day in days.items()},
         )
-        tiers = {achievement.pk: achievement.tiers for achievement in achievements}
-        standing_rows: list[tuple[Any, ...]] = []
-        ledger_rows: list[tuple[Any, ...]] = []
-        totals: dict[int, int] = {}
-        gains: dict[int, int] = {}
-        reached_at: dict[int, datetime] = {}
-        increments: list[boards.Increment] = []
-        for user in users:
-            held = [
-                (achievement, standing)
-                for achievement in achievements
-                if (standing := standings.get((user.pk, achievement.pk), _NO_STANDING)).level
-                < len(tiers[achievement.pk])
-            ]
-            if not held:
-                continue
-            result = _evaluation_plan(
-                held=held,
-                metrics=Metric.values,
-                values={metric: by_user.get(user.pk, 0) for metric, by_user in values.items()},
-                now=now,
-                tiers=tiers,
-            )
-            unlocked += result.unlocked
-            standing_rows += [(user.pk, *moved, now) for moved in result.standings]
-            ledger_rows += _unlock_ledger_rows(user=user, unlocked=result.unlocked, now=now)
-            if result.points:
-                # As _ledger_append moves a total: by the entries' sum, reached in whole seconds.
-                user.points += result.points
-                user.points_reached_at = now.replace(microsecond=0)
-                totals[user.pk], reached_at[user.pk] = user.points, user.points_reached_at
-                gains[user.pk] = result.points
-                increments += _leaderboard_moves(user=user, points_at=[(result.points, now)])
-            if notify:
-                _unlocks_notify(user=user, unlocked=result.unlocked)
-                if result.points:
-                    points_changed_notify(user=user)
-        _standings_write(standing_rows)
-        rows_insert(model=ActivityLog, fields=LEDGER_FIELDS, rows=ledger_rows)
-        _points_store(totals=totals, reached_at=reached_at)
-        _period_points_add_many(gains=[(pk, gains[pk], now) for pk in totals])
-        if increments:
-            transaction.on_commit(lambda: boards.board_increment(increments=increments))
+        decide = _batch_decide_sql if connection.vendor == "postgresql" else _batch_decide_python
+        unlocked = decide(
+            users=users,
+            achievements=achievements,
+            values=values,
+            local_dates={pk: day.date for pk, day in days.items()},
+            now=now,
+        )
+        _batch_points_move(users=users, unlocked=unlocked, now=now, notify=notify)
+    return sum(len(unlocks) for unlocks in unlocked.values())
+
+
+def _batch_points_move(
+    *, users: list[User], unlocked: BatchUnlocks, now: datetime, notify: bool
+) -> None:
+    """Move the totals, period totals and boards of a batch by what its unlocks paid, as
+    `_ledger_append` moves one user's; announce the unlocks when `notify`."""
+    gains: dict[int, int] = {}
+    totals: dict[int, int] = {}
+    reached_at: dict[int, datetime] = {}
+    increments: list[boards.Increment] = []
+    # Whole seconds, as _ledger_append keeps them.
+    reached = now.replace(microsecond=0)
+    periods = [boards.period_of(window=w, at=now) for w in selectors.leaderboard_windows()]
+    for user in users:
+        unlocks = unlocked.get(user.pk, [])
+        won = sum(unlock.points for unlock in unlocks)
+        if won:
+            user.points += won
+            user.points_reached_at = reached
+            gains[user.pk], totals[user.pk], reached_at[user.pk] = won, user.points, reached
+            if selectors.user_is_ranked(user=user):
+                # As _leaderboard_moves moves one user: on every kept board, once.
+                increments += [
+                    boards.Increment(period=p, user_id=user.pk, points=won, reached_at=now)
+                    for p in periods
+                ]
+        if notify:
+            _unlocks_notify(user=user, unlocked=unlocks)
+            if won:
+                points_changed_notify(user=user)
+    _points_store(totals=totals, reached_at=reached_at)
+    _period_points_add_many(gains=[(pk, won, now) for pk, won in gains.items()])
+    if increments:
+        transaction.on_commit(lambda: boards.board_increment(increments=increments))
+
+
+_NO_STANDING = selectors.AchievementStanding(level=0, progress=None, unlocked_at=None)
+
+
+def _batch_decide_python(
+    *,
+    users: list[User],
+    achievements: list[Achievement],
+    values: dict[str, dict[int, int]],
+    local_dates: dict[int, date],
+    now: datetime,
+) -> BatchUnlocks:
+    """The generic path of `_achievements_reevaluate_batch`: each user's levels decided by
+    `_evaluation_plan` in memory, then the standings and ledger entries written in one
+    statement each."""
+    user_ids = [user.pk for user in users]
+    standings = selectors.achievement_standings(user_ids=user_ids, achievements=achievements)
+    tiers = {achievement.pk: achievement.tiers for achievement in achievements}
+    standing_rows: list[tuple[Any, ...]] = []
+    ledger_rows: list[tuple[Any, ...]] = []
+    unlocked: BatchUnlocks = {}
+    for user in users:
+        held = [
+            (achievement, standing)
+            for achievement in achievements
+            if (standing := standings.get((user.pk, achievement.pk), _NO_STANDING)).level
+            < len(tiers[achievement.pk])
+        ]
+        if not held:
+            continue
+        result = _evaluation_plan(
+            held=held,
+            metrics=Metric.values,
+            values={metric: by_user.get(user.pk, 0) for metric, by_user in values.items()},
+            now=now,
+            tiers=tiers,
+        )
+        standing_rows += [(user.pk, *moved, now) for moved in result.standings]
+        ledger_rows += _unlock_ledger_rows(
+            user_id=user.pk, unlocked=result.unlocked, local_date=local_dates[user.pk], now=now
+        )
+        if result.unlocked:
+            unlocked[user.pk] = result.unlocked
+    _standings_write(standing_rows)
+    rows_insert(model=ActivityLog, fields=LEDGER_FIELDS, rows=ledger_rows)
+    return unlocked
+
+
+# The levels of a batch decided by the rules of `_evaluation_plan`, and written, in one
+# statement. Per (user, active achievement): `had` levels held, and the `open` levels above
+# them; an open level of another metric is reached when the user's value reaches its
+# threshold. A points achievement's is reached when its threshold is within the user's points
+# plus what the other metrics' levels pay plus what the open points levels below it pay, each
+# of them reached: the fixed point that `_evaluation_plan` reaches round by round.
+_BATCH_DECIDE = """
+WITH batch AS (
+    SELECT * FROM unnest(%(users)s::bigint[], %(points)s::bigint[], %(days)s::date[])
+        AS b(user_id, points, local_date)
+),
+metric_values AS (
+    SELECT * FROM unnest(%(value_users)s::bigint[], %(value_metrics)s::text[],
+        %(values)s::bigint[]) AS v(user_id, metric, value)
+),
+achievements AS (
+    SELECT * FROM unnest(%(achievements)s::bigint[], %(ranks)s::integer[], %(metrics)s::text[],
+        %(codes)s::text[]) AS a(achievement_id, rank, metric, code)
+),
+tiers AS (
+    SELECT * FROM unnest(%(tier_achievements)s::bigint[], %(tier_numbers)s::integer[],
+        %(tier_thresholds)s::bigint[], %(tier_points)s::bigint[])
+        AS t(achievement_id, number, threshold, points)
+),
+held AS (
+    SELECT b.user_id, b.points AS user_points, a.achievement_id, a.rank, a.metric, a.code,
+        GREATEST(COALESCE(s.level, 0), CASE WHEN s.unlocked_at IS NULL THEN 0 ELSE 1 END) AS had,
+        s.id AS standing_id, s.progress AS had_progress, s.unlocked_at AS had_unlocked_at,
+        CASE WHEN a.metric = %(points_metric)s THEN b.points ELSE COALESCE(v.value, 0) END
+            AS value
+    FROM batch AS b
+    CROSS JOIN achievements AS a
+    LEFT JOIN {standings} AS s
+        ON s.user_id = b.user_id AND s.achievement_id = a.achievement_id
+        AND s.user_id = ANY(%(users)s::bigint[])
+    LEFT JOIN metric_values AS v ON v.user_id = b.user_id AND v.metric = a.metric
+),
+open AS (
+    SELECT h.*, t.number, t.threshold, t.points
+    FROM held AS h JOIN tiers AS t ON t.achievement_id = h.achievement_id AND t.number > h.had
+),
+points_base AS (
+    SELECT b.user_id, b.points + COALESCE(SUM(o.points) FILTER (
+        WHERE o.metric <> %(points_metric)s AND o.threshold <= o.value), 0) AS base
+    FROM batch AS b LEFT JOIN open AS o ON o.user_id = b.user_id
+    GROUP BY b.user_id, b.points
+),
+points_within AS (
+    SELECT o.user_id, o.achievement_id, o.number, o.threshold, o.points,
+        o.threshold <= p.base + SUM(o.points) OVER chain - o.points AS within
+    FROM open AS o JOIN points_base AS p ON p.user_id = o.user_id
+    WHERE o.metric = %(points_metric)s
+    WINDOW chain AS (PARTITION BY o.user_id ORDER BY o.threshold, o.achievement_id, o.number
+        ROWS UNBOUNDED PRECEDING)
+),
+points_chained AS (
+    SELECT user_id, points, bool_and(within) OVER chain AS reached
+    FROM points_within
+    WINDOW chain AS (PARTITION BY user_id ORDER BY threshold, achievement_id, number
+        ROWS UNBOUNDED PRECEDING)
+),
+points_reach AS (
+    SELECT p.user_id, p.base + COALESCE(SUM(c.points) FILTER (WHERE c.reached), 0) AS value
+    FROM points_base AS p LEFT JOIN points_chained AS c ON c.user_id = p.user_id
+    GROUP BY p.user_id, p.base
+),
+reached AS (
+    SELECT o.*, COALESCE(p.value, o.value) AS reach,
+        o.threshold <= COALESCE(p.value, o.value) AS reached,
+        -- Points levels beyond the user's own points are reached after every other level.
+        o.metric = %(points_metric)s AND o.threshold > o.user_points AS later
+    FROM open AS o
+    LEFT JOIN points_reach AS p ON p.user_id = o.user_id AND o.metric = %(points_metric)s
+),
+moved AS (
+    SELECT * FROM (
+        SELECT user_id, achievement_id, standing_id, had, had_progress,
+            had + COUNT(*) FILTER (WHERE reached) AS level,
+            LEAST(reach, COALESCE(MIN(threshold) FILTER (WHERE NOT reached), MAX(threshold)))
+                AS progress,
+            CASE WHEN had = 0 AND bool_or(reached) THEN %(now)s ELSE had_unlocked_at END
+                AS unlocked_at
+        FROM reached
+        GROUP BY user_id, achievement_id, standing_id, had, had_progress, had_unlocked_at, reach
+    ) AS decided
+    WHERE level > had OR progress IS DISTINCT FROM had_progress
+),
+-- The batch's users are locked, and every writer of standings locks the user first: a
+-- standing missing when the batch was read is still missing.
+standings_added AS (
+    INSERT INTO {standings} (user_id, achievement_id, progress, level, unlocked_at, updated_at)
+    SELECT user_id, achievement_id, progress, level, unlocked_at, %(now)s
+    FROM moved WHERE standing_id IS NULL
+),
+standings_moved AS (
+    UPDATE {standings} AS s SET progress = m.progress, level = m.level,
+        unlocked_at = m.unlocked_at, updated_at = %(now)s
+    FROM moved AS m WHERE s.id = m.standing_id
+),
+ledger_written AS (
+    INSERT INTO {ledger} (user_id, kind, points, local_date, data, actor_id, reason, created_at)
+    SELECT r.user_id, %(kind)s, r.points, b.local_date,
+        jsonb_build_object('achievement', r.code, 'level', r.number), NULL, '', %(now)s
+    FROM reached AS r JOIN batch AS b ON b.user_id = r.user_id
+    WHERE r.reached AND r.points <> 0
+    ORDER BY r.user_id, r.later, CASE WHEN r.later THEN r.threshold END, r.rank, r.number
+)
+SELECT user_id, achievement_id, number FROM reached
+WHERE reached
+ORDER BY user_id, later, CASE WHEN later THEN threshold END, rank, number
+"""
+
+
+def _batch_decide_sql(
+    *,
+    users: list[User],
+    achievements: list[Achievement],
+    values: dict[str, dict[int, int]],
+    local_dates: dict[int, date],
+    now: datetime,
+) -> BatchUnlocks:
+    """The PostgreSQL path of `_achievements_reevaluate_batch`: the batch's metric values and
+    the achievements' levels go in as arrays, and one statement (`_BATCH_DECIDE`) decides the
+    levels reached, writes the standings that moved and the ledger entries, and returns the
+    levels reached. Users with nothing to reach cost a join, no write."""
+    user_ids = [user.pk for user in users]
+    value_rows = [
+        (pk, metric, value)
+        for metric, by_user in values.items()
+        if metric != Metric.POINTS
+        for pk, value in by_user.items()
+    ]
+    levels = [(a, level) for a in achievements for level in a.tiers]
+    unlock_of = {(a.pk, level.number): Unlock(achievement=a, level=level) for a, level in levels}
+    quote = connection.ops.quote_name
+    sql = _BATCH_DECIDE.format(
+        standings=quote(UserAchievement._meta.db_table), ledger=quote(ActivityLog._meta.db_table)
+    )
+    params: dict[str, Any] = {
+        "users": user_ids,
+        "points": [user.points for user in users],
+        "days": [local_dates[pk] for pk in user_ids],
+        "value_users": [pk for pk, _, _ in value_rows],
+        "value_metrics": [metric for _, metric, _ in value_rows],
+        "values": [value for _, _, value in value_rows],
+        "achievements": [a.pk for a in achievements],
+        "ranks": list(range(len(achievements))),
+        "metrics": [a.metric for a in achievements],
+        "codes": [a.code for a in achievements],
+        "tier_achievements": [a.pk for a, _ in levels],
+        "tier_numbers": [level.number for _, level in levels],
+        "tier_thresholds": [level.threshold for _, level in levels],
+        "tier_points": [level.points for _, level in levels],
+        "points_metric": Metric.POINTS.value,
+        "kind": ActivityKind.ACHIEVEMENT_UNLOCKED.value,
+        "now": now,
+    }
+    unlocked: BatchUnlocks = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for user_id, achievement_id, number in cursor.fetchall():
+            unlocked.setdefault(user_id, []).append(unlock_of[achievement_id, number])
     return unlocked
 
 

@@ -123,14 +123,20 @@ def searches_daily_distinct_counts(*, rules: Mapping[int, tuple[ZoneInfo, int]])
     searches = UserProductSearch._meta.db_table
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # Each user's searches through the index (search_user_created): a join of the
+            # batch would hash the whole table.
             cursor.execute(
                 f"""
-                SELECT r.user_id, COUNT(DISTINCT (s.query, ((s.created_at
-                    - make_interval(hours => r.day_start_hour)) AT TIME ZONE r.zone)::date))
+                SELECT r.user_id, c.days
                 FROM unnest(%s::bigint[], %s::text[], %s::integer[])
                     AS r(user_id, zone, day_start_hour)
-                JOIN {searches} AS s ON s.user_id = r.user_id
-                GROUP BY r.user_id
+                CROSS JOIN LATERAL (
+                    SELECT COUNT(DISTINCT (s.query, ((s.created_at
+                        - make_interval(hours => r.day_start_hour)) AT TIME ZONE r.zone)::date))
+                        AS days
+                    FROM {searches} AS s WHERE s.user_id = r.user_id
+                ) AS c
+                WHERE c.days > 0
                 """,
                 [
                     list(rules),

@@ -1,5 +1,6 @@
 """Settings shared by every environment. The environment is read once, through `env`."""
 
+import hashlib
 import os
 import socket
 from datetime import timedelta
@@ -273,6 +274,10 @@ RATELIMIT_RATES = {
     "rankings": (30, 60),
     "admin": (20, 60),
 }
+# django-ratelimit's own defaults for its key names, set: an unset setting is looked up (and its
+# AttributeError raised and caught) on every counted request.
+RATELIMIT_CACHE_PREFIX = "rl:"
+RATELIMIT_HASH_ALGORITHM = hashlib.sha256
 # After a store failure, count in process this long before trying the store again.
 RATELIMIT_STORE_RETRY_SECONDS = 5
 # Distinct (group, client, window) counts an instance keeps while the store is down.

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.redis import LoopConnections
 
@@ -72,3 +73,33 @@ def test_an_error_reply_reaches_its_caller_and_the_connection_goes_on():
     ids, echo = asyncio.run(run())
     assert len(ids) == 1
     assert echo == b"fine"
+
+
+def test_a_hung_redis_costs_a_command_its_timeout_and_no_more():
+    """A server that accepts and never answers: the command fails within the pool's
+    socket_timeout (connecting included), and the next one is tried afresh."""
+
+    async def run() -> tuple[float, float]:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = BlockingConnectionPool.from_url(
+            f"redis://127.0.0.1:{port}/0", max_connections=1, socket_timeout=0.3
+        )
+        loop_redis = LoopConnections(pool)
+        elapsed = []
+        for _ in range(2):
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(RedisTimeoutError):
+                await loop_redis.execute("GET", "anything")
+            elapsed.append(asyncio.get_running_loop().time() - started)
+        server.close()
+        return elapsed[0], elapsed[1]
+
+    first, second = asyncio.run(run())
+    assert 0.25 < first < 1.0
+    assert 0.25 < second < 1.0

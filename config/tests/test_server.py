@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import contextlib
+import io
 import json
 import os
 import signal
@@ -10,11 +11,12 @@ import socket
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import websockets
 
-from config.server import web_concurrency
+from config.server import RanklyHTTPFactory, web_concurrency
 from config.tests.private_redis import free_port
 from config.tests.workers import (
     connections_per_worker,
@@ -180,3 +182,13 @@ def test_one_process_by_default_without_redis_and_one_per_core_with_it(monkeypat
     assert web_concurrency() == len(os.sched_getaffinity(0))
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     assert web_concurrency() == 3
+
+
+@pytest.mark.parametrize(("verbosity", "lines"), [(1, 0), (2, 1)])
+def test_twisted_formats_its_access_line_only_where_daphne_passes_it_on(verbosity, lines):
+    formatted = []
+    factory = RanklyHTTPFactory(SimpleNamespace(verbosity=verbosity))
+    factory._logFormatter = lambda when, request: formatted.append(request) or "line"
+    factory._logFile = io.StringIO()
+    factory.log(object())
+    assert len(formatted) == lines

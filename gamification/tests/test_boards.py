@@ -19,7 +19,8 @@ from accounts.tests.factories import UserFactory
 from config.tests.private_redis import private_redis
 from gamification import boards, caching, selectors, services, tasks
 from gamification.boards import GRACE, SLOTS, period_of, score_encode, score_points
-from gamification.models import ActivityKind, ActivityLog
+from gamification.models import Achievement, ActivityKind, ActivityLog, Metric
+from gamification.tests.factories import AchievementFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
@@ -448,3 +449,24 @@ def test_names_redis_lost_are_read_from_the_database_once(redis_server, award):
         assert selectors.leaderboard_page(window="all")["entries"] == before["entries"]
     assert len(second.captured_queries) == 0
     assert users[0].pk in [e["user_id"] for e in before["entries"]]
+
+
+def test_a_batch_of_moves_reaches_every_board_a_chunk_at_a_time(
+    redis_server, award, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(boards, "INCREMENT_CHUNK", 2)
+    users = seeded(award)
+    rebuild_all()
+    # Paid to every player by one re-evaluation: one move per player and board, in chunks.
+    Achievement.objects.update(is_active=False)
+    AchievementFactory(metric=Metric.POINTS, threshold=0, points=7)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.achievements_reevaluate()["achievements_unlocked"] == len(users)
+    page = from_redis(lambda: selectors.leaderboard_page(window="day", offset=0, limit=3))
+    # Equal points reached in the same second: the lower id first.
+    assert [(e["user_id"], e["points"]) for e in page["entries"]] == [
+        (users[1].pk, 37),
+        (users[2].pk, 37),
+        (users[3].pk, 37),
+    ]
+    assert from_redis(lambda: everything(users)) == everything_from_sql(users)

@@ -61,8 +61,19 @@ def _varied_game(rng: random.Random, *, users: int) -> None:
             {"name": "Gold", "threshold": 15, "points": 30},
         ],
     )
-    # Within reach of the points that unlocks pay.
+    # Within reach of the points that unlocks pay, and of each other's: a level of one may
+    # be reached only once a level of the other has paid.
     AchievementFactory(code="well-paid", metric=Metric.POINTS, threshold=60, points=5)
+    AchievementFactory(
+        code="rich",
+        metric=Metric.POINTS,
+        threshold=30,
+        levels=[
+            {"name": "Bronze", "threshold": 30, "points": 25},
+            {"name": "Silver", "threshold": 70, "points": 40},
+            {"name": "Gold", "threshold": 1000, "points": 5},
+        ],
+    )
     AchievementFactory(code="free", metric=Metric.STREAK_DAYS, threshold=1, points=0)
     AchievementFactory(
         code="retired", metric=Metric.RANKINGS_SUBMITTED, threshold=1, is_active=False
@@ -153,9 +164,31 @@ def _outcome() -> dict[str, object]:
     }
 
 
+def _chained_levels(*, before: dict[int, int], ledger: list[tuple]) -> int:
+    """Points levels reached only through what another points level paid: beyond the user's
+    points before plus everything the other metrics' levels paid."""
+    achievements = {a.code: a for a in Achievement.objects.all()}
+    threshold = {
+        (code, level.number): level.threshold
+        for code, a in achievements.items()
+        for level in a.tiers
+    }
+    other: dict[int, int] = {}
+    for user_id, points, _, code, _ in ledger:
+        if achievements[code].metric != Metric.POINTS:
+            other[user_id] = other.get(user_id, 0) + points
+    return sum(
+        1
+        for user_id, _, _, code, level in ledger
+        if achievements[code].metric == Metric.POINTS
+        and threshold[code, level] > before[user_id] + other.get(user_id, 0)
+    )
+
+
 def test_batched_reevaluation_awards_exactly_what_the_single_user_rules_award(monkeypatch):
     _varied_game(random.Random(17), users=40)
     users = User.objects.filter(is_active=True).order_by("pk")
+    before = dict(User.objects.values_list("pk", "points"))
 
     try:
         with transaction.atomic():
@@ -178,11 +211,14 @@ def test_batched_reevaluation_awards_exactly_what_the_single_user_rules_award(mo
     metrics = dict(Achievement.objects.values_list("code", "metric"))
     assert {metrics[code] for code, _ in paid} == set(Metric.values)
     assert {("ranker", 2), ("scout", 2), ("secret-searcher", 2), ("connoisseur", 1)} <= paid
-    assert ("well-paid", 1) in paid
+    assert {("well-paid", 1), ("rich", 1), ("rich", 2)} <= paid
+    assert _chained_levels(before=before, ledger=expected["ledger"]) >= 2
     assert one_by_one > 50
-    # And again: nothing more is due.
+    # And again: nothing more is due, and no standing is written again.
+    written = dict(UserAchievement.objects.values_list("pk", "updated_at"))
     assert services.achievements_reevaluate()["achievements_unlocked"] == 0
     assert _outcome() == expected
+    assert dict(UserAchievement.objects.values_list("pk", "updated_at")) == written
 
 
 def _count_statements(run) -> int:
@@ -246,3 +282,60 @@ def test_reevaluation_statements_per_batch_do_not_grow_with_its_users(monkeypatc
         total=Sum("points")
     )
     assert totals["total"] == 20 * (3 + 3 + 3 + 1 + 2 + 1)
+
+
+def test_batched_reevaluation_announces_what_the_single_user_rules_announce(
+    events, django_capture_on_commit_callbacks
+):
+    Achievement.objects.update(is_active=False)
+    # Listed first, reached last: only once the levels below have paid.
+    AchievementFactory(
+        code="well-off",
+        metric=Metric.POINTS,
+        order=0,
+        levels=[
+            {"name": "Bronze", "threshold": 25, "points": 10},
+            {"name": "Silver", "threshold": 35, "points": 0},
+        ],
+    )
+    AchievementFactory(code="comfortable", metric=Metric.POINTS, order=1, threshold=5, points=3)
+    AchievementFactory(code="first", metric=Metric.RANKINGS_SUBMITTED, order=2, points=20)
+    alone, batched = UserFactory.create_batch(2)
+    for user in (alone, batched):
+        ActivityLog.objects.create(
+            user=user,
+            kind=ActivityKind.RANKING_SUBMITTED,
+            local_date=date(2026, 3, 1),
+            data={"category": "mice"},
+        )
+        ActivityLog.objects.create(
+            user=user, kind=ActivityKind.ADJUSTMENT, points=10, local_date=date(2026, 3, 1)
+        )
+    services.points_rebuild()
+    listen_alone = events(services.user_group(alone.pk))
+    listen_batched = events(services.user_group(batched.pk))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.achievements_evaluate(user=alone, metrics=Metric.values)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.achievements_reevaluate(notify=True)
+
+    def heard(listen) -> list[tuple[str, object]]:
+        return [
+            (m["event"], (m["data"]["code"], m["data"]["level"]))
+            if m["event"] == "achievement.unlocked"
+            else (m["event"], m["data"])
+            for m in listen()
+            if m["event"] in {"achievement.unlocked", "points.updated"}
+        ]
+
+    assert result["achievements_unlocked"] == 4
+    expected = [
+        ("achievement.unlocked", ("comfortable", 1)),
+        ("achievement.unlocked", ("first", 1)),
+        ("achievement.unlocked", ("well-off", 1)),
+        ("achievement.unlocked", ("well-off", 2)),
+        ("points.updated", {"points": 10 + 3 + 20 + 10}),
+    ]
+    assert heard(listen_alone) == expected
+    assert heard(listen_batched) == expected
