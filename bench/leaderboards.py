@@ -1,6 +1,6 @@
 """The leaderboards at scale, in process: rebuild time, Redis memory, read latency, SQL fallback.
 
-    .venv/bin/python bench/leaderboards.py [--users 1000000] [--repeat 2000]
+    .venv/bin/python bench/leaderboards.py [--users 1000000] [--repeat 2000] [--fallback-only]
 
 Uses a PostgreSQL database of its own (created, migrated and seeded with bench/seed.py on the
 first run; --reseed drops it first) and the Redis database given, where it deletes only keys
@@ -9,7 +9,9 @@ memory (and per million players), then p50/p99 of a position (rank, percentile a
 neighbours each side) and of a 100-entry page at a random offset, each with its public names;
 the same reads' Redis round trip alone; the page through the HTTP endpoint in process (page
 cache missed), and the medians split into Redis, the rest of the read and HTTP; the public
-names' Redis memory; and the SQL fallback's top pages and positions with Redis out of the way.
+names' Redis memory; and the SQL fallback with Redis out of the way: the time to count and
+store every board's ladder (the beat's minute), then top pages and positions read from them.
+--fallback-only skips the Redis part (the boards need not be rebuilt).
 """
 
 import argparse
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--fallback-only", action="store_true", help="Only the SQL fallback.")
     args = parser.parse_args()
 
     fresh = database_prepare(args.database_url, reseed=args.reseed)
@@ -105,8 +108,8 @@ def main() -> None:
     from config.redis import redis_call, redis_key
     from gamification import boards, selectors, services
 
+    call_command("migrate", verbosity=0)
     if fresh:
-        call_command("migrate", verbosity=0)
         scale = replace(FULL, users=args.users, token_users=min(FULL.token_users, args.users))
         seed(database_url=args.database_url, scale=scale)
         with connection.cursor() as cursor:
@@ -123,7 +126,7 @@ def main() -> None:
 
     from django.utils import timezone
 
-    for window in boards.WINDOWS:
+    for window in () if args.fallback_only else boards.WINDOWS:
         period = boards.period_of(window=window, at=timezone.now())
         started = time.perf_counter()
         players = services.leaderboard_rebuild(window=window)
@@ -180,8 +183,12 @@ def main() -> None:
 
     # The fallback: the same reads with no Redis at all (a local cache of its own).
     local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    print("\nSQL fallback (Redis away): 20 reads each (the first builds the board's ladder)")
+    print("\nSQL fallback (Redis away): 20 reads each, from the ladders the beat stores")
     with override_settings(CACHES=local):
+        started = time.perf_counter()
+        stored = services.leaderboard_ladders_store()
+        seconds = time.perf_counter() - started
+        print(f"  {stored} ladders counted and stored (the beat, each minute): {seconds:.2f} s")
         for window in boards.WINDOWS:
             top = [timed(partial(selectors.leaderboard_page, window=window)) for _ in range(20)]
             print(f"  {window} top page: {percentiles(top)}")
@@ -197,6 +204,7 @@ def main() -> None:
                 read = partial(selectors.leaderboard_position, user=user, window=window)
                 times = [timed(read) for _ in range(20)]
                 print(f"  {window} position, {label}: {percentiles(times)}")
+        print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     redis_call(forget, default=0)
 
 

@@ -166,9 +166,16 @@ With Redis away, the `all` board counts through the index `user_leaderboard` and
 boards through the totals table `PeriodPoints` (index `periodpoints_board`); a rank is counted
 from the board's ladder plus at most 1/64 of the board. In the same run (20 reads each): top
 pages p50 3.2 to 8.2 ms and positions at the top, middle and bottom of every board p50 9.5 to
-66 ms, p99 under 135 ms. The first read of a board builds its ladder, one walk of the board's
-whole index, once per leaderboard TTL (5 minutes) and process: 0.25 to 1.34 s here, over the
-200 ms target, and with 20 reads it is the top pages' p99.
+66 ms, p99 under 135 ms; but the first read of a board counted its ladder, one walk of the
+board's whole index, once per leaderboard TTL (5 minutes) and process: 0.25 to 1.34 s.
+
+The ladders are now counted by the beat each minute and stored in PostgreSQL; a read takes
+its board's one row. Two runs of `bench/leaderboards.py --fallback-only` (the SQL part alone,
+load average 5.9 to 6.2 on the 2 cores, 20 reads each): counting and storing the four ladders
+took 2.0 and 4.0 s (the beat's work each minute); no read counted one. Top pages p50 4.3 to
+19 ms, p99 9.7 to 76 ms; positions p50 12 to 100 ms, p99 34 to 212 ms: one of the 24
+position p99s (the `day` board's top player, second run, its slowest read of 20) was over
+the 200 ms target, under a load of three runnable processes a core.
 
 ## Smaller benchmarks
 

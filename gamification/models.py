@@ -304,6 +304,23 @@ class PageView(models.Model):
         return self.path
 
 
+class BoardLadder(models.Model):
+    """A board's ladder as last counted: its size and, at about 64 scores, how many players
+    have at least that score (gamification.selectors.Ladder).
+
+    Written every minute by the beat and by any read that had to count it, so that the SQL
+    fallback reads one row instead of walking the whole board.
+    """
+
+    label = models.CharField(max_length=20, unique=True, help_text="The board: all, week:<start>…")
+    total = models.IntegerField()
+    rungs = models.JSONField(help_text="[points, players with at least those points], descending.")
+    counted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.total} players at {self.counted_at:%H:%M:%S}"
+
+
 # --- Daily roll-ups of the page views (gamification.services.page_views_rollup_day) ---------
 
 

@@ -3,6 +3,7 @@
 Each selector named in migrations/0002_performance_indexes.py runs the query its index serves.
 """
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -54,6 +55,7 @@ from gamification.models import (
     ActiveUsersWeek,
     ActivityKind,
     ActivityLog,
+    BoardLadder,
     Metric,
     PageView,
     PageViewDay,
@@ -387,7 +389,11 @@ class _SqlBoard:
     rows: QuerySet[Any]
     user: str  # the column of the user's id
     reached: str  # the column of when the points were reached
-    label: str
+    period: Period
+
+    @property
+    def label(self) -> str:
+        return self.period.label
 
     @property
     def order(self) -> tuple[str, str, str]:
@@ -396,7 +402,7 @@ class _SqlBoard:
 
 def _sql_board(period: Period) -> _SqlBoard:
     if period.start is None:
-        return _SqlBoard(rows=_board_all(), user="id", reached="points_reached_at", label="all")
+        return _SqlBoard(rows=_board_all(), user="id", reached="points_reached_at", period=period)
     rows = PeriodPoints.objects.filter(
         period=period.window, start=period.start, points__gt=0
     ).exclude(
@@ -404,7 +410,7 @@ def _sql_board(period: Period) -> _SqlBoard:
         # the ranked ones would read the whole users table.
         user_id__in=User.objects.exclude(RANKED).values("pk")
     )
-    return _SqlBoard(rows=rows, user="user_id", reached="reached_at", label=period.label)
+    return _SqlBoard(rows=rows, user="user_id", reached="reached_at", period=period)
 
 
 def _count(board: _SqlBoard, rows: QuerySet[Any]) -> int:
@@ -434,29 +440,86 @@ class Ladder:
     rungs: list[tuple[int, int]]  # (points, players with at least those points), descending
 
 
-def _ladder(board: _SqlBoard) -> Ladder:
-    """The board's ladder, from one walk of its index per cache TTL (type leaderboard).
+# A stored ladder older than this is counted again in the background by the first read that
+# finds it so; the beat counts every kept board's ladder each minute while a worker runs.
+LADDER_MAX_AGE = timedelta(minutes=2)
+
+_ladders_counting: set[str] = set()
+_ladders_counting_lock = threading.Lock()
+
+
+def _ladder_count(board: _SqlBoard) -> Ladder:
+    """Count the board's ladder: one walk of its whole index.
 
     Between two rungs lie no more than 1/LADDER_RUNGS of the players, so that a count from the
     nearest rung walks a small part of the index whatever the rank.
     """
+    sql, params = board.rows.order_by(*board.order).values("points").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT points, COUNT(*) FROM ({sql}) AS board GROUP BY points", params)
+        groups = sorted(cursor.fetchall(), reverse=True)
+    total = sum(players for _, players in groups)
+    step = max(total // LADDER_RUNGS, 1)
+    rungs: list[tuple[int, int]] = []
+    at_least = 0
+    for points, players in groups:
+        if not rungs or at_least + players - rungs[-1][1] > step:
+            rungs.append((points, at_least + players))
+        at_least += players
+    return Ladder(total=total, rungs=rungs)
 
-    def build() -> Ladder:
-        sql, params = board.rows.order_by(*board.order).values("points").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT points, COUNT(*) FROM ({sql}) AS board GROUP BY points", params)
-            groups = sorted(cursor.fetchall(), reverse=True)
-        total = sum(players for _, players in groups)
-        step = max(total // LADDER_RUNGS, 1)
-        rungs: list[tuple[int, int]] = []
-        at_least = 0
-        for points, players in groups:
-            if not rungs or at_least + players - rungs[-1][1] > step:
-                rungs.append((points, at_least + players))
-            at_least += players
-        return Ladder(total=total, rungs=rungs)
 
-    return cache_get_or_set(CacheType.LEADERBOARD, f"ladder:{board.label}", build)
+def ladder_store(period: Period) -> Ladder:
+    """Count a board's ladder and store it (one row per board, BoardLadder)."""
+    board = _sql_board(period)
+    ladder = _ladder_count(board)
+    BoardLadder.objects.bulk_create(
+        [
+            BoardLadder(
+                label=board.label,
+                total=ladder.total,
+                rungs=ladder.rungs,
+                counted_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["label"],
+        update_fields=["total", "rungs", "counted_at"],
+    )
+    return ladder
+
+
+def _ladder_recount_in_background(board: _SqlBoard) -> None:
+    """Count a board's ladder again in a thread of this process, unless one already is."""
+    with _ladders_counting_lock:
+        if board.label in _ladders_counting:
+            return
+        _ladders_counting.add(board.label)
+
+    def recount() -> None:
+        try:
+            ladder_store(board.period)
+        finally:
+            with _ladders_counting_lock:
+                _ladders_counting.discard(board.label)
+            connection.close()
+
+    threading.Thread(target=recount, name=f"ladder {board.label}", daemon=True).start()
+
+
+def _ladder(board: _SqlBoard) -> Ladder:
+    """The board's stored ladder: one row, however large the board.
+
+    A ladder older than LADDER_MAX_AGE is still used, and counted again off the request path;
+    only a board with no ladder stored (a period that just began, when its board is small, or
+    a deployment that never stored one) is counted by the read itself.
+    """
+    stored = BoardLadder.objects.filter(label=board.label).first()
+    if stored is None:
+        return ladder_store(board.period)
+    if stored.counted_at < timezone.now() - LADDER_MAX_AGE:
+        _ladder_recount_in_background(board)
+    return Ladder(total=stored.total, rungs=[(points, n) for points, n in stored.rungs])
 
 
 def _better(board: _SqlBoard, ladder: Ladder, points: int) -> int:
@@ -470,13 +533,15 @@ def _better(board: _SqlBoard, ladder: Ladder, points: int) -> int:
 
 
 def leaderboard_total() -> int:
-    """How many users the `all` board ranks (cached: one walk of the index per TTL)."""
-    return _ladder(_sql_board(period_of(window="all", at=timezone.now()))).total
+    """How many users the `all` board ranks (from its stored ladder)."""
+    period = period_of(window="all", at=timezone.now())
+    return _ladder(_sql_board(period)).total
 
 
 def leaderboard_rank(*, points: int) -> int:
     """The competition rank of a score on the `all` board: 1 + users with more points."""
-    board = _sql_board(period_of(window="all", at=timezone.now()))
+    period = period_of(window="all", at=timezone.now())
+    board = _sql_board(period)
     return _better(board, _ladder(board), points) + 1
 
 

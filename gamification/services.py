@@ -43,6 +43,7 @@ from gamification.models import (
     ActiveUsersWeek,
     ActivityKind,
     ActivityLog,
+    BoardLadder,
     Level,
     Metric,
     PageView,
@@ -1452,6 +1453,17 @@ def leaderboard_rebuild_requested(*, window: boards.Window) -> int | None:
         return leaderboard_rebuild(window=window)
     finally:
         boards.board_rebuild_release(period=period)
+
+
+def leaderboard_ladders_store(*, now: datetime | None = None) -> int:
+    """Count and store the ladder of each kept window's current board (the SQL fallback's
+    ranks start from it), and delete the others'; returns how many were stored."""
+    at = now or timezone.now()
+    periods = [boards.period_of(window=window, at=at) for window in selectors.leaderboard_windows()]
+    for period in periods:
+        selectors.ladder_store(period)
+    BoardLadder.objects.exclude(label__in=[period.label for period in periods]).delete()
+    return len(periods)
 
 
 def period_points_rebuild(

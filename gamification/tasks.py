@@ -29,6 +29,11 @@ def leaderboard_rebuild(*, window: Window) -> int | None:
     return services.leaderboard_rebuild_requested(window=window)
 
 
+@shared_task(name="gamification.tasks.leaderboard_ladders_store")
+def leaderboard_ladders_store() -> int:
+    return services.leaderboard_ladders_store()
+
+
 @shared_task(name="gamification.tasks.page_views_rollup")
 def page_views_rollup() -> int:
     return services.page_views_rollup()

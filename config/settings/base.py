@@ -385,6 +385,12 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"cache_types": REFRESH_AHEAD_LONG},
         "options": {"expires": 5 * 60},
     },
+    # The SQL fallback's ladders, so that no read while Redis is away walks a whole board.
+    "leaderboard-ladders-store": {
+        "task": "gamification.tasks.leaderboard_ladders_store",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "sign-in-housekeeping": {
         "task": "accounts.tasks.sign_in_housekeeping",
         "schedule": 60 * 60.0,

@@ -1,6 +1,6 @@
 """The period totals (PeriodPoints) the SQL period boards read: written with each ledger row,
-set back to the ledger's sums by the rebuild, ranked exactly from a board's ladder, and pruned
-once their periods are past."""
+set back to the ledger's sums by the rebuild, ranked exactly from a board's ladder (stored, so
+that no read walks a whole board), and pruned once their periods are past."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,7 +12,8 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from gamification import selectors, services
 from gamification.boards import period_of
-from gamification.models import ActivityKind, ActivityLog, PeriodPoints
+from gamification.models import ActivityKind, ActivityLog, BoardLadder, PeriodPoints
+from gamification.tasks import leaderboard_ladders_store
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +186,94 @@ def test_the_pruning_keeps_the_current_and_the_last_closed_periods_only(
 
     assert period_points_prune.apply().get() == 3 * 2 * 3
     assert not PeriodPoints.objects.exists()
+
+
+def no_redis(settings) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def board_walks(queries) -> list[str]:
+    """The statements that walked a whole board: a ladder's count."""
+    return [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"]]
+
+
+@pytest.mark.parametrize("window", ["all", "week"])
+def test_the_fallback_ranks_from_the_stored_ladder_without_walking_the_board(
+    window, settings, monkeypatch
+):
+    no_redis(settings)
+    monkeypatch.setattr(selectors, "LADDER_RUNGS", 4)
+    now = timezone.now()
+    users = [UserFactory() for _ in range(30)]
+    for index, user in enumerate(users):
+        award(user, 1 + index // 2, when=now - timedelta(seconds=index))
+    assert services.leaderboard_ladders_store() == 4
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.leaderboard_page(window=window, offset=10, limit=5)
+        position = selectors.leaderboard_position(user=users[7], window=window, around=2)
+    assert board_walks(queries) == []
+    assert page["source"] == position["source"] == "sql"
+    assert [e["rank"] for e in page["entries"]] == [11, 11, 13, 13, 15]
+    assert (position["rank"], position["total"]) == (23, 30)
+
+
+def test_a_stale_ladder_is_used_and_counted_again_once_off_the_request_path(settings, monkeypatch):
+    no_redis(settings)
+    started: list = []
+
+    class Thread:
+        def __init__(self, *, target, name, daemon):
+            self.target = target
+
+        def start(self):
+            started.append(self)
+
+    monkeypatch.setattr(selectors.threading, "Thread", Thread)
+    users = [UserFactory() for _ in range(3)]
+    for user in users:
+        award(user, 10, when=timezone.now())
+    services.leaderboard_ladders_store()
+    BoardLadder.objects.update(counted_at=timezone.now() - selectors.LADDER_MAX_AGE * 2)
+    award(UserFactory(), 50, when=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        reads = [selectors.leaderboard_page(window="all") for _ in range(3)]
+    # Every read is answered at once, from the old ladder: ranks clamped to their places, the
+    # size never below the players listed.
+    assert board_walks(queries) == []
+    assert [e["rank"] for e in reads[-1]["entries"]] == [1, 2, 2, 2]
+    assert reads[-1]["total"] == 4
+    assert len(started) == 1
+    # The recount stores the new ladder (its connection is the test's: left open here).
+    monkeypatch.setattr(selectors.connection, "close", lambda: None)
+    started[0].target()
+    assert BoardLadder.objects.get(label="all").total == 4
+    assert selectors.leaderboard_page(window="all")["entries"][1]["rank"] == 2
+    # Once counted, the next stale ladder may be counted again.
+    BoardLadder.objects.update(counted_at=timezone.now() - selectors.LADDER_MAX_AGE * 2)
+    selectors.leaderboard_page(window="all")
+    assert len(started) == 2
+
+
+def test_a_board_with_no_ladder_stored_is_counted_by_its_first_read_and_stored(settings):
+    no_redis(settings)
+    award(UserFactory(), 5, when=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        selectors.leaderboard_position(user=UserFactory(), window="day")
+    assert len(board_walks(queries)) == 1
+    day = period_of(window="day", at=timezone.now())
+    assert BoardLadder.objects.get(label=day.label).total == 1
+    with CaptureQueriesContext(connection) as queries:
+        selectors.leaderboard_position(user=UserFactory(), window="day")
+    assert board_walks(queries) == []
+
+
+def test_the_beat_stores_the_ladders_of_the_kept_windows_only(settings):
+    settings.LEADERBOARD_WINDOWS = ["all", "week"]
+    award(UserFactory(), 5, when=timezone.now())
+    BoardLadder.objects.create(label="day:2020-01-01", total=9, rungs=[], counted_at=timezone.now())
+    assert leaderboard_ladders_store.apply().get() == 2
+    now = timezone.now()
+    assert set(BoardLadder.objects.values_list("label", "total")) == {
+        ("all", 1),
+        (period_of(window="week", at=now).label, 1),
+    }
