@@ -223,7 +223,7 @@ def _optional(value: float | None, spec: str) -> str:
 
 def performance_markdown(result: dict) -> str:
     """The performance reference, every figure taken from one benchmark result."""
-    machine, settings, seed = result["machine"], result["settings"], result["seed"]
+    machine, settings, seed = result["machine"], result["settings"], result.get("seed")
     lines = [INTRO, "## Latest run", ""]
     lines.append(
         f"Run {result['started_at']} at commit `{result['commit']}` on {machine['cpu']}, "
@@ -233,8 +233,12 @@ def performance_markdown(result: dict) -> str:
         f"{settings['duration_s']} s per scenario. Server: {settings['server']}."
     )
     lines.append("")
-    rows = ", ".join(f"{_number(count)} {table}" for table, count in seed["rows"].items())
-    lines.append(f"Seeded in {seed['seconds']} s: {rows}.")
+    if seed is None:
+        # `--reuse-database`: the rows are an earlier seed's and what earlier runs added to it.
+        lines.append("On a database seeded by an earlier run (`--reuse-database`).")
+    else:
+        rows = ", ".join(f"{_number(count)} {table}" for table, count in seed["rows"].items())
+        lines.append(f"Seeded in {seed['seconds']} s: {rows}.")
     lines += ["", "| scenario | what the users request |", "|---|---|"]
     for name, row in result["scenarios"].items():
         lines.append(f"| `{name}` | {row['description']} |")

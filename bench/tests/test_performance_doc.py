@@ -103,3 +103,12 @@ def test_the_doc_names_exactly_the_routes_answered_before_django():
     assert "## What is answered before Django" in doc
     for _, route in FAST_PATH_ROUTES:
         assert f"- {route}" in doc
+
+
+def test_a_run_on_a_reused_database_says_so_instead_of_a_seed():
+    reused = {key: value for key, value in RESULT.items() if key != "seed"}
+
+    doc = performance_markdown(reused)
+
+    assert "On a database seeded by an earlier run (`--reuse-database`)." in doc
+    assert "Seeded in" not in doc
