@@ -137,45 +137,38 @@ rebuilds each board into Redis, then times positions (rank, percentile and 25 ne
 side) of random players and 100-entry pages at random offsets, the Redis round trip alone, the
 page through the HTTP endpoint, and the SQL fallback with Redis out of the way.
 
-One run on 2026-11-29 (reads from 21:58 UTC, at commit `d2e52dd`): 1,000,001 users and 13.6
-million ledger rows (seeded in 14 minutes), 2,000 positions and 2,000 pages of each kind per
-board and 500 HTTP pages, on the shared two-core machine while other work kept the load
-average at 3.9 to 4.4 (`uptime` 3.84, 4.18, 4.19 as it ended). A position answers rank,
-percentile and 25 neighbours each side, a page 100 entries at a random offset, both with
-their public names.
+One run on 2026-11-29 from 23:06 UTC, at commit `6c431dc`, on a quiet two-core machine (load
+average 1.1 to 1.2 through the reads): 1,000,001 users and 13.6 million ledger rows (seeded
+earlier in 14 minutes), 2,000 positions and 2,000 pages of each kind per board and 500 HTTP
+pages. A position answers rank, percentile and 25 neighbours each side, a page 100 entries at
+a random offset, both with their public names.
 
 {leaderboard_table}
 
-A read is one Redis round trip, names included: its median is 0.0 to 0.4 ms above the round
-trip alone (the Python around it), and its p99 follows the round trip's, which the machine's
-load sets rather than the board. The 5 ms p99 target is met by the `week` and `month`
-positions and missed by the other six reads by 0.02 to 1.5 ms, with the round trip alone (no
-Python around it) reaching 5.7 ms at p99 in the same run. The HTTP endpoint called in
-process, the page cache missed, adds a median 3.2 to 4.6 ms to the read (middleware, the
-cache's lookup, lock and store, rendering).
+A read is one Redis round trip, names included: its median is 0.05 to 0.26 ms above the round
+trip alone (the Python around it), and every read's p99 is under 1.3 ms (target 5 ms). The
+HTTP endpoint called in process, the page cache missed, adds a median 2.2 to 2.9 ms to the
+read (middleware, the cache's lookup, lock and store, rendering). An earlier run the same
+evening on the machine shared with other work (load average 3.9 to 4.4) had p99s of 4.4 to
+6.5 ms, its Redis round trip alone up to 5.7 ms: the tail there was the load's, not the
+board's.
 
 Redis keeps about 97 MiB per million players per board (a `day` board holds only that day's
 players): the four boards of this run take 311 MiB, four boards of a million players each
 about 390 MiB; the names' hash adds about 77 MiB per million players. A full rebuild reads
 each batch's scores and public names by a range of user ids along an index: the `all` board
-of 984,717 players in 30.5 s under that load (target 60 s). An earlier run the same evening,
-with each batch's names looked up by a list of 10,000 ids, took 88 s for `all` and 95 to
-107 s for the `week` and `month`.
+of 984,717 players in 15.9 s (target 60 s). With each batch's names looked up by a list of
+10,000 ids, as before, it took 88 s under a load of about 5.
 
 With Redis away, the `all` board counts through the index `user_leaderboard` and the period
 boards through the totals table `PeriodPoints` (index `periodpoints_board`); a rank is counted
-from the board's ladder plus at most 1/64 of the board. In the same run (20 reads each): top
-pages p50 3.2 to 8.2 ms and positions at the top, middle and bottom of every board p50 9.5 to
-66 ms, p99 under 135 ms; but the first read of a board counted its ladder, one walk of the
-board's whole index, once per leaderboard TTL (5 minutes) and process: 0.25 to 1.34 s.
-
-The ladders are now counted by the beat each minute and stored in PostgreSQL; a read takes
-its board's one row. Two runs of `bench/leaderboards.py --fallback-only` (the SQL part alone,
-load average 5.9 to 6.2 on the 2 cores, 20 reads each): counting and storing the four ladders
-took 2.0 and 4.0 s (the beat's work each minute); no read counted one. Top pages p50 4.3 to
-19 ms, p99 9.7 to 76 ms; positions p50 12 to 100 ms, p99 34 to 212 ms: one of the 24
-position p99s (the `day` board's top player, second run, its slowest read of 20) was over
-the 200 ms target, under a load of three runnable processes a core.
+from the board's ladder plus at most 1/64 of the board. The ladders are counted by the beat
+each minute and stored in PostgreSQL, and a read takes its board's one row: counting and
+storing the four took 2.3 s in this run, and no read counted one. Twenty reads each: top
+pages p50 3.3 to 6.0 ms, p99 under 8 ms; positions at the top, middle and bottom of every
+board p50 7.2 to 47 ms, p99 under 95 ms (target 200 ms). Before the ladders were stored, the
+first read of a board in each process counted its ladder, 0.25 to 1.34 s under a load of
+about 4.
 
 ## Smaller benchmarks
 
@@ -193,14 +186,14 @@ LEADERBOARD_RUN = [
     ("board", "players", "rebuild", "Redis memory", "per million players",
      "position p50 / p99", "page p50 / p99", "Redis alone p50 / p99: position, page",
      "HTTP page p50 / p99"),
-    ("`all`", "984,717", "30.5 s", "95.7 MiB", "97.2 MiB",
-     "0.62 / 5.05 ms", "1.04 / 5.59 ms", "0.59 / 4.39 ms, 0.87 / 4.73 ms", "4.56 / 15.9 ms"),
-    ("`day`", "246,179", "14.3 s", "23.9 MiB", "97.1 MiB",
-     "0.81 / 5.98 ms", "1.20 / 6.47 ms", "0.68 / 5.39 ms, 0.79 / 4.64 ms", "4.71 / 35.7 ms"),
-    ("`week`", "984,717", "36.3 s", "95.6 MiB", "97.1 MiB",
-     "0.59 / 4.86 ms", "0.95 / 5.66 ms", "0.53 / 4.53 ms, 0.94 / 5.67 ms", "5.58 / 36.6 ms"),
-    ("`month`", "984,717", "34.4 s", "95.7 MiB", "97.1 MiB",
-     "0.59 / 4.40 ms", "0.95 / 5.02 ms", "0.51 / 1.96 ms, 0.85 / 3.55 ms", "4.19 / 13.7 ms"),
+    ("`all`", "984,717", "15.9 s", "95.7 MiB", "97.1 MiB",
+     "0.43 / 0.62 ms", "0.72 / 0.99 ms", "0.38 / 0.55 ms, 0.58 / 0.87 ms", "3.53 / 6.31 ms"),
+    ("`day`", "246,179", "8.6 s", "23.9 MiB", "97.1 MiB",
+     "0.52 / 0.78 ms", "0.56 / 0.83 ms", "0.32 / 0.52 ms, 0.42 / 0.70 ms", "3.46 / 6.26 ms"),
+    ("`week`", "984,717", "21.9 s", "95.6 MiB", "97.1 MiB",
+     "0.57 / 0.89 ms", "0.74 / 1.16 ms", "0.40 / 0.65 ms, 0.48 / 0.77 ms", "3.04 / 5.24 ms"),
+    ("`month`", "984,717", "18.5 s", "95.7 MiB", "97.2 MiB",
+     "0.46 / 0.73 ms", "0.77 / 1.21 ms", "0.41 / 0.66 ms, 0.51 / 0.78 ms", "3.01 / 5.66 ms"),
 ]  # fmt: skip
 
 
