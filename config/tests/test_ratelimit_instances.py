@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django_ratelimit.core import _get_window
 
 from config.tests.private_redis import free_port
+from config.tests.ratelimit_windows import wait_out_a_closing_window
 from config.tests.workers import connections_per_worker, stop_server
 from config.tests.workers import start_server as start_worker_server
 
@@ -90,14 +90,6 @@ def sign_in_request(base_url: str) -> tuple[int, Message, dict]:
             return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, error.headers, json.loads(error.read())
-
-
-def wait_out_a_closing_window(margin: int = 20) -> None:
-    """The sign-in window for 127.0.0.1 must not end while the requests below are counted."""
-    window_end = _get_window("127.0.0.1", settings.RATELIMIT_RATES["auth"][1])
-    left = window_end - time.time()
-    if left < margin:
-        time.sleep(left + 1.5)
 
 
 def test_two_instances_share_one_sign_in_limit():
