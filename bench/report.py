@@ -32,7 +32,12 @@ writes it again from that file. Edit `bench/report.py`, not this file.
    `bench/settings.py`: the development settings with `DEBUG` off and the per-IP rate limits
    raised (a load generator on one IP would be refused within a second at the real limits;
    raised rather than switched off, so every request still pays for being counted in Redis);
-3. warms the caches: `manage.py warm_cache`, then every read path of the hot set once;
+   beside it the Procfile's `worker` and `beat`, as in production, so the jobs the server
+   queues run and the periodic housekeeping with them (their CPU is not counted as the
+   server's; the machine's busy cores include it);
+3. builds the Redis leaderboards (`manage.py rebuild_leaderboards`, as after a deploy to an
+   empty Redis; reads and writes then use the boards, not the SQL fallback), warms the caches
+   (`manage.py warm_cache`), then reads every path of the hot set once;
 4. runs Locust headless in its own process for each scenario, while sampling the server's
    memory and the database's connections and reading the server's CPU time before and after
    (with several processes: CPU summed over the workers, memory of the largest);
@@ -287,14 +292,15 @@ SOAK_INTRO = """\
 
 `make bench BENCH_ARGS="--soak --users 5000"` (`bench/soak.py`) runs two instances of the
 Procfile's `web` command on PostgreSQL and Redis with the real per-IP rate limits
-(`bench/soak_settings.py`), and drives the users from load-generator processes of their own
-(asyncio clients with httpx and websockets), each user from a loopback address of its own
-(127.x.y.z), which the server takes as the client's IP. Each user arrives over the ramp, signs
-in once (with the token the seeder gave it, `bench-token-<id>`, rather than the e-mail flow),
-opens `/ws/me/` (every third user also `/ws/live/`), then every 10 to 30 s browses (the
-catalogue by category, a search, a product, the leaderboard or the home stats) or, one action
-in ten, submits a ranking; it pings each socket every 25 s. One user in five leaves once for 5
-to 90 s and comes back on the other instance with `last_event_id`.
+(`bench/soak_settings.py`), with one Procfile `worker` and `beat` beside them and the Redis
+leaderboards built before the users arrive, and drives the users from load-generator processes
+of their own (asyncio clients with httpx and websockets), each user from a loopback address of
+its own (127.x.y.z), which the server takes as the client's IP. Each user arrives over the
+ramp, signs in once (with the token the seeder gave it, `bench-token-<id>`, rather than the
+e-mail flow), opens `/ws/me/` (every third user also `/ws/live/`), then every 10 to 30 s
+browses (the catalogue by category, a search, a product, the leaderboard or the home stats) or,
+one action in ten, submits a ranking; it pings each socket every 25 s. One user in five leaves
+once for 5 to 90 s and comes back on the other instance with `last_event_id`.
 
 "Sent" events are what the run can prove was sent: on `/ws/live/`, every id any subscriber saw
 (each subscriber must have seen every one between its first and last event) and one

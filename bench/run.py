@@ -6,9 +6,10 @@
 Steps: drop and create the bench database, migrate, seed it set-based (bench/seed.py), give
 the run a cache key prefix of its own (a cold cache, no flush of a shared Redis), start Rankly
 with the Procfile's web command and WEB_CONCURRENCY processes (bench/settings.py: development
-with DEBUG off and the rate limits raised; bench/asgi.py: plus the bare-ASGI floor), warm the
-caches, then run Locust headless in its own process for each scenario while
-sampling the server's memory and its database connections; the run's keys are deleted after.
+with DEBUG off and the rate limits raised; bench/asgi.py: plus the bare-ASGI floor) and its
+worker and beat, build the leaderboards and warm the caches, then run Locust headless in its
+own process for each scenario while sampling the server's memory and its database
+connections; the run's keys are deleted after.
 Prints one table and writes it as JSON under bench/results/.
 """
 
@@ -152,6 +153,8 @@ def server_env(
         METRICS_TOKEN=metrics_token,
         # A key prefix of the run's own: a cold cache without flushing a shared Redis database.
         CACHE_KEY_PREFIX=cache_prefix,
+        # The run's job queues under the same prefix, dropped with its keys.
+        BROKER_KEY_PREFIX=f"{cache_prefix}:broker:",
     )
     return env
 
@@ -173,20 +176,58 @@ def http_get(
         return error.code, error.read()
 
 
-def web_command(port: int) -> list[str]:
-    """The Procfile's web process (daphne, or Python running it), on loopback, so the bench
-    serves the way production does; with the bench's floor in front of the application."""
+def procfile_command(name: str) -> list[str]:
+    """The Procfile's `name` process as words, run with this Python."""
     line = next(
-        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith(f"{name}:")
     )
-    words = line.removeprefix("web:").replace("$PORT", str(port)).split()
-    replaced = {"0.0.0.0": "127.0.0.1", "config.asgi:application": "bench.asgi:application"}
-    words = [replaced.get(word, word) for word in words]
-    if words[0] == "daphne":
-        return [sys.executable, "-m", "daphne", *words[1:]]
+    words = line.removeprefix(f"{name}:").split()
+    if words[0] in {"daphne", "celery"}:
+        return [sys.executable, "-m", *words]
     if words[0] == "python":
         return [sys.executable, *words[1:]]
-    raise SystemExit(f"the Procfile's web process is neither daphne nor python: {line}")
+    raise SystemExit(f"the Procfile's {name} process is not daphne, celery or python: {line}")
+
+
+def web_command(port: int) -> list[str]:
+    """The Procfile's web process on loopback, so the bench serves the way production does;
+    with the bench's floor in front of the application."""
+    replaced = {
+        "$PORT": str(port),
+        "0.0.0.0": "127.0.0.1",
+        "config.asgi:application": "bench.asgi:application",
+    }
+    return [replaced.get(word, word) for word in procfile_command("web")]
+
+
+@contextmanager
+def background_jobs(*, env: dict[str, str], workdir: Path) -> Iterator[list[subprocess.Popen]]:
+    """The Procfile's `worker` and `beat` beside the server, as production runs them: the jobs
+    the server queues (a leaderboard rebuild, e-mail) run, and the periodic housekeeping with
+    them. They start in `workdir`, where beat keeps its schedule file."""
+    processes: list[subprocess.Popen] = []
+    try:
+        for name in ("worker", "beat"):
+            with open(workdir / f"{name}.log", "w") as log:
+                processes.append(
+                    subprocess.Popen(
+                        procfile_command(name),
+                        cwd=workdir,
+                        env={**env, "PYTHONPATH": str(ROOT)},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        yield processes
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @contextmanager
@@ -236,6 +277,14 @@ def cache_keys_dropped(*, redis_url: str, prefix: str) -> Iterator[None]:
                 batch.clear()
         if batch:
             client.delete(*batch)
+
+
+def jobs_queued(*, redis_url: str, prefix: str) -> int:
+    """Jobs waiting in the run's Celery queues (the Procfile worker's `--queues`)."""
+    worker = procfile_command("worker")
+    queues = worker[worker.index("--queues") + 1].split(",")
+    client = redis.Redis.from_url(redis_url)
+    return sum(int(client.llen(f"{prefix}{queue}")) for queue in queues)
 
 
 def proc_status_mb(pid: int, key: str) -> float:
@@ -314,9 +363,26 @@ def sampling(*, pid: int, database_url: str, every: float = 0.25) -> Iterator[Sa
         thread.join(timeout=5)
 
 
+def leaderboards_build(*, env: dict[str, str]) -> dict[str, int]:
+    """`manage.py rebuild_leaderboards`: every kept board in Redis; the players per window."""
+    rebuilt = manage("rebuild_leaderboards", env=env)
+    if rebuilt.returncode != 0:
+        raise SystemExit(f"rebuild_leaderboards failed:\n{rebuilt.stderr}")
+    # "all: 98473 players in 2.4 s", a line per window.
+    leaderboards = {
+        line.split(":")[0]: int(line.split()[1])
+        for line in rebuilt.stdout.splitlines()
+        if re.match(r"\w+: \d+ players", line)
+    }
+    echo(f"  rebuilt the leaderboards: {leaderboards}")
+    return leaderboards
+
+
 def warm(*, base: str, catalog: Catalog, users: int, env: dict[str, str]) -> dict:
-    """Fill the caches the way traffic would: `manage.py warm_cache`, then every read path once."""
+    """Build the Redis leaderboards (`manage.py rebuild_leaderboards`, as after a deploy to an
+    empty Redis), fill the caches (`manage.py warm_cache`), then read every path once."""
     started = time.perf_counter()
+    leaderboards = leaderboards_build(env=env)
     command = manage("warm_cache", env=env)
     warm_cache = "ran" if command.returncode == 0 else "unavailable or failed"
     if command.returncode != 0:
@@ -338,6 +404,7 @@ def warm(*, base: str, catalog: Catalog, users: int, env: dict[str, str]) -> dic
     seconds = round(time.perf_counter() - started, 1)
     echo(f"  warmed {len(requests)} paths in {seconds} s ({failed} answered >= 400)")
     return {
+        "leaderboards": leaderboards,
         "warm_cache_command": warm_cache,
         "paths": len(requests),
         "failed": failed,
@@ -767,6 +834,7 @@ def main(argv: list[str] | None = None) -> dict:
     with (
         cache_keys_dropped(redis_url=args.redis_url, prefix=cache_prefix),
         daphne(env=env, port=port, log_path=workdir / "daphne.log") as server,
+        background_jobs(env=env, workdir=workdir),
     ):
         echo(f"  server pid {server.pid} on {base}, {args.web_concurrency} process(es)")
         result["warm"] = warm(base=base, catalog=catalog, users=args.users, env=env)
@@ -833,6 +901,10 @@ def main(argv: list[str] | None = None) -> dict:
             )
             for failure in stats["failures"][:5]:
                 echo(f"    {failure['count']} x {failure['name']}: {failure['error']}")
+        # Jobs queued and not taken by the worker: 0 unless it fell behind or died.
+        result["jobs_left_queued"] = jobs_queued(
+            redis_url=args.redis_url, prefix=env["BROKER_KEY_PREFIX"]
+        )
         result["server"] = {
             "processes": args.web_concurrency,
             "peak_memory_mb": round(process_memory_mb(server.pid, "VmHWM"), 1),

@@ -697,9 +697,11 @@ class Sampler:
 
 
 def warm(*, base: str, catalog: Catalog, env: dict[str, str]) -> dict:
-    """`manage.py warm_cache`, then every read path once, each from a loopback address of its
-    own: from one address the real rate limits would refuse most of them."""
+    """The Redis leaderboards built, `manage.py warm_cache`, then every read path once, each
+    from a loopback address of its own: from one address the real rate limits would refuse
+    most of them."""
     started = time.perf_counter()
+    leaderboards = run.leaderboards_build(env=env)
     command = run.manage("warm_cache", env=env)
     netloc = base.removeprefix("http://")
     host, _, port = netloc.rpartition(":")
@@ -722,6 +724,7 @@ def warm(*, base: str, catalog: Catalog, env: dict[str, str]) -> dict:
     seconds = round(time.perf_counter() - started, 1)
     echo(f"  warmed {len(statuses)} paths in {seconds} s ({failed} failed)")
     return {
+        "leaderboards": leaderboards,
         "warm_cache_command": "ran" if command.returncode == 0 else "failed",
         "paths": len(statuses),
         "failed": failed,
@@ -1055,7 +1058,8 @@ def main(argv: list[str] | None = None) -> dict:
             "db_pool_max": args.db_pool_max,
             "redis": redis_note,
             "server": "the Procfile's web command per instance, bench.soak_settings "
-            "(development, DEBUG off, the real per-IP rate limits), PostgreSQL + Redis",
+            "(development, DEBUG off, the real per-IP rate limits), PostgreSQL + Redis; "
+            "one Procfile worker and beat",
         }
         if not args.reuse_database:
             run.recreate_database(args.database_url)
@@ -1084,6 +1088,8 @@ def main(argv: list[str] | None = None) -> dict:
             ports.append(port)
             servers.append(server)
             echo(f"  instance {i + 1}: pid {server.pid} on 127.0.0.1:{port}")
+        # One worker and one beat for the instances, as a deployment runs them.
+        stack.enter_context(run.background_jobs(env=env, workdir=workdir))
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         catalog = Catalog(scale)
         result["warm"] = warm(base=bases[0], catalog=catalog, env=env)
