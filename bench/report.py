@@ -228,7 +228,12 @@ def performance_markdown(result: dict) -> str:
         f"{machine['cores']} cores, {machine['memory_gb']} GB, Python {machine['python']}; "
         f"load average {machine['load_average_at_start'][0]} at start, "
         f"{machine['load_average_at_end'][0]} at end. {settings['users']} users, "
-        f"{settings['duration_s']} s per scenario. Server: {settings['server']}."
+        f"{settings['duration_s']} s per scenario. Server: {settings['server']}"
+        + (
+            f"; REQUEST_THREADS: {settings['request_threads']}."
+            if "request_threads" in settings
+            else "."
+        )
     )
     lines.append("")
     if seed is None:

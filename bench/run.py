@@ -775,6 +775,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="server processes behind the port (WEB_CONCURRENCY); 1 by default, so that a "
         "figure is one process's",
     )
+    parser.add_argument(
+        "--request-threads",
+        type=int,
+        default=None,
+        help="REQUEST_THREADS of the server: requests running Django at once per process "
+        "(0: no limit); the settings' default when not given",
+    )
     args = parser.parse_args(argv)
     scale = SMOKE if args.smoke else FULL
     duration = args.duration or (3 if args.smoke else 30)
@@ -793,6 +800,8 @@ def main(argv: list[str] | None = None) -> dict:
         cache_prefix=cache_prefix,
     )
     env["WEB_CONCURRENCY"] = str(args.web_concurrency)
+    if args.request_threads is not None:
+        env["REQUEST_THREADS"] = str(args.request_threads)
     result: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -803,6 +812,7 @@ def main(argv: list[str] | None = None) -> dict:
             "duration_s": duration,
             "smoke": args.smoke,
             "web_concurrency": args.web_concurrency,
+            "request_threads": env.get("REQUEST_THREADS", "the settings' default"),
             "server": f"{args.web_concurrency} daphne process(es), bench.settings (development, "
             "DEBUG off, rate limits raised to 10^9/min but still counted in Redis), "
             "PostgreSQL + Redis",

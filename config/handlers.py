@@ -12,17 +12,25 @@ request borrows an idle worker (asgiref's ThreadSensitiveContext with an executo
 back, as the threads of a threaded WSGI server are reused; it still has the thread to itself
 while it runs, so a slow request does not hold up the others.
 
+With `REQUEST_THREADS` set, at most that many requests run their chain at once; the others
+wait on the event loop, holding no thread, until one ends. Their bodies are read before they
+wait, so a slow client never holds a place. The platform's probes (`/healthz`, `/readyz`) never
+wait: they tell whether the process answers and what it depends on, not how busy it is, and a
+few requests stuck on a dead database must not get the instance restarted.
+
 Everything else is Django's: request bodies are read and responses sent on the event loop, and
 an async view, should one be added, still works (Django wraps it for the sync chain).
 """
 
 # Pinned: Django==5.2.19, asgiref==3.13.0 (overrides ASGIHandler internals; requirements.txt).
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 
@@ -30,12 +38,17 @@ from django.http import HttpRequest, HttpResponseBase
 # and the ones beyond this are let go when their request ends.
 IDLE_WORKERS_MAX = 64
 
+# Answered without waiting for a place among REQUEST_THREADS.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
 
 class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         # Only touched on the event loop's thread.
         self._idle_workers: list[ThreadPoolExecutor] = []
+        threads = settings.REQUEST_THREADS
+        self._chains = asyncio.Semaphore(threads) if threads else None
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
@@ -65,7 +78,10 @@ class SyncChainASGIHandler(ASGIHandler):
                 worker.shutdown(wait=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        return await sync_to_async(self.get_response)(request)
+        if self._chains is None or request.path in PROBE_PATHS:
+            return await sync_to_async(self.get_response)(request)
+        async with self._chains:
+            return await sync_to_async(self.get_response)(request)
 
 
 def get_asgi_application() -> SyncChainASGIHandler:

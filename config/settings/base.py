@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config.database import PoolSettings, databases_config
 from config.mail import email_choice
@@ -115,6 +116,16 @@ DATABASES = databases_config(
 )
 # Only reads inside config.db_router.replica_reads() go to the replica.
 DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"] if "replica" in DATABASES else []
+
+# --- Requests -------------------------------------------------------------------------------
+# At most this many requests run Django's middleware and view at once per process
+# (config.handlers); the rest wait on the event loop without a thread. 0: no limit. Fewer
+# threads contend less for the GIL: measured in docs/operations.md#deployment.
+REQUEST_THREADS = env.int("REQUEST_THREADS", default=4)
+if REQUEST_THREADS < 0:
+    raise ImproperlyConfigured(
+        f"REQUEST_THREADS must be 0 (no limit) or more, not {REQUEST_THREADS}"
+    )
 
 # --- Users and sessions ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -7,6 +7,7 @@ import pytest
 from channels.testing import HttpCommunicator
 
 from config.asgi import application, django_asgi_app
+from config.handlers import SyncChainASGIHandler
 
 # Every request may touch the database: at its start Django checks the connection its worker
 # thread kept open from an earlier request (the test database lives in memory on SQLite).
@@ -27,8 +28,8 @@ def crossings(monkeypatch):
     return count
 
 
-async def get(path: str) -> dict:
-    communicator = HttpCommunicator(application, "GET", path, headers=[(b"host", b"testserver")])
+async def get(path: str, app=application) -> dict:
+    communicator = HttpCommunicator(app, "GET", path, headers=[(b"host", b"testserver")])
     response = await communicator.get_response(timeout=5)
     await communicator.wait(timeout=5)  # the application has closed the response
     return response
@@ -100,3 +101,84 @@ async def test_a_root_path_from_the_server_does_not_rewrite_links():
     assert response["status"] == 302
     location = dict(response["headers"])[b"Location"].decode()
     assert location.startswith("/admin/login/"), location
+
+
+async def test_request_threads_caps_the_requests_running_django_at_once(monkeypatch, settings):
+    settings.REQUEST_THREADS = 2
+    handler = SyncChainASGIHandler()
+    running, most = [0], [0]
+    lock = threading.Lock()
+    release = threading.Event()
+    original = handler.get_response
+
+    def held(request):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            assert release.wait(timeout=5), "never released"
+            return original(request)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(handler, "get_response", held)
+    requests = [
+        asyncio.create_task(get(f"/api/products/categories/?n={n}", app=handler)) for n in range(5)
+    ]
+    deadline = asyncio.get_running_loop().time() + 5
+    while running[0] < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    # The others wait for a place while two hold theirs.
+    await asyncio.sleep(0.2)
+    assert running[0] == 2
+    release.set()
+    responses = await asyncio.gather(*requests)
+
+    assert [r["status"] for r in responses] == [200] * 5
+    assert most[0] == 2
+
+
+async def test_no_request_threads_limit_lets_every_request_in(monkeypatch, settings):
+    settings.REQUEST_THREADS = 0
+    handler = SyncChainASGIHandler()
+    arrived = threading.Barrier(5, timeout=5)
+    original = handler.get_response
+
+    def meet(request):
+        arrived.wait()  # breaks, failing the request, unless all five run at once
+        return original(request)
+
+    monkeypatch.setattr(handler, "get_response", meet)
+    responses = await asyncio.gather(
+        *(get(f"/api/products/categories/?n={n}", app=handler) for n in range(5))
+    )
+
+    assert [r["status"] for r in responses] == [200] * 5
+
+
+async def test_the_probes_answer_while_every_place_is_taken(monkeypatch, settings):
+    settings.REQUEST_THREADS = 1
+    handler = SyncChainASGIHandler()
+    release = threading.Event()
+    original = handler.get_response
+
+    def stuck(request):
+        if request.path.startswith("/api/"):
+            assert release.wait(timeout=5), "never released"
+        return original(request)
+
+    monkeypatch.setattr(handler, "get_response", stuck)
+    stuck_request = asyncio.create_task(get("/api/products/categories/", app=handler))
+    try:
+        await asyncio.sleep(0.2)
+        assert (await get("/healthz", app=handler))["status"] == 200
+        assert (await get("/readyz", app=handler))["status"] in (200, 503)
+        # Anything else waits for the stuck request's place.
+        waiting = asyncio.create_task(get("/api/products/categories/?again=1", app=handler))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    finally:
+        release.set()
+    assert (await stuck_request)["status"] == 200
+    assert (await waiting)["status"] == 200
