@@ -297,15 +297,14 @@ SOAK_INTRO = """\
 
 `make bench BENCH_ARGS="--soak --users 5000"` (`bench/soak.py`) runs two instances of the
 Procfile's `web` command on PostgreSQL and Redis with the real per-IP rate limits
-(`bench/soak_settings.py`), with one Procfile `worker` and `beat` beside them and the Redis
-leaderboards built before the users arrive, and drives the users from load-generator processes
-of their own (asyncio clients with httpx and websockets), each user from a loopback address of
-its own (127.x.y.z), which the server takes as the client's IP. Each user arrives over the
-ramp, signs in once (with the token the seeder gave it, `bench-token-<id>`, rather than the
-e-mail flow), opens `/ws/me/` (every third user also `/ws/live/`), then every 10 to 30 s
-browses (the catalogue by category, a search, a product, the leaderboard or the home stats) or,
-one action in ten, submits a ranking; it pings each socket every 25 s. One user in five leaves
-once for 5 to 90 s and comes back on the other instance with `last_event_id`.
+(`bench/soak_settings.py`), and drives the users from load-generator processes of their own
+(asyncio clients with httpx and websockets), each user from a loopback address of its own
+(127.x.y.z), which the server takes as the client's IP. Each user arrives over the ramp, signs
+in once (with the token the seeder gave it, `bench-token-<id>`, rather than the e-mail flow),
+opens `/ws/me/` (every third user also `/ws/live/`), then every 10 to 30 s browses (the
+catalogue by category, a search, a product, the leaderboard or the home stats) or, one action
+in ten, submits a ranking; it pings each socket every 25 s. One user in five leaves once for 5
+to 90 s and comes back on the other instance with `last_event_id`.
 
 "Sent" events are what the run can prove was sent: on `/ws/live/`, every id any subscriber saw
 (each subscriber must have seen every one between its first and last event) and one
@@ -347,7 +346,14 @@ def soak_markdown(result: dict, knee: list[dict] | None = None) -> str:
         f"{settings['instances']} instances for {settings['duration_s']} s "
         f"({settings['ramp_s']} s ramp), {settings['generators']} load-generator processes; "
         f"WEB_CONCURRENCY: {settings['web_concurrency']}; DB_POOL_MAX_SIZE "
-        f"{settings['db_pool_max']} per process; Redis: {settings['redis']}."
+        f"{settings['db_pool_max']} per process; Redis: {settings['redis']}. "
+        + (
+            "The Procfile's worker and beat ran beside the instances, and the Redis leaderboards "
+            "were built before the users arrived."
+            if "leaderboards" in result.get("warm", {})
+            else "No worker ran beside the instances and no Redis leaderboard was built (the run "
+            "predates both), so leaderboards and positions were read from the SQL fallback."
+        )
     )
     lines += [
         "",

@@ -343,3 +343,13 @@ def test_the_performance_doc_carries_the_soak_and_its_knee_when_they_were_run(tm
     assert "| `healthz` |" in doc and "812.3" in doc
     assert "## Soak: a community on two instances" in doc
     assert "Largest user count that met every objective: 1,000." in doc
+
+
+def test_the_soak_section_says_whether_the_leaderboards_were_in_redis():
+    built = soak_result(2000, met=True)
+    built["warm"] = {"leaderboards": {"all": 2000}}
+    older = soak_result(2000, met=True)
+
+    assert "the Redis leaderboards were built before the users arrived" in soak_markdown(built)
+    assert "read from the SQL fallback" not in soak_markdown(built)
+    assert "read from the SQL fallback" in soak_markdown(older)
