@@ -47,8 +47,8 @@ class SyncChainASGIHandler(ASGIHandler):
         super().__init__()
         # Only touched on the event loop's thread.
         self._idle_workers: list[ThreadPoolExecutor] = []
-        threads = settings.REQUEST_THREADS
-        self._chains = asyncio.Semaphore(threads) if threads else None
+        # A semaphore serves one event loop: the server has one per process, tests one each.
+        self._chains: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
@@ -78,9 +78,14 @@ class SyncChainASGIHandler(ASGIHandler):
                 worker.shutdown(wait=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        if self._chains is None or request.path in PROBE_PATHS:
+        threads = settings.REQUEST_THREADS
+        if not threads or request.path in PROBE_PATHS:
             return await sync_to_async(self.get_response)(request)
-        async with self._chains:
+        loop = asyncio.get_running_loop()
+        chains = self._chains.get(loop)
+        if chains is None:
+            self._chains = {loop: (chains := asyncio.Semaphore(threads))}
+        async with chains:
             return await sync_to_async(self.get_response)(request)
 
 

@@ -1,6 +1,7 @@
 import asyncio
 import json
 import threading
+import time
 
 import asgiref.sync
 import pytest
@@ -182,3 +183,23 @@ async def test_the_probes_answer_while_every_place_is_taken(monkeypatch, setting
         release.set()
     assert (await stuck_request)["status"] == 200
     assert (await waiting)["status"] == 200
+
+
+async def test_one_handler_caps_requests_on_each_event_loop_it_serves(monkeypatch, settings):
+    settings.REQUEST_THREADS = 1
+    handler = SyncChainASGIHandler()
+    original = handler.get_response
+
+    def slow(request):
+        time.sleep(0.05)  # long enough for the next request to wait for the place
+        return original(request)
+
+    monkeypatch.setattr(handler, "get_response", slow)
+
+    async def three_at_once():
+        paths = [f"/api/products/categories/?n={n}" for n in range(3)]
+        return [r["status"] for r in await asyncio.gather(*(get(p, app=handler) for p in paths))]
+
+    # This test's loop, then a loop of its own in another thread (as the next test's would be).
+    assert await three_at_once() == [200] * 3
+    assert await asyncio.to_thread(asyncio.run, three_at_once()) == [200] * 3
