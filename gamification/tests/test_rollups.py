@@ -20,7 +20,7 @@ from gamification.models import (
     ProductViewDay,
     ProductViewMonth,
 )
-from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of
+from gamification.tests.bulk import analyze, bulk_products, bulk_users, plans_of, sql
 from gamification.tests.test_selectors import USERS, insert_page_views
 from products.tests.factories import ProductFactory
 
@@ -175,10 +175,21 @@ def test_roll_up_reads_use_their_keys_and_today_the_raw_indexes():
     first_product = bulk_products(200, categories=10)
     insert_page_views(first=bulk_users(USERS), first_product=first_product, days=70)
     today = today_utc()
+    # `since` cuts its first day, read from the raw rows, which a view a minute fills from
+    # there on: the raw part of every read is as large at any hour of the day.
+    since = day_start(today - DAY * 68) + timedelta(hours=1)
+    sql(
+        """
+        INSERT INTO gamification_pageview (path, product_id, session_key, referrer, created_at)
+        SELECT '/products/' || (g %% 500), %(first_product)s + g %% 200, md5(g::text), '',
+            %(since)s + g * interval '1 minute'
+        FROM generate_series(1, 1379) AS g
+        """,
+        {"first_product": first_product, "since": since},
+    )
     roll_up(today - DAY * back for back in range(69, 0, -1))
     analyze("gamification_pageview", "gamification_productviewday", "gamification_pathviewday")
     analyze("gamification_productviewmonth", "gamification_pathviewmonth")
-    since = timezone.now() - timedelta(days=68)
 
     of_product = plans_of(
         lambda: selectors.page_views_per_day(since=since, product_id=first_product + 5)
