@@ -5,7 +5,7 @@ import time
 
 import asgiref.sync
 import pytest
-from channels.testing import HttpCommunicator
+from channels.testing import ApplicationCommunicator, HttpCommunicator
 
 from config.asgi import application, django_asgi_app
 from config.handlers import SyncChainASGIHandler
@@ -203,3 +203,31 @@ async def test_one_handler_caps_requests_on_each_event_loop_it_serves(monkeypatc
     # This test's loop, then a loop of its own in another thread (as the next test's would be).
     assert await three_at_once() == [200] * 3
     assert await asyncio.to_thread(asyncio.run, three_at_once()) == [200] * 3
+
+
+async def test_a_client_still_sending_its_body_holds_no_place(settings):
+    settings.REQUEST_THREADS = 1
+    handler = SyncChainASGIHandler()
+    slow = ApplicationCommunicator(
+        handler,
+        {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "path": "/api/products/categories/",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver"), (b"content-length", b"2")],
+            "client": ("127.0.0.1", 40000),
+            "server": ("testserver", 80),
+        },
+    )
+    await slow.send_input({"type": "http.request", "body": b"{", "more_body": True})
+    await asyncio.sleep(0.1)
+
+    # The one place is free while the slow client has sent half its body.
+    assert (await get("/api/products/categories/", app=handler))["status"] == 200
+
+    await slow.send_input({"type": "http.request", "body": b"}", "more_body": False})
+    start = await slow.receive_output(timeout=5)
+    assert start["type"] == "http.response.start"
+    await slow.wait(timeout=5)
