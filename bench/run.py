@@ -201,28 +201,26 @@ def web_command(port: int) -> list[str]:
 
 
 @contextmanager
-def background_jobs(*, env: dict[str, str], workdir: Path) -> Iterator[list[subprocess.Popen]]:
+def background_jobs(*, env: dict[str, str], workdir: Path) -> Iterator[dict[str, subprocess.Popen]]:
     """The Procfile's `worker` and `beat` beside the server, as production runs them: the jobs
     the server queues (a leaderboard rebuild, e-mail) run, and the periodic housekeeping with
     them. They start in `workdir`, where beat keeps its schedule file."""
-    processes: list[subprocess.Popen] = []
+    processes: dict[str, subprocess.Popen] = {}
     try:
         for name in ("worker", "beat"):
             with open(workdir / f"{name}.log", "w") as log:
-                processes.append(
-                    subprocess.Popen(
-                        procfile_command(name),
-                        cwd=workdir,
-                        env={**env, "PYTHONPATH": str(ROOT)},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
+                processes[name] = subprocess.Popen(
+                    procfile_command(name),
+                    cwd=workdir,
+                    env={**env, "PYTHONPATH": str(ROOT)},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
         yield processes
     finally:
-        for process in processes:
+        for process in processes.values():
             process.send_signal(signal.SIGTERM)
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -844,7 +842,7 @@ def main(argv: list[str] | None = None) -> dict:
     with (
         cache_keys_dropped(redis_url=args.redis_url, prefix=cache_prefix),
         daphne(env=env, port=port, log_path=workdir / "daphne.log") as server,
-        background_jobs(env=env, workdir=workdir),
+        background_jobs(env=env, workdir=workdir) as jobs,
     ):
         echo(f"  server pid {server.pid} on {base}, {args.web_concurrency} process(es)")
         result["warm"] = warm(base=base, catalog=catalog, users=args.users, env=env)
@@ -912,6 +910,9 @@ def main(argv: list[str] | None = None) -> dict:
             for failure in stats["failures"][:5]:
                 echo(f"    {failure['count']} x {failure['name']}: {failure['error']}")
         # Jobs queued and not taken by the worker: 0 unless it fell behind or died.
+        result["background_jobs_running"] = [
+            name for name, process in jobs.items() if process.poll() is None
+        ]
         result["jobs_left_queued"] = jobs_queued(
             redis_url=args.redis_url, prefix=env["BROKER_KEY_PREFIX"]
         )

@@ -29,10 +29,12 @@ def test_every_scenario_runs_without_errors_and_keeps_the_ledger_consistent(
         assert stats["load_generator_cpu_ms_per_request"] > 0, name
     assert result["warm"]["failed"] == 0
     # The boards are in Redis before the first scenario (reads and writes never measure the
-    # SQL fallback), and the Procfile's worker took every job the server queued.
+    # SQL fallback), the Procfile's worker took every job the server queued, and it and beat
+    # ran to the end.
     seeded_players = result["scale"]["users"] - result["scale"]["users"] // 97
     assert result["warm"]["leaderboards"]["all"] >= seeded_players * 0.9
     assert result["jobs_left_queued"] == 0
+    assert result["background_jobs_running"] == ["worker", "beat"]
     assert result["seed"]["rows"]["accounts_user"] == result["scale"]["users"] + 1
 
     # The seed and the submissions made under load keep the game's invariants.
