@@ -14,6 +14,7 @@ from adminops.tests.factories import AchievementFactory
 from config.caching import CacheType, cache_get_or_set
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -22,6 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+# The dashboard redraws its charts every few seconds; an element found just before is gone.
+REDRAWN = StaleElementReferenceException
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 PASSWORD = "correct horse battery staple"
 
@@ -68,9 +71,16 @@ def _traffic(base_url: str, ok: int, missing: int) -> None:
 
 
 def _series(driver, chart: str) -> dict[str, float]:
-    """Each drawn line of a chart: its series name and the value of its last point."""
-    paths = driver.find_elements(By.CSS_SELECTOR, f'[data-chart="{chart}"] svg path.series')
-    return {p.get_attribute("data-series"): float(p.get_attribute("data-last")) for p in paths}
+    """Each drawn line of a chart: its series name and the value of its last point.
+
+    Read in one script: the page redraws its charts every few seconds, and an element found
+    before a redraw is gone by the time a separate call reads its attributes."""
+    pairs = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]),"
+        " p => [p.dataset.series, p.dataset.last]);",
+        f'[data-chart="{chart}"] svg path.series',
+    )
+    return {name: float(last) for name, last in pairs}
 
 
 def _last(driver, chart: str, series: str) -> float:
@@ -124,7 +134,9 @@ def test_employee_signs_in_edits_runs_a_tool_and_watches_the_dashboard(
             _last(driver, "request_rate", name) > 0 for name in _series(driver, "request_rate")
         )
 
-    WebDriverWait(browser, 60, poll_frequency=1).until(request_line_rose)
+    WebDriverWait(browser, 60, poll_frequency=1, ignored_exceptions=[REDRAWN]).until(
+        request_line_rose
+    )
     _shot(browser, "4-dashboard")
     # Earlier tests of this process answer through the same counters: the burst must move the
     # error line up from wherever it stands.
@@ -144,7 +156,9 @@ def test_employee_signs_in_edits_runs_a_tool_and_watches_the_dashboard(
         share = _last(driver, "error_rate", "4xx")
         return crossed and share > errors_before and share > 25
 
-    WebDriverWait(browser, 60, poll_frequency=1).until(error_band_crossed)
+    WebDriverWait(browser, 60, poll_frequency=1, ignored_exceptions=[REDRAWN]).until(
+        error_band_crossed
+    )
     _shot(browser, "5-dashboard-error-alert")
     alerts = browser.find_element(By.ID, "ops-alerts").text
     assert "error 4xx percent" in alerts
