@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, PositiveIntegerField, When
 from django.utils import timezone
 
@@ -110,21 +110,40 @@ def product_view_counts_add(*, counts: dict[int, int]) -> int:
 
 
 def product_ranking_counts_update(*, added: Iterable[int], removed: Iterable[int]) -> None:
-    """Keep how many users rank each product right as rankings come and go (F(): no lost counts)."""
-    added, removed = list(added), list(removed)
-    if not added and not removed:
+    """Keep how many users rank each product right as rankings come and go, in one statement
+    that adds to the stored counts (no lost counts).
+
+    The rows are locked in one order before they are written, so two submissions sharing
+    products cannot deadlock. Every submission runs this: on PostgreSQL it is written out,
+    the moves as arrays, as the ORM spent several times longer building it than it runs.
+    """
+    moves = {**{pk: 1 for pk in added}, **{pk: -1 for pk in removed}}
+    if not moves:
         return
-    # The subquery locks the rows in one order before the update writes them, so two
-    # submissions sharing products cannot deadlock.
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ProductMetadata._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS m SET ranking_count = GREATEST(m.ranking_count + d.move, 0)"
+                f" FROM (SELECT l.id, v.move FROM {table} AS l"
+                " JOIN unnest(%s::bigint[], %s::integer[]) AS v(product_id, move)"
+                " ON l.product_id = v.product_id"
+                " ORDER BY l.product_id FOR UPDATE OF l) AS d WHERE m.id = d.id",
+                [list(moves), list(moves.values())],
+            )
+        return
     locked = (
         ProductMetadata.objects.select_for_update()
-        .filter(product_id__in=[*added, *removed])
+        .filter(product_id__in=list(moves))
         .order_by("product_id")
         .values("pk")
     )
     ProductMetadata.objects.filter(pk__in=locked).update(
         ranking_count=Case(
-            When(product_id__in=added, then=F("ranking_count") + 1),
+            When(
+                product_id__in=[pk for pk, move in moves.items() if move > 0],
+                then=F("ranking_count") + 1,
+            ),
             When(ranking_count__gt=0, then=F("ranking_count") - 1),
             default=F("ranking_count"),
             output_field=PositiveIntegerField(),

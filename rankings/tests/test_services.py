@@ -79,6 +79,13 @@ def test_counts_add_up_over_several_users(phones):
     assert [ranking_count(p) for p in phones[:4]] == [3, 4, 1, 0]
 
 
+def test_a_count_already_at_zero_stays_at_zero_when_its_ranking_goes(user, phones):
+    submit(user, phones[:2])
+    ProductMetadata.objects.filter(product=phones[0]).update(ranking_count=0)
+    submit(user, [phones[2]])
+    assert [ranking_count(p) for p in phones[:3]] == [0, 0, 1]
+
+
 def test_rankings_of_other_categories_are_kept(user, phones):
     tvs = [ProductFactory(category="tvs") for _ in range(2)]
     submit(user, tvs, category="tvs")
