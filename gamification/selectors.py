@@ -659,12 +659,34 @@ def submission_counts(*, user: User, local_date: date, category: str) -> Submiss
     """Before a submission of `category` on `local_date` is written: the date's paid
     submissions, the rankings-submitted metric and the category's submissions that date, in
     one query (index activity_user_kind_day)."""
+    if connection.vendor == "postgresql":
+        # Every submission reads this: written out, as the ORM spent several times longer
+        # building the statement than it runs. The same counts as the portable form below.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SUBMISSION_COUNTS,
+                [local_date, local_date, category, user.pk, ActivityKind.RANKING_SUBMITTED],
+            )
+            paid_today, submitted, category_today = cursor.fetchone()
+        return SubmissionCounts(
+            paid_today=paid_today, submitted=submitted, category_today=category_today
+        )
     counts = ActivityLog.objects.filter(user=user, kind=ActivityKind.RANKING_SUBMITTED).aggregate(
         paid_today=Count("pk", filter=Q(local_date=local_date, points__gt=0)),
         submitted=Count(_SUBMITTED_RANKING, distinct=True),
         category_today=Count("pk", filter=Q(local_date=local_date, data__category=category)),
     )
     return SubmissionCounts(**counts)
+
+
+_SUBMISSION_COUNTS = f"""
+SELECT
+    COUNT(*) FILTER (WHERE local_date = %s AND points > 0),
+    COUNT(DISTINCT local_date::varchar || ' ' || COALESCE(data ->> 'category', '')),
+    COUNT(*) FILTER (WHERE local_date = %s AND data ->> 'category' = %s)
+FROM {ActivityLog._meta.db_table}
+WHERE user_id = %s AND kind = %s
+"""
 
 
 def activity_count_since(*, kind: str, since: datetime) -> int:

@@ -285,11 +285,13 @@ def test_rankings_submitted_count_once_per_category_and_date():
     for category in ("phones", "phones", "phones", "laptops"):
         ActivityLogFactory(user=user, points=10, local_date=day, data={"category": category})
     ActivityLogFactory(user=user, local_date=day + timedelta(days=1), data={"category": "phones"})
+    # An entry without a category (written by hand) counts once for its date, both ways.
+    ActivityLogFactory(user=user, points=0, local_date=day - timedelta(days=1), data={})
     ActivityLogFactory(user=user, kind=ActivityKind.STREAK_BONUS, points=2, local_date=day)
     ActivityLogFactory(points=10, local_date=day, data={"category": "tablets"})
-    assert selectors.rankings_submitted_count(user=user) == 3
+    assert selectors.rankings_submitted_count(user=user) == 4
     counts = selectors.submission_counts(user=user, local_date=day, category="phones")
-    assert (counts.paid_today, counts.submitted, counts.category_today) == (4, 3, 3)
+    assert (counts.paid_today, counts.submitted, counts.category_today) == (4, 4, 3)
 
 
 def test_achievements_to_unlock_leave_out_unlocked_and_carry_progress():
