@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, TypedDict
 
+from django.db import connection
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
@@ -74,26 +75,31 @@ def ranking_stats_for_product(*, product_id: int) -> dict[str, Any]:
 
 
 def ranking_stats_for_products(*, product_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """`ranking_stats_for_product` of a few products in one query (ranking_product_pos)."""
+    """`ranking_stats_for_product` of a few products in one query (ranking_product_pos).
+
+    Every submission's `stats.updated` event reads this: written out, as the ORM spent several
+    times longer building the statement than it runs.
+    """
     ids = sorted(set(product_ids))
-    rows = {
-        row["product_id"]: row
-        for row in ProductRanking.objects.filter(product_id__in=ids)
-        .values("product_id")
-        .annotate(
-            rankers=Count("position"),
-            positions=Sum("position"),
-            first_places=Count("position", filter=Q(position=1)),
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT product_id, COUNT(*), SUM(position),"
+            " SUM(CASE WHEN position = 1 THEN 1 ELSE 0 END)"
+            f" FROM {ProductRanking._meta.db_table}"
+            f" WHERE product_id IN ({', '.join(['%s'] * len(ids))}) GROUP BY product_id",
+            ids,
         )
-    }
+        rows = {product_id: counts for product_id, *counts in cursor.fetchall()}
     stats = []
     for product_id in ids:
-        row = rows.get(product_id, {"rankers": 0, "positions": 0, "first_places": 0})
-        score = (MAX_RANKED_PRODUCTS + 1) * row["rankers"] - (row["positions"] or 0)
+        rankers, positions, first_places = rows.get(product_id, (0, 0, 0))
+        score = (MAX_RANKED_PRODUCTS + 1) * rankers - positions
         stats.append(
             {
                 "product_id": product_id,
-                **_stats(rankers=row["rankers"], score=score, first_places=row["first_places"]),
+                **_stats(rankers=rankers, score=score, first_places=first_places),
             }
         )
     return stats

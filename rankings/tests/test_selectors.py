@@ -72,6 +72,20 @@ def test_product_stats_match_category_stats():
     assert (by_product["rankers"], by_product["first_place_votes"]) == (3, 2)
 
 
+def test_stats_of_several_products_match_each_product_alone():
+    a, b, unranked = (ProductFactory(category="phones") for _ in range(3))
+    rank(UserFactory(), [a, b])
+    rank(UserFactory(), [b, a])
+    rank(UserFactory(), [a])
+    stats = selectors.ranking_stats_for_products(product_ids=[b.pk, unranked.pk, a.pk, b.pk])
+    assert stats == [
+        selectors.ranking_stats_for_product(product_id=p.pk)
+        for p in sorted([a, b, unranked], key=lambda p: p.pk)
+    ]
+    assert [(s["rankers"], s["first_place_votes"]) for s in stats] == [(3, 2), (2, 1), (0, 0)]
+    assert selectors.ranking_stats_for_products(product_ids=[]) == []
+
+
 def test_category_stats_leave_out_inactive_products():
     a, b = ProductFactory(category="phones"), ProductFactory(category="phones")
     rank(UserFactory(), [a, b])
