@@ -14,7 +14,7 @@ from products.models import Product
 from products.services import product_ranking_counts_reset, product_ranking_counts_update
 from rankings.models import MAX_RANKED_PRODUCTS, ProductRanking, borda_points
 from rankings.selectors import ranking_stats_for_products
-from realtime.events import LIVE_GROUP, event_send
+from realtime.events import LIVE_GROUP, event_send, events_batched
 
 
 class InvalidRanking(ValueError):
@@ -56,7 +56,8 @@ def ranking_submit(
     """Replace the user's ranking of a category and reward it, in one transaction."""
     products = ranking_validate(category=category, product_ids=product_ids)
     now = now or timezone.now()
-    with transaction.atomic():
+    # About six events: delivered together once the commit is done.
+    with events_batched(), transaction.atomic():
         # Concurrent submissions by one user run one after the other from here on.
         user = User.objects.select_for_update().get(pk=user.pk)
         # The rankings this submission replaces go, the others stay: a product that moved

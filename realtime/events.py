@@ -4,7 +4,8 @@ what they can tell: EVENTS, each type with its stream and the fields of its `dat
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from realtime.hub import message_publish
-from realtime.streams import stream_append
+from realtime.streams import streams_append
 
 logger = logging.getLogger(__name__)
 
@@ -98,24 +99,73 @@ class UndeclaredEvent(ValueError):
     """An event type missing from EVENTS, or sent to a group of another stream."""
 
 
-def _deliver(
-    group: str, event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]
-) -> None:
+Data = dict[str, Any] | Callable[[], dict[str, Any]]
+
+# The events of an `events_batched` block still to deliver, per thread.
+_batch = threading.local()
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Deliver the events the block raises together when it ends, rather than one by one as
+    its transaction's commit hooks run: one Redis round trip keeps them all for replay.
+
+    For a service whose transaction raises several events (a ranking submission raises about
+    six): wrap the transaction, so that its commit runs inside. Events still wait for the
+    commit, and one raised outside such a block goes at once; a nested block joins the outer.
+    """
+    if getattr(_batch, "pending", None) is not None:
+        yield
+        return
+    _batch.pending = []
     try:
-        message = {
-            "type": "event.deliver",
-            "group": group,
-            "event": event_type,
-            "data": data() if callable(data) else data,
-            "ts": timezone.now().isoformat(),
-        }
-        event_id = stream_append(group=group, message=message)
+        yield
+    finally:
+        pending, _batch.pending = _batch.pending, None
+        _deliver_many(pending)
+
+
+def _deliver(group: str, event_type: str, data: Data) -> None:
+    pending = getattr(_batch, "pending", None)
+    if pending is not None:
+        pending.append((group, event_type, data))
+    else:
+        _deliver_many([(group, event_type, data)])
+
+
+def _deliver_many(events: list[tuple[str, str, Data]]) -> None:
+    """Read each event's data, keep them all for replay, then publish them, in order."""
+    messages = []
+    for group, event_type, data in events:
+        try:
+            messages.append(
+                {
+                    "type": "event.deliver",
+                    "group": group,
+                    "event": event_type,
+                    "data": data() if callable(data) else data,
+                    "ts": timezone.now().isoformat(),
+                }
+            )
+        except Exception:
+            # A realtime outage never fails the write that raised the event.
+            logger.warning(
+                "realtime event %s to %s not delivered", event_type, group, exc_info=True
+            )
+    if not messages:
+        return
+    for message, event_id in zip(messages, streams_append(messages=messages), strict=True):
         if event_id is not None:
             message["id"] = event_id
-        message_publish(message)
-    except Exception:
-        # A realtime outage never fails the write that raised the event.
-        logger.warning("realtime event %s to %s not delivered", event_type, group, exc_info=True)
+        try:
+            message_publish(message)
+        except Exception:
+            logger.warning(
+                "realtime event %s to %s not delivered",
+                message["event"],
+                message["group"],
+                exc_info=True,
+            )
 
 
 class Coalescer:
@@ -158,7 +208,7 @@ def event_send(
     *,
     group: str,
     event_type: str,
-    data: dict[str, Any] | Callable[[], dict[str, Any]],
+    data: Data,
 ) -> None:
     """Send `event_type` to a group's sockets once the current transaction commits.
 

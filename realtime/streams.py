@@ -37,25 +37,30 @@ def event_id_order(event_id: str) -> tuple[int, int]:
     return int(first), int(second or 0)
 
 
-def stream_append(*, group: str, message: dict[str, Any]) -> str | None:
-    """Keep an event and return its id; None when replay is off or the store is down."""
+def streams_append(*, messages: list[dict[str, Any]]) -> list[str | None]:
+    """Keep events, each in the stream of its `group`, in one round trip; returns their ids
+    in order, None for each when replay is off or the store is down."""
     seconds = settings.REALTIME_REPLAY_SECONDS
     if not seconds:
-        return None
+        return [None] * len(messages)
     client = redis_client()
     if client is None:
-        return _local_append(group, message, seconds)
+        return [_local_append(m["group"], m, seconds) for m in messages]
     try:
         min_id = f"{int((time.time() - seconds) * 1000)}-0"
         pipe = client.pipeline(transaction=False)
-        # Exact trimming: a stream holds two minutes of events, so it stays short anyway.
-        pipe.xadd(stream_key(group), {"m": json.dumps(message)}, minid=min_id, approximate=False)
-        pipe.pexpire(stream_key(group), max(1, int(seconds * 1000)))
-        event_id, _ = pipe.execute()
+        for message in messages:
+            key = stream_key(message["group"])
+            # Exact trimming: a stream holds two minutes of events, so it stays short anyway.
+            pipe.xadd(key, {"m": json.dumps(message)}, minid=min_id, approximate=False)
+            pipe.pexpire(key, max(1, int(seconds * 1000)))
+        replies = pipe.execute()
     except Exception:
-        logger.warning("event %s not kept for replay: Redis unavailable", message["event"])
-        return None
-    return _text(event_id)
+        logger.warning(
+            "events %s not kept for replay: Redis unavailable", [m["event"] for m in messages]
+        )
+        return [None] * len(messages)
+    return [_text(event_id) for event_id in replies[::2]]
 
 
 def _text(value: bytes | str) -> str:
