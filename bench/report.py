@@ -182,7 +182,9 @@ the ASGI app called in process), `bench/cache_outage.py` (request time with Redi
 and dead), `bench/metrics_middleware.py` and `bench/ratelimit_middleware.py` (what one
 middleware adds to a request), `bench/game_queries.py` (leaderboard position at a million
 users), `bench/ws_fanout.py` (WebSocket fan-out against a bare `websockets` server) and
-`bench/ws_redis_restart.py` (live events after a Redis restart).
+`bench/ws_redis_restart.py` (live events after a Redis restart) and `bench/write_cost.py` (CPU
+and statements per ranking submission, `ranking_submit` called in process on a copy of the
+bench database, with the share spent after the commit).
 """
 
 
