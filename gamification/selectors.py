@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db import connection
@@ -754,19 +754,30 @@ def achievements_to_unlock(
     """The active achievements of `metrics` with a level the user has still to reach, in
     order, in one query. Each carries the user's `progress` (None before the first
     evaluation), `held_level` (levels reached) and `held_unlocked_at` (first level's time)."""
-    candidates = (
-        Achievement.objects.filter(is_active=True, metric__in=metrics)
-        .annotate(
-            held=FilteredRelation("user_achievements", condition=Q(user_achievements__user=user))
+    candidates: Iterable[AchievementWithProgress]
+    if connection.vendor == "postgresql":
+        # Every submission reads this: written out, as the ORM spent several times longer
+        # building the statement than it runs. The same rows as the portable form below.
+        candidates = cast(
+            "Iterable[AchievementWithProgress]",
+            Achievement.objects.raw(_ACHIEVEMENTS_TO_UNLOCK, [user.pk, list(metrics)]),
         )
-        # Unlocked achievements without levels are done; tiered ones are sorted out below.
-        .filter(Q(held__unlocked_at__isnull=True) | ~Q(levels=[]))
-        .annotate(
-            progress=F("held__progress"),
-            held_level=F("held__level"),
-            held_unlocked_at=F("held__unlocked_at"),
+    else:
+        candidates = (
+            Achievement.objects.filter(is_active=True, metric__in=metrics)
+            .annotate(
+                held=FilteredRelation(
+                    "user_achievements", condition=Q(user_achievements__user=user)
+                )
+            )
+            # Unlocked achievements without levels are done; tiered ones are sorted out below.
+            .filter(Q(held__unlocked_at__isnull=True) | ~Q(levels=[]))
+            .annotate(
+                progress=F("held__progress"),
+                held_level=F("held__level"),
+                held_unlocked_at=F("held__unlocked_at"),
+            )
         )
-    )
     to_unlock: list[AchievementWithProgress] = []
     for achievement in candidates:
         achievement.held_level = levels_reached(
@@ -775,6 +786,16 @@ def achievements_to_unlock(
         if achievement.held_level < len(achievement.tiers):
             to_unlock.append(achievement)
     return to_unlock
+
+
+_ACHIEVEMENTS_TO_UNLOCK = f"""
+SELECT a.*, held.progress, held.level AS held_level, held.unlocked_at AS held_unlocked_at
+FROM {Achievement._meta.db_table} AS a
+LEFT JOIN {UserAchievement._meta.db_table} AS held
+    ON held.achievement_id = a.id AND held.user_id = %s
+WHERE a.is_active AND a.metric = ANY(%s) AND (held.unlocked_at IS NULL OR a.levels <> '[]')
+ORDER BY a."order", a.id
+"""
 
 
 def levels_reached(*, level: int | None, unlocked_at: datetime | None) -> int:

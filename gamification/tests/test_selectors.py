@@ -310,6 +310,25 @@ def test_achievements_to_unlock_leave_out_unlocked_and_carry_progress():
     assert [(a, a.progress) for a in to_unlock] == [(started, 2), (untouched, None)]
 
 
+def test_achievements_to_unlock_keep_a_tiered_one_until_its_last_level():
+    user = UserFactory()
+    Achievement.objects.update(is_active=False)
+    tiers = [{"name": n, "threshold": t, "points": 5} for n, t in (("I", 1), ("II", 3))]
+    halfway, done = (
+        AchievementFactory(metric="searches_made", levels=tiers, order=n) for n in range(2)
+    )
+    AchievementFactory(metric="searches_made", is_active=False)
+    at = timezone.now()
+    UserAchievement.objects.create(
+        user=user, achievement=halfway, progress=2, level=1, unlocked_at=at
+    )
+    UserAchievement.objects.create(user=user, achievement=done, progress=3, level=2, unlocked_at=at)
+    to_unlock = selectors.achievements_to_unlock(user=user, metrics=["searches_made", "points"])
+    assert [(a, a.progress, a.held_level, a.held_unlocked_at) for a in to_unlock] == [
+        (halfway, 2, 1, at)
+    ]
+
+
 def test_page_views_per_day_count_every_view_or_one_products():
     product = ProductFactory()
     now = timezone.now().replace(hour=12)
