@@ -11,6 +11,7 @@ from accounts.models import UserSession
 from accounts.services import token_hash
 from accounts.tests.factories import UserFactory
 from config.asgi import application
+from gamification.tests.conftest import events  # noqa: F401
 from realtime import hub as hub_module
 from realtime.events import event_send
 

@@ -1,42 +1,21 @@
-import asyncio
 from collections.abc import Callable
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from redis.client import Pipeline
 
+from rankings.services import ranking_submit
 from rankings.tests.factories import ProductRankingFactory
 from realtime.events import LIVE_GROUP, event_send, events_batched
-from realtime.hub import messages_published
 from realtime.streams import stream_since, streams_append
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def live(settings) -> Callable[[], list[dict]]:
-    """The live group's messages on an in-memory layer, as they have reached it so far."""
-    assert messages_published()
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(LIVE_GROUP, channel)
-
-    async def drain() -> list[dict]:
-        received = []
-        while True:
-            try:
-                received.append(await asyncio.wait_for(layer.receive(channel), 0.2))
-            except TimeoutError:
-                return received
-
-    def received() -> list[dict]:
-        assert messages_published()
-        return async_to_sync(drain)()
-
-    return received
+def live(events) -> Callable[[], list[dict]]:
+    """The live group's messages, as they have reached the layer so far."""
+    return events(LIVE_GROUP)
 
 
 def tick(n: int) -> None:
@@ -112,8 +91,6 @@ def test_a_submission_keeps_all_its_events_for_replay_in_one_round_trip(live, mo
         return execute(pipeline, *args, **kwargs)
 
     monkeypatch.setattr(Pipeline, "execute", counted)
-    from rankings.services import ranking_submit
-
     ranking_submit(user=ranking.user, category=ranking.category, product_ids=[ranking.product_id])
 
     appends = [commands for commands in executes if "XADD" in commands]
