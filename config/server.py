@@ -10,6 +10,9 @@
   frame, rather than failing the connection.
 - Twisted's access-log line, formatted for every request and then discarded at daphne's default
   verbosity, is not formatted at all (RanklyHTTPFactory).
+- A response's last message (a whole response, for most) is written with one send() when
+  nothing waits in the connection's buffer, instead of Twisted buffering it and asking the
+  event loop to watch the socket for writability (RanklyHTTPChannel).
 - A WebSocket's scope carries `extensions["rankly.wire_write"]`: a function that writes a
   frame already encoded for the wire (realtime.hub.wire_frame) straight to the transport, so
   a broadcast is framed once, not once per socket through ASGI and autobahn.
@@ -28,7 +31,8 @@ listened means a broken release rather than a crash: the supervisor then stops e
 exits with an error. SIGTERM and SIGINT stop the workers, then the supervisor.
 """
 
-# Pinned: daphne==4.2.3, autobahn==26.10.2 (overrides Server.run; requirements.txt).
+# Pinned: daphne==4.2.3, autobahn==26.10.2, Twisted==26.10.0 (overrides Server.run, WebRequest,
+# HTTPChannel; requirements.txt).
 import argparse
 import contextlib
 import logging
@@ -38,18 +42,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import daphne.server
 from daphne.cli import CommandLineInterface
-from daphne.http_protocol import HTTPFactory
+from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 from twisted.internet import reactor, tcp
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IPushProducer
-from twisted.web.http import Request
+from twisted.web.http import HTTPChannel, Request, _GenericHTTPChannelProtocol
+from twisted.web.http_headers import Headers
 from zope.interface import implementer
 
 from config.redis import redis_url
@@ -85,11 +91,99 @@ def _server_from_string(reactor_: object, description: str) -> object:
 daphne.server.serverFromString = _server_from_string
 
 
+def write_now(transport: object, data: bytes) -> bool:
+    """Write to a TCP connection with one send() when nothing is buffered before it, as asyncio's
+    transports do, instead of Twisted buffering it and asking the event loop to watch the socket
+    for writability (two epoll_ctl calls and one more loop iteration); what the socket does not
+    take is buffered by Twisted as before. False when the transport is not a TCP connection."""
+    if not isinstance(transport, tcp.Connection):
+        return False
+    if not transport.dataBuffer and not transport._tempDataLen and not transport.disconnecting:
+        sent = transport.writeSomeData(data)
+        if not isinstance(sent, int) or sent == len(data):
+            # Sent, or the connection is lost (Twisted notices when it reads).
+            return True
+        data = data[sent:]
+    transport.write(data)  # type: ignore[no-untyped-call]  # Twisted's FileDescriptor is untyped
+    return True
+
+
+class RanklyHTTPChannel(HTTPChannel):
+    """Twisted's HTTP connection, whose writes can be gathered and then sent at once, and which
+    asks the socket for its local address once, not for every request."""
+
+    _gathered: list[bytes] | None = None
+    _host: object = None
+
+    def getHost(self) -> object:
+        if self._host is None:
+            self._host = super().getHost()  # type: ignore[no-untyped-call]  # Twisted's http is untyped
+        return self._host
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Headers) -> None:
+        if self._gathered is None or not isinstance(headers, Headers):
+            super().writeHeaders(version, code, reason, headers)  # type: ignore[no-untyped-call]  # Twisted's http is untyped
+            return
+        # Twisted's own serialisation, which writes to the transport directly.
+        gathered = self._gathered
+        gathered += (version, b" ", code, b" ", reason, b"\r\n")
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                gathered += (name, b": ", value, b"\r\n")
+        gathered.append(b"\r\n")
+
+    def write(self, data: bytes) -> None:
+        if self._gathered is None:
+            super().write(data)  # type: ignore[no-untyped-call]  # Twisted's http is untyped
+        else:
+            self._gathered.append(data)
+
+    def writeSequence(self, iovec: list[bytes]) -> None:
+        if self._gathered is None:
+            super().writeSequence(iovec)  # type: ignore[no-untyped-call]  # Twisted's http is untyped
+        else:
+            self._gathered.extend(iovec)
+
+    @contextlib.contextmanager
+    def writes_gathered(self) -> Iterator[None]:
+        """The writes made inside go out together, the head and body of a response in one
+        segment, through `write_now`."""
+        self._gathered = []
+        try:
+            yield
+        finally:
+            data, self._gathered = b"".join(self._gathered), None
+            if data and not write_now(self.transport, data):
+                super().write(data)  # type: ignore[no-untyped-call]  # Twisted's http is untyped
+
+
+class RanklyWebRequest(WebRequest):
+    """daphne's HTTP request, writing a response's last message through its channel's
+    `writes_gathered`: a response sent whole costs one send()."""
+
+    def handle_reply(self, message: dict[str, Any]) -> None:
+        channel = self.channel
+        last = message.get("type") == "http.response.body" and not message.get("more_body")
+        if not last or not isinstance(channel, RanklyHTTPChannel):
+            super().handle_reply(message)  # type: ignore[no-untyped-call]  # daphne ships no annotations
+            return
+        with channel.writes_gathered():
+            super().handle_reply(message)  # type: ignore[no-untyped-call]  # daphne ships no annotations
+
+
 class RanklyHTTPFactory(HTTPFactory):
-    """daphne's HTTP factory, without Twisted's own access-log line at daphne's default
-    verbosity: Twisted formats one for every request, and daphne then discards Twisted's log
-    (it writes its own access log). From verbosity 2, daphne passes Twisted's log on, and the
-    line is written as before."""
+    """daphne's HTTP factory, with Rankly's channel and request, and without Twisted's own
+    access-log line at daphne's default verbosity: Twisted formats one for every request, and
+    daphne then discards Twisted's log (it writes its own access log). From verbosity 2, daphne
+    passes Twisted's log on, and the line is written as before."""
+
+    def protocol(self) -> _GenericHTTPChannelProtocol:
+        return _GenericHTTPChannelProtocol(RanklyHTTPChannel())  # type: ignore[no-untyped-call]  # Twisted's http is untyped
+
+    def buildProtocol(self, addr: object) -> _GenericHTTPChannelProtocol:
+        protocol: _GenericHTTPChannelProtocol = super().buildProtocol(addr)  # type: ignore[no-untyped-call]  # daphne ships no annotations
+        protocol.requestFactory = RanklyWebRequest
+        return protocol
 
     def log(self, request: Request) -> None:
         if self.server.verbosity > 1:
@@ -176,19 +270,7 @@ class RanklyWebSocketProtocol(WebSocketProtocol):
             if self.sent_while_paused > settings.REALTIME_SEND_BUFFER_BYTES:
                 self.refuse(CLOSE_TRY_AGAIN_LATER)
                 return True
-        transport = self.transport
-        if not isinstance(transport, tcp.Connection):
-            return False
-        if not transport.dataBuffer and not transport._tempDataLen and not transport.disconnecting:
-            # Nothing queued: one send() now, as asyncio's transports do, instead of Twisted
-            # buffering it and asking the event loop to watch the socket for writability.
-            sent = transport.writeSomeData(wire)
-            if not isinstance(sent, int) or sent == len(wire):
-                # Sent, or the connection is lost (Twisted notices when it reads).
-                return True
-            wire = wire[sent:]
-        transport.write(wire)  # type: ignore[call-arg, misc]  # zope declares interface methods without self
-        return True
+        return write_now(self.transport, wire)
 
     def refuse(self, code: int) -> None:
         self.refused = True

@@ -15,9 +15,12 @@ from types import SimpleNamespace
 
 import pytest
 import websockets
+from twisted.internet import reactor, tcp
+from twisted.web.http_headers import Headers
 
-from config.server import RanklyHTTPFactory, web_concurrency
+from config.server import RanklyHTTPChannel, RanklyHTTPFactory, web_concurrency
 from config.tests.private_redis import free_port
+from config.tests.responses_app import BIG
 from config.tests.workers import (
     connections_per_worker,
     listening_sockets,
@@ -192,3 +195,146 @@ def test_twisted_formats_its_access_line_only_where_daphne_passes_it_on(verbosit
     factory._logFile = io.StringIO()
     factory.log(object())
     assert len(formatted) == lines
+
+
+@pytest.fixture
+def responses_server(embedded_env):
+    """One server process on config/tests/responses_app.py's responses."""
+    port = free_port()
+    process = start_server(
+        port=port,
+        env=embedded_env,
+        processes=1,
+        application="config.tests.responses_app:application",
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f"the server exited with {process.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not listen"
+            time.sleep(0.2)
+    try:
+        yield port
+    finally:
+        stop_server(process)
+
+
+def parsed_responses(data: bytes, methods: list[str]) -> list[tuple[int, dict[str, str], bytes]]:
+    """Status, headers and body of each response to pipelined requests, read in order."""
+    parsed = []
+    for method in methods:
+        head, _, data = data.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            name.lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines)
+        }
+        body = b""
+        if method == "HEAD":
+            pass
+        elif "content-length" in headers:
+            length = int(headers["content-length"])
+            body, data = data[:length], data[length:]
+        else:
+            while True:
+                size_line, _, data = data.partition(b"\r\n")
+                size = int(size_line, 16)
+                body, data = body + data[:size], data[size + 2 :]
+                if size == 0:
+                    break
+        parsed.append((int(status_line.split()[1]), headers, body))
+    assert data == b"", "bytes after the last response"
+    return parsed
+
+
+def test_pipelined_responses_of_every_shape_arrive_whole_and_in_order(responses_server):
+    requests = [
+        ("GET", "/whole"),
+        ("GET", "/stream"),
+        ("GET", "/big"),
+        ("HEAD", "/whole"),
+        ("GET", "/missing"),
+    ]
+    raw = b""
+    for index, (method, path) in enumerate(requests):
+        close = b"Connection: close\r\n" if index == len(requests) - 1 else b""
+        raw += f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + close + b"\r\n"
+    with socket.create_connection(("127.0.0.1", responses_server), timeout=30) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    got = parsed_responses(data, [method for method, _ in requests])
+    assert [(status, body) for status, _, body in got] == [
+        (200, b"whole"),
+        (200, b"one,two,three"),
+        (200, BIG),
+        (200, b""),
+        (404, b""),
+    ]
+    assert got[1][1]["transfer-encoding"] == "chunked"
+    assert got[3][1]["content-length"] == "5"
+
+
+@pytest.fixture
+def channel_on_socket():
+    """A RanklyHTTPChannel on one end of a socket pair, its event loop never run: what reaches
+    the other end was sent at once."""
+    ours, peer = socket.socketpair()
+    peer.setblocking(False)
+    channel = RanklyHTTPChannel()
+    transport = tcp.Connection(ours, channel, reactor)
+    transport.connected = 1
+    channel.transport = transport
+    try:
+        yield channel, peer
+    finally:
+        transport.stopWriting()
+        ours.close()
+        peer.close()
+
+
+def received(peer: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := peer.recv(1 << 16):
+            data += chunk
+    return data
+
+
+def response_written(channel: RanklyHTTPChannel, body: bytes) -> bytes:
+    channel.writeHeaders(
+        b"HTTP/1.1", b"200", b"OK", Headers({b"content-length": [str(len(body)).encode()]})
+    )
+    channel.write(body)
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def test_a_gathered_response_is_sent_at_once_head_and_body_together(channel_on_socket):
+    channel, peer = channel_on_socket
+    with channel.writes_gathered():
+        expected = response_written(channel, b"hello")
+    assert received(peer) == expected
+    # Twisted's own path, for contrast: buffered until the event loop finds the socket writable.
+    response_written(channel, b"again")
+    assert received(peer) == b""
+
+
+def test_what_the_socket_does_not_take_waits_in_order_in_the_connection_buffer(channel_on_socket):
+    channel, peer = channel_on_socket
+    transport = channel.transport
+    with channel.writes_gathered():
+        expected = response_written(channel, BIG)
+    first = received(peer)
+    assert first and len(first) < len(expected)
+    assert transport._tempDataLen or transport.dataBuffer
+    with channel.writes_gathered():
+        expected += response_written(channel, b"next")
+    data = first
+    while len(data) < len(expected):
+        transport.doWrite()
+        data += received(peer)
+    assert data == expected
