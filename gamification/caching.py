@@ -2,6 +2,8 @@
 database nor a serializer. Each may be stale up to its type's TTL; the leaderboards' are
 dropped at once when a user joins or leaves the boards."""
 
+from datetime import UTC
+
 from django.utils import timezone
 
 from accounts.models import User
@@ -34,8 +36,9 @@ def leaderboard_cached(*, window: Window, offset: int, limit: int) -> RenderedJS
 
 def leaderboard_day() -> str:
     """The current UTC day: every window's periods start at a UTC midnight, so the day names
-    the current board of them all (a stored leaderboard answer is kept per day)."""
-    return period_of(window="day", at=timezone.now()).label
+    the current board of them all (a stored leaderboard answer is kept per day). Asked on every
+    cached leaderboard read, so written out rather than built from the day's period."""
+    return timezone.now().astimezone(UTC).date().isoformat()
 
 
 def leaderboard_position_cached(*, user: User, window: Window, around: int) -> RenderedJSON:
