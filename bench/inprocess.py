@@ -58,7 +58,8 @@ def main() -> None:
 
     asgiref.sync.SyncToAsync.__call__ = counted_sync_to_async
     asgiref.sync.AsyncToSync.__call__ = counted_async_to_sync
-    from config.asgi import django_asgi_app as app
+    # The server's application: a cached route's hit is answered before Django, as served.
+    from config.asgi import application as app
 
     async def request(scope: dict) -> int:
         sent: list[dict] = []
