@@ -14,6 +14,7 @@ windows as django-ratelimit's (which end at a different second for each client):
 closed, the other groups fail open; see `FAIL_CLOSED_GROUPS`.
 """
 
+import functools
 import hashlib
 import logging
 import threading
@@ -163,18 +164,22 @@ class Counting(NamedTuple):
         """`backend`: the rate-limit cache (RATELIMIT_USE_CACHE), to name the key."""
         limit, period = settings.RATELIMIT_RATES[group]
         window_end = _get_window(client, period)
-        key = _make_cache_key(group, window_end, (limit, period), client, ALL)
         backend = backend or caches[settings.RATELIMIT_USE_CACHE]
-        return cls(
-            key=backend.make_key(key),
-            limit=limit,
-            period=period,
-            window_end=window_end,
-        )
+        return _counting(group, client, limit, period, window_end, backend)
 
     def usage(self, count: int) -> Usage:
         # The window still holds at its last second; it resets a second later.
         return Usage(limit=self.limit, count=count, reset_in=self.window_end - int(time.time()) + 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counting(
+    group: str, client: str, limit: int, period: int, window_end: int, backend: BaseCache
+) -> Counting:
+    """A client's Counting in one window, named once: a client's requests in a window share
+    its key, which django-ratelimit derives with a hash."""
+    key = _make_cache_key(group, window_end, (limit, period), client, ALL)
+    return Counting(key=backend.make_key(key), limit=limit, period=period, window_end=window_end)
 
 
 def _script_call(counting: Counting | None, reads: list[str]) -> tuple[list[str], list[str]]:
