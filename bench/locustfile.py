@@ -75,6 +75,15 @@ class Floor(BenchUser):
         self.get(scenarios.FLOOR, name=scenarios.FLOOR)
 
 
+class FloorRedis(BenchUser):
+    """The floor after one Redis read on the event loop (bench/asgi.py): the least an answer
+    read from Redis costs."""
+
+    @task
+    def floor_redis(self) -> None:
+        self.get(scenarios.FLOOR_REDIS, name=scenarios.FLOOR_REDIS)
+
+
 class PublicReads(BenchUser):
     """The cached reads anyone may make, signed out, each task equally often."""
 

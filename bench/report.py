@@ -28,7 +28,8 @@ writes it again from that file. Edit `bench/report.py`, not this file.
    ranking counts equal the rankings, streaks and achievements follow from the same days;
 2. starts the server with the Procfile's `web` command and `WEB_CONCURRENCY` from
    `--web-concurrency` (default 1), on PostgreSQL and Redis, serving `bench/asgi.py` (Rankly
-   with one more route, `/bench/floor`, answered before Django: the server's own cost) with
+   with two more routes answered before Django: `/bench/floor`, the server's own cost, and
+   `/bench/floor-redis`, the same after one Redis round trip) with
    `bench/settings.py`: the development settings with `DEBUG` off and the per-IP rate limits
    raised (a load generator on one IP would be refused within a second at the real limits;
    raised rather than switched off, so every request still pays for being counted in Redis);
@@ -43,22 +44,23 @@ writes it again from that file. Edit `bench/report.py`, not this file.
    (with several processes: CPU summed over the workers, memory of the largest);
 5. prints one table, writes it as JSON to `bench/results/latest.json`, and this file from it.
 
-Every scenario but the paced ones is a closed loop without think time: each user sends its
-next request when the last one is answered, so throughput is what the server sustains and
-latency is mostly queueing. `writes_paced` offers a steady 16 submissions a second: each user
-submits once every users/16 s, counted from its own random start within the first period (so
-the users never fall back into one burst); `writes_80` paces the same way to 80 % of the
-capacity `writes` measured in the same run. Ratios to the `healthz` baseline (a Django view
-through every middleware) and to the `floor` (a response written before Django), and CPU per
-request, are what to compare between runs: the machine's cores are shared with PostgreSQL,
-Redis and Locust itself. Locust is one process: the load generator's cores (its CPU time over
-the scenario's length) near 1.0 mean it, not the server, set the pace, and a ratio between
-two scenarios then understates the cheaper one; the server's CPU per request does not depend
-on it. The server's cores (its CPU time over the same span, summed over its processes) and the
-machine's busy cores (every program's CPU time, from `/proc/stat`) say what ran short: machine
-busy cores near the machine's count mean the cores set the pace, not the server; server cores
-near the number of processes mean the server did. Redis CPU per request is the Redis server's
-own (every client's, if the Redis is shared with other work).
+Every scenario but the paced ones is a closed loop without think time: each user sends its next
+request when the last one is answered, so throughput is what the server sustains and latency is
+mostly queueing. `writes_paced` offers a steady 16 submissions a second: each user submits once
+every users/16 s, counted from its own random start within the first period (so the users never
+fall back into one burst); `writes_80` paces the same way to 80 % of the capacity `writes`
+measured in the same run. Ratios to the `healthz` baseline (a Django view through every
+middleware) and to the `floor` (a response written before Django), and CPU per request, are
+what to compare between runs: the machine's cores are shared with PostgreSQL, Redis and Locust
+itself. `floor_redis`'s own ratio to the `floor` is the most that a cached hit, which reads
+Redis once, could reach against it. Locust is one process: the load generator's cores (its CPU
+time over the scenario's length) near 1.0 mean it, not the server, set the pace, and a ratio
+between two scenarios then understates the cheaper one; the server's CPU per request does not
+depend on it. The server's cores (its CPU time over the same span, summed over its processes)
+and the machine's busy cores (every program's CPU time, from `/proc/stat`) say what ran short:
+machine busy cores near the machine's count mean the cores set the pace, not the server; server
+cores near the number of processes mean the server did. Redis CPU per request is the Redis
+server's own (every client's, if the Redis is shared with other work).
 """
 
 # The routes config.fastpath answers, by the name each app registers (a test compares them).

@@ -63,6 +63,12 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("floor", "Floor", "GET /bench/floor: answered before Django, the server's own cost"),
+    Scenario(
+        "floor_redis",
+        "FloorRedis",
+        "GET /bench/floor-redis: the floor after one Redis GET on the event loop's connections, "
+        "the least an answer read from Redis costs",
+    ),
     Scenario("healthz", "Healthz", "GET /healthz: a Django view through every middleware"),
     Scenario(
         "anonymous_reads",

@@ -26,6 +26,7 @@ SEARCH_TERMS = [
 
 HEALTHZ = "/healthz"
 FLOOR = "/bench/floor"
+FLOOR_REDIS = "/bench/floor-redis"
 CATEGORIES = "/api/products/categories/"
 HOME_STATS = "/api/gamification/home-stats/"
 LEADERBOARD = "/api/gamification/leaderboard/"
