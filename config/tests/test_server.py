@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 import websockets
 from twisted.internet import reactor, tcp
+from twisted.internet.testing import StringTransport
 from twisted.web.http_headers import Headers
 
 from config.server import RanklyHTTPChannel, RanklyHTTPFactory, web_concurrency
@@ -338,3 +339,12 @@ def test_what_the_socket_does_not_take_waits_in_order_in_the_connection_buffer(c
         transport.doWrite()
         data += received(peer)
     assert data == expected
+
+
+def test_a_gathered_response_on_another_transport_goes_through_it_whole():
+    # TLS wraps the TCP connection: the gathered response is handed to the wrapper as one write.
+    channel = RanklyHTTPChannel()
+    channel.transport = StringTransport()
+    with channel.writes_gathered():
+        expected = response_written(channel, b"hello")
+    assert channel.transport.value() == expected
