@@ -132,15 +132,22 @@ def database_name(database_url: str) -> str:
     return urlsplit(database_url).path.lstrip("/")
 
 
+def maintenance(database_url: str, *statements: str) -> None:
+    """Run statements on the server's maintenance database (outside any transaction)."""
+    url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
 def recreate_database(database_url: str) -> None:
     """Drop and create the bench database, through the server's maintenance database."""
     name = database_name(database_url)
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise SystemExit(f"refusing an unusual database name: {name!r}")
-    maintenance = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    maintenance(
+        database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
 
 
 def server_env(

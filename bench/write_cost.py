@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from bench.run import database_name, maintenance
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rankly_bench"
@@ -30,17 +30,9 @@ COPY = "rankly_write_cost"
 FIRST_USER = 2000
 
 
-def maintenance(database_url: str, *statements: str) -> None:
-    """Run statements on the server's maintenance database (outside any transaction)."""
-    url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
 def database_copy(database_url: str) -> str:
     """A fresh copy of the bench database; returns its URL."""
-    source = urlsplit(database_url).path.lstrip("/")
+    source = database_name(database_url)
     maintenance(
         database_url,
         f'DROP DATABASE IF EXISTS "{COPY}" WITH (FORCE)',
