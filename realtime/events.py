@@ -135,7 +135,7 @@ def _deliver(group: str, event_type: str, data: Data) -> None:
 
 def _deliver_many(events: list[tuple[str, str, Data]]) -> None:
     """Read each event's data, keep them all for replay, then publish them, in order."""
-    messages = []
+    messages: list[dict[str, Any]] = []
     for group, event_type, data in events:
         try:
             messages.append(
@@ -148,10 +148,7 @@ def _deliver_many(events: list[tuple[str, str, Data]]) -> None:
                 }
             )
         except Exception:
-            # A realtime outage never fails the write that raised the event.
-            logger.warning(
-                "realtime event %s to %s not delivered", event_type, group, exc_info=True
-            )
+            _not_delivered(event_type, group)
     if not messages:
         return
     for message, event_id in zip(messages, streams_append(messages=messages), strict=True):
@@ -160,12 +157,12 @@ def _deliver_many(events: list[tuple[str, str, Data]]) -> None:
         try:
             message_publish(message)
         except Exception:
-            logger.warning(
-                "realtime event %s to %s not delivered",
-                message["event"],
-                message["group"],
-                exc_info=True,
-            )
+            _not_delivered(message["event"], message["group"])
+
+
+def _not_delivered(event_type: str, group: str) -> None:
+    # A realtime outage never fails the write that raised the event.
+    logger.warning("realtime event %s to %s not delivered", event_type, group, exc_info=True)
 
 
 class Coalescer:
