@@ -348,3 +348,17 @@ def test_a_gathered_response_on_another_transport_goes_through_it_whole():
     with channel.writes_gathered():
         expected = response_written(channel, b"hello")
     assert channel.transport.value() == expected
+
+
+def test_a_connection_asks_the_socket_for_its_address_once():
+    asked = []
+
+    class Transport(StringTransport):
+        def getHost(self):
+            asked.append(1)
+            return super().getHost()
+
+    channel = RanklyHTTPChannel()
+    channel.transport = Transport()
+    assert channel.getHost() is channel.getHost()
+    assert len(asked) == 1
